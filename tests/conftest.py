@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+import envs
+
+ENV_IDS = envs.list_envs()
