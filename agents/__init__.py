@@ -1,4 +1,4 @@
-"""Who acts: the `Policy` protocol, scripted bots, and (in `agents.serving`) the LLM policy server."""
+"""Who acts: the `Policy` protocol, scripted bots, and the LLM policy server (`agents.serving`)."""
 
 from agents.policy import ActRequest, ActResponse, Policy
 

@@ -1,6 +1,7 @@
 """Play whole episodes between policies, one env at a time (evaluation and tests).
 
-The trainer's rollout (`trainers.rollout`) drives many games at once; this is the simple reference loop.
+The trainer's rollout (`trainers.rollout`) drives many games at once; this is the simple reference
+loop.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The env registry: versioned ids -> lazy entry points.
 
-`register()` raises on a duplicate id; `make(id, **kw)` builds the AEC env, `make_parallel(id, **kw)` the
+`register()` raises on a duplicate id; `make(id, **kw)` builds the AEC env, `make_parallel(id,
+**kw)` the
 Parallel env; `spec(id)` says what a game supports without importing it.
 """
 

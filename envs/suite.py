@@ -32,7 +32,9 @@ BUILTIN_ENVS: tuple[EnvSpec, ...] = (
         entry_point="envs.negotiation.env",
         payoffs=("mixed", "competitive", "cooperative"),
         players="2",
-        description="Divide a pool of items with private values by alternating offers; no deal = 0.",
+        description=(
+            "Divide a pool of items with private values by alternating offers; no deal = 0."
+        ),
     ),
     EnvSpec(
         id="prisoners_dilemma_v0",
@@ -55,14 +57,18 @@ BUILTIN_ENVS: tuple[EnvSpec, ...] = (
         entry_point="envs.signal.env",
         payoffs=("cooperative",),
         players="2+",
-        description="A speaker clues the target among k candidates without naming it; listeners pick.",
+        description=(
+            "A speaker clues the target among k candidates without naming it; listeners pick."
+        ),
     ),
     EnvSpec(
         id="hidden_sum_v0",
         entry_point="envs.hidden_sum.env",
         payoffs=("cooperative",),
         players="2-4",
-        description="Each holds private numbers; one message each, then everyone answers the total.",
+        description=(
+            "Each holds private numbers; one message each, then everyone answers the total."
+        ),
         cyclic=True,
     ),
     EnvSpec(
@@ -70,7 +76,9 @@ BUILTIN_ENVS: tuple[EnvSpec, ...] = (
         entry_point="envs.team_quiz.env",
         payoffs=("team_battle",),
         players="2 teams of 2-3",
-        description="Generated questions with verifiable answers; teammates propose, the team answers.",
+        description=(
+            "Generated questions with verifiable answers; teammates propose, the team answers."
+        ),
         teams=True,
     ),
     EnvSpec(
@@ -78,7 +86,7 @@ BUILTIN_ENVS: tuple[EnvSpec, ...] = (
         entry_point="envs.codenames.env",
         payoffs=("team_battle",),
         players="2 teams of 2",
-        description="A spymaster gives a one-word clue and a number; the guesser picks words.",
+        description=("A spymaster gives a one-word clue and a number; the guesser picks words."),
         teams=True,
     ),
 )

@@ -1,4 +1,5 @@
-"""Scripted bots for every game: `random` (uniform over legal moves) and `strong` (optimal where known,
+"""Scripted bots for every game: `random` (uniform over legal moves) and `strong` (optimal where
+known,
 else a good heuristic).
 
 >>> from agents.scripted import make_bot

@@ -13,7 +13,8 @@ from agents.policy import ActRequest, ActResponse
 class ScriptedBot:
     """A stateless policy: `choose()` sees one request (observation text and infos) at a time.
 
-    Everything a bot needs is in `request.info` (`legal_moves`, `view`), so the same bot object can play
+    Everything a bot needs is in `request.info` (`legal_moves`, `view`), so the same bot object can
+    play
     any number of games at once.
     """
 

@@ -33,13 +33,20 @@ class GameConfig:
         self.payoff = payoff or game_cls.payoffs[0]
         check_payoff(self.payoff, game_cls.payoffs, name)
         if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}")
+            raise ValueError(
+                f"render_mode must be one of {RENDER_MODES} or None, got {render_mode!r}"
+            )
         self.game_cls = game_cls
         self.render_mode = render_mode
         self.mix = mix
-        self.max_cycles = game_cls.default_max_cycles if max_cycles is None else max_cycles
-        self.game_kwargs = dict(game_kwargs, invalid_penalty=invalid_penalty, max_invalid=max_invalid)
-        game_cls(seed=0, **self.game_kwargs)  # fail now, with the game's own message, on bad kwargs
+        self.game_kwargs = dict(
+            game_kwargs, invalid_penalty=invalid_penalty, max_invalid=max_invalid
+        )
+        probe = game_cls(
+            seed=0, **self.game_kwargs
+        )  # fails now, with the game's message, on bad kw
+        # An instance may size its horizon from its own arguments (rounds, turns).
+        self.max_cycles = probe.default_max_cycles if max_cycles is None else max_cycles
 
     def session(self) -> GameSession:
         def make_game(seed: int | None) -> Game:

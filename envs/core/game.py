@@ -1,14 +1,17 @@
 """`Game`: the pure rules of a language game, with the move-handling every game shares.
 
-A game knows its agents, whose move is awaited, which moves are legal, how to read a move out of free
-text, and how a move changes the state and the raw scores. It knows nothing of PettingZoo, rewards or
+A game knows its agents, whose move is awaited, which moves are legal, how to read a move out of
+free
+text, and how a move changes the state and the raw scores. It knows nothing of PettingZoo, rewards
+or
 payoff kinds: `envs.core.session` puts those around it.
 
 Shared behaviour lives here so that every game gets it the same way:
 - any action (None, bytes, numbers, megabytes of text) is coerced and parsed, never trusted;
 - an unreadable move costs `invalid_penalty` raw points and the agent is asked again; after
   `max_invalid` invalid moves in a row it forfeits (`on_forfeit`), so no episode runs forever;
-- events are logged with who can see them, which gives each agent its history, its `new_events` since it
+- events are logged with who can see them, which gives each agent its history, its `new_events`
+since it
   last acted, and the full transcript.
 """
 
@@ -50,7 +53,7 @@ class MoveReport:
 
 
 def team_of(agent: str) -> str:
-    """Team encoded in an agent name: `red_0` -> `red`. `player_N` agents are each their own team."""
+    """Team encoded in an agent name: `red_0` -> `red`; each `player_N` is its own team."""
     prefix = agent.rsplit("_", 1)[0]
     return agent if prefix == "player" else prefix
 
@@ -91,7 +94,8 @@ class Game(ABC):
     # ------------------------------------------------------------------ hooks every game implements
     @abstractmethod
     def to_act(self) -> list[str]:
-        """Agents whose move is awaited now, in the order they are asked; empty once the game is over.
+        """Agents whose move is awaited now, in the order they are asked; empty once the game is
+        over.
 
         Turn-based games return one agent; simultaneous phases return every agent that has not yet
         submitted a valid move this round.
@@ -99,7 +103,7 @@ class Game(ABC):
 
     @abstractmethod
     def legal_moves(self, agent: str) -> list[str] | None:
-        """Canonical move strings (`"[bet]"`) when the set is finite, else None (free-form moves)."""
+        """Canonical move strings (`"[bet]"`) when the set is finite, else None (free-form)."""
 
     @abstractmethod
     def apply_move(self, agent: str, move: Any) -> None:
@@ -107,7 +111,7 @@ class Game(ABC):
 
     @abstractmethod
     def rules_text(self, agent: str) -> str:
-        """Static text for this agent and episode: the rules, its private information, the grammar."""
+        """Static text for this agent and episode: rules, its private information, grammar."""
 
     @abstractmethod
     def turn_prompt(self, agent: str) -> str:
@@ -122,7 +126,9 @@ class Game(ABC):
         """The move named in `text`, or None if there is none. Default: one of the legal moves."""
         legal = self.legal_moves(agent)
         if legal is None:
-            raise NotImplementedError(f"{type(self).__name__} has free-form moves: override parse_move")
+            raise NotImplementedError(
+                f"{type(self).__name__} has free-form moves: override parse_move"
+            )
         return match_legal(text, legal)
 
     def view(self, agent: str) -> dict[str, Any]:
@@ -130,7 +136,7 @@ class Game(ABC):
         return {}
 
     def on_forfeit(self, agent: str) -> None:
-        """The agent gave up after too many invalid moves. Default: it loses a point, the game ends."""
+        """The agent gave up after too many invalid moves. Default: -1 point, the game ends."""
         self.scores[agent] -= FORFEIT_PENALTY
         self.over = True
 

@@ -1,6 +1,7 @@
 """`LanguageParallelEnv`: the PettingZoo Parallel face of a `Game`.
 
-One `step()` is one cycle (see `envs.core.session`): every agent that must act when the cycle starts is
+One `step()` is one cycle (see `envs.core.session`): every agent that must act when the cycle
+starts is
 asked once, in order; actions from agents that are not asked (`infos[a]["acting"]` is False) are
 ignored, so turn-based games also run under the Parallel API.
 """

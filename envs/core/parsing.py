@@ -1,6 +1,7 @@
 """Turning anything an agent sends into text, and finding bracketed moves inside it.
 
-Every action is parsed, never trusted: `None`, bytes, numbers, dicts, megabyte strings and unicode all
+Every action is parsed, never trusted: `None`, bytes, numbers, dicts, megabyte strings and unicode
+all
 arrive here. `coerce_text` never raises; a game's parser then looks for its `[move]` grammar inside.
 """
 
@@ -46,8 +47,10 @@ def find_bracketed(text: str) -> list[str]:
 def match_legal(text: str, legal_moves: Sequence[str]) -> str | None:
     """The one legal move that `text` names, or None.
 
-    `legal_moves` are canonical strings such as "[bet]". The answer is accepted when exactly one distinct
-    legal move appears in brackets: "I'll [bet] now" -> "[bet]"; "[bet] or [check]" -> None (two moves).
+    `legal_moves` are canonical strings such as "[bet]". The answer is accepted when exactly one
+    distinct
+    legal move appears in brackets: "I'll [bet] now" -> "[bet]"; "[bet] or [check]" -> None (two
+    moves).
     Tokens that are not legal moves (chatter in brackets) are ignored.
     """
     canonical = {normalise(m.strip("[]")): m for m in legal_moves}

@@ -1,14 +1,18 @@
 """The payoff layer: raw per-agent scores -> rewards.
 
-A game reports raw scores (penalties for invalid moves included); a payoff kind turns them into rewards.
-Every kind is linear in the scores, so applying it to per-step score changes gives per-step rewards whose
+A game reports raw scores (penalties for invalid moves included); a payoff kind turns them into
+rewards.
+Every kind is linear in the scores, so applying it to per-step score changes gives per-step rewards
+whose
 sums equal the kind applied to the final scores.
 
 - cooperative: every agent gets the group score, the mean of all raw scores.
-- competitive: zero-sum, r_i = s_i - mean(s). A game whose raw scores already sum to zero keeps them.
+- competitive: zero-sum, r_i = s_i - mean(s). A game whose raw scores already sum to zero keeps
+them.
 - team_battle: teammates share their team's mean score; teams are zero-sum:
   r_i = T(team_i) - mean over teams of T.
-- mixed: r_i = l * s_i + (1 - l) * mean(s), with the mix l in [0, 1] (l = 1 selfish, l = 0 cooperative).
+- mixed: r_i = l * s_i + (1 - l) * mean(s), with the mix l in [0, 1] (l = 1 selfish, l = 0
+cooperative).
 """
 
 from __future__ import annotations

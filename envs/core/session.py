@@ -2,8 +2,10 @@
 
 It owns what the AEC and Parallel APIs share, so the two cannot drift apart:
 - the payoff layer (raw score changes -> rewards, see `envs.core.payoff`);
-- cycles: a cycle asks, once each, every agent that must act when it starts (one agent in a turn-based
-  game, all pending agents in a simultaneous phase); one Parallel `step()` is one cycle, and `max_cycles`
+- cycles: a cycle asks, once each, every agent that must act when it starts (one agent in a
+turn-based
+  game, all pending agents in a simultaneous phase); one Parallel `step()` is one cycle, and
+  `max_cycles`
   cycles truncate the episode;
 - observations (self-contained text) and infos (structured facts, plus `rules` and `new_events` for
   agents that keep one growing conversation per episode).

@@ -1,7 +1,9 @@
 """Spaces for text games.
 
-gymnasium's `Text` space only accepts characters from its charset (letters and digits by default), so a
-sentence such as "I'll play [rock]." is outside it. `FreeText` keeps `Text`'s length bounds and sampling
+gymnasium's `Text` space only accepts characters from its charset (letters and digits by default),
+so a
+sentence such as "I'll play [rock]." is outside it. `FreeText` keeps `Text`'s length bounds and
+sampling
 but accepts any `str`: language agents answer in free text, and the env parses it.
 """
 

@@ -9,16 +9,19 @@
 | Actions | free text (`FreeText`); the move is `[rock]`, `[paper]` or `[scissors]` |
 | Observation | `{"text": str}`: rules, history of rounds, the prompt for this round |
 
-Both players move at the same time, for `rounds` rounds. In the AEC API `player_0` is asked first, but
+Both players move at the same time, for `rounds` rounds. In the AEC API `player_0` is asked first,
+but
 its move is hidden from `player_1` until the round resolves.
 
 ## Action grammar
-Exactly one of `[rock]`, `[paper]`, `[scissors]` anywhere in the text ("I'll go [paper]!"); case and spaces
+Exactly one of `[rock]`, `[paper]`, `[scissors]` anywhere in the text ("I'll go [paper]!"); case
+and spaces
 inside the brackets are ignored. Naming two different moves, or none, is invalid.
 
 ## Arguments
 - `rounds=5`: number of rounds.
-- `payoff="competitive"`, `max_cycles`, `invalid_penalty=0.1`, `max_invalid=3`, `render_mode`: as for
+- `payoff="competitive"`, `max_cycles`, `invalid_penalty=0.1`, `max_invalid=3`, `render_mode`: as
+for
   every game (see `envs.core`).
 
 ## Rewards
@@ -34,6 +37,8 @@ again; three invalid moves in a row forfeit every remaining round (-1 each).
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from pettingzoo.utils import wrappers
 
 from envs.core.aec import LanguageAECEnv
@@ -42,7 +47,11 @@ from envs.rps.rules import RockPaperScissors
 
 
 class raw_env(LanguageAECEnv):
-    metadata = {"render_modes": ["ansi", "human"], "name": "rps_v0", "is_parallelizable": True}
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": ["ansi", "human"],
+        "name": "rps_v0",
+        "is_parallelizable": True,
+    }
     game_cls = RockPaperScissors
 
 

@@ -78,7 +78,9 @@ class RockPaperScissors(Game):
             self.over = True
 
     def rules_text(self, agent: str) -> str:
-        return f"You are {agent}. " + RULES.format(opponent=self.opponent(agent), rounds=self.state.rounds)
+        return f"You are {agent}. " + RULES.format(
+            opponent=self.opponent(agent), rounds=self.state.rounds
+        )
 
     def turn_prompt(self, agent: str) -> str:
         return TURN.format(round=self.state.round, rounds=self.state.rounds)

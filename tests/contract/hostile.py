@@ -24,7 +24,9 @@ def hostile_actions(legal: list[str] | None, rng: np.random.Generator) -> object
     if kind == 5:
         return "".join(chr(int(c)) for c in rng.integers(0x20, 0x2FFF, size=40))
     if kind == 6:
-        return f"Let me think... {_CHATTER[int(rng.integers(len(_CHATTER)))]} so {some_legal}. Done."
+        return (
+            f"Let me think... {_CHATTER[int(rng.integers(len(_CHATTER)))]} so {some_legal}. Done."
+        )
     if kind == 7 and legal and len(legal) > 1:
         return f"{legal[0]} or maybe {legal[-1]}"
     if kind == 8:

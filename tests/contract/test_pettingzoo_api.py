@@ -58,7 +58,8 @@ def test_render(env_id):
 
 @pytest.mark.parametrize("env_id", [i for i in ENV_IDS if envs.spec(i).cyclic])
 def test_max_cycles(env_id):
-    # Random text never holds a legal move, so forfeits are pushed past the horizon here: this checks
+    # Random text never holds a legal move, so forfeits are pushed past the horizon here: this
+    # checks
     # truncation; forfeits have their own test.
     mod = types.SimpleNamespace(
         env=functools.partial(envs.make, env_id, max_invalid=100),

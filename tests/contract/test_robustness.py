@@ -42,7 +42,7 @@ def test_repeated_invalid_moves_forfeit(env_id):
     env = envs.make(env_id)
     env.reset(seed=0)
     steps = 0
-    for agent in env.agent_iter():
+    for _ in env.agent_iter():
         _, _, term, trunc, _ = env.last()
         env.step(None if term or trunc else "no move here")
         steps += 1
