@@ -1,0 +1,43 @@
+"""Policy-gradient algorithms as pure functions of tensors.
+
+- `advantages`: group baselines (GRPO-style) and SPIRAL's role-conditioned EMA baseline.
+- `losses`: REINFORCE, PPO-clip, AReaL's decoupled PPO and the k1/k2/k3 KL penalty over padded
+  [B, T] token log-probs with a mask of the agent's own tokens; `LOSSES` / `policy_loss(name, ...)`
+  select one by name.
+- `adaptive`: a per-adapter controller of the LR scale and the KL coefficient.
+
+This is the only part of `trainers` that imports torch.
+"""
+
+from __future__ import annotations
+
+from trainers.algorithms.adaptive import AdaptiveConfig, AdaptiveLoRAController, Change
+from trainers.algorithms.advantages import RoleBaseline, group_baseline_advantages
+from trainers.algorithms.losses import (
+    AGGREGATIONS,
+    KL_ESTIMATORS,
+    LOSSES,
+    aggregate,
+    decoupled_ppo_loss,
+    kl_penalty,
+    policy_loss,
+    ppo_clip_loss,
+    reinforce_loss,
+)
+
+__all__ = [
+    "AGGREGATIONS",
+    "KL_ESTIMATORS",
+    "LOSSES",
+    "AdaptiveConfig",
+    "AdaptiveLoRAController",
+    "Change",
+    "RoleBaseline",
+    "aggregate",
+    "decoupled_ppo_loss",
+    "group_baseline_advantages",
+    "kl_penalty",
+    "policy_loss",
+    "ppo_clip_loss",
+    "reinforce_loss",
+]

@@ -1,0 +1,218 @@
+"""Per-adapter control of the learning-rate scale and the KL coefficient.
+
+Every LoRA adapter in the league learns at its own pace: one may be drifting away from the base
+model while another has stopped improving. A fixed LR and KL coefficient cannot suit both, so each
+adapter gets an `AdaptiveLoRAController` that the trainer steps once per update with that
+adapter's mean reward and measured KL, and that returns every change it made so the trainer can
+apply and log it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+__all__ = ["AdaptiveConfig", "AdaptiveLoRAController", "Change"]
+
+
+@dataclass(frozen=True)
+class AdaptiveConfig:
+    """The controller's targets, factors and bounds."""
+
+    #: KL (per token, the `kl_penalty` estimate) the adapter should stay near.
+    kl_target: float = 0.02
+    #: KL coefficient at the start.
+    kl_coef: float = 0.05
+    #: KL above target * tolerance doubles the coefficient, below target / tolerance halves it.
+    kl_tolerance: float = 1.5
+    #: Factor applied to the KL coefficient per adjustment.
+    kl_factor: float = 2.0
+    kl_coef_min: float = 1e-4
+    kl_coef_max: float = 10.0
+    #: Learning-rate scale at the start (the trainer multiplies its base LR by it).
+    lr_scale: float = 1.0
+    lr_scale_min: float = 0.1
+    lr_scale_max: float = 3.0
+    #: Factor when the reward stagnates (a small push).
+    lr_up: float = 1.2
+    #: Factor when the reward falls (a firm brake).
+    lr_down: float = 0.5
+    #: EMA weight of the old value when smoothing the reward mean.
+    reward_ema: float = 0.9
+    #: EMA weight of the old value when smoothing the per-step change of the smoothed reward.
+    trend_ema: float = 0.8
+    #: |slope| at or below this counts as stagnating, in reward units per step.
+    stagnation_tol: float = 1e-3
+    #: Reward observations before the LR may change (a slope needs a few points).
+    warmup_steps: int = 5
+    #: Steps between two LR changes, so that one change can show its effect first.
+    lr_cooldown: int = 5
+    adapt_kl: bool = True
+    adapt_lr: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kl_target <= 0 or self.kl_tolerance <= 1 or self.kl_factor <= 1:
+            raise ValueError("need kl_target > 0, kl_tolerance > 1 and kl_factor > 1")
+        if not 0 < self.kl_coef_min <= self.kl_coef <= self.kl_coef_max:
+            raise ValueError("need 0 < kl_coef_min <= kl_coef <= kl_coef_max")
+        if not 0 < self.lr_scale_min <= self.lr_scale <= self.lr_scale_max:
+            raise ValueError("need 0 < lr_scale_min <= lr_scale <= lr_scale_max")
+        if self.lr_up <= 1 or not 0 < self.lr_down < 1:
+            raise ValueError("need lr_up > 1 and 0 < lr_down < 1")
+        if not (0 <= self.reward_ema < 1 and 0 <= self.trend_ema < 1):
+            raise ValueError("reward_ema and trend_ema must lie in [0, 1)")
+        if self.stagnation_tol < 0 or self.warmup_steps < 2 or self.lr_cooldown < 0:
+            raise ValueError("need stagnation_tol >= 0, warmup_steps >= 2, lr_cooldown >= 0")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One adjustment the controller made, for the trainer to apply and log."""
+
+    adapter: str
+    #: The controller's step count when it made the change (1 = first `step()` call).
+    step: int
+    name: Literal["kl_coef", "lr_scale"]
+    old: float
+    new: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+class AdaptiveLoRAController:
+    """Adjusts one adapter's KL coefficient and LR scale from its measured KL and reward trend.
+
+    The rule, applied at every `step(reward_mean, kl)`:
+
+    1. KL (the adaptive KL penalty of the PPO paper, Schulman et al. 2017, section 4, with tol = 1.5
+       and factor = 2 there): kl > target * tol -> kl_coef *= factor; kl < target / tol ->
+       kl_coef /= factor; clamped to [kl_coef_min, kl_coef_max]. A missing or non-finite KL
+       changes nothing.
+    2. Reward trend: the reward mean is smoothed by an EMA (`reward_ema`), and the step-to-step
+       change of that EMA by a second EMA (`trend_ema`): the slope. After `warmup_steps` rewards,
+       and at least `lr_cooldown` steps after the last LR change:
+       - slope < -stagnation_tol (falling): lr_scale *= lr_down, the update is likely too large;
+       - |slope| <= stagnation_tol (stagnating): lr_scale *= lr_up, unless this step's KL is
+         above target * tol (a larger step would widen a KL that is already too large);
+       - rising: no change.
+       lr_scale is clamped to [lr_scale_min, lr_scale_max].
+
+    A change clamped back to the value it had is not a change and is not reported. The state is
+    plain floats (`state_dict`), so a resumed run continues with the same coefficients.
+    """
+
+    def __init__(self, adapter: str, config: AdaptiveConfig | None = None) -> None:
+        self.adapter = adapter
+        self.config = config or AdaptiveConfig()
+        self.kl_coef = self.config.kl_coef
+        self.lr_scale = self.config.lr_scale
+        self.steps = 0
+        self.reward_ema: float | None = None
+        self.reward_slope: float | None = None
+        self.rewards_seen = 0
+        self.steps_since_lr_change = self.config.lr_cooldown
+
+    def step(self, reward_mean: float | None, kl: float | None = None) -> list[Change]:
+        """Take one update's mean reward and KL; return the changes made (possibly none)."""
+        self.steps += 1
+        self.steps_since_lr_change += 1
+        changes: list[Change] = []
+        if self.config.adapt_kl and _finite(kl):
+            changes.extend(self._adapt_kl(float(kl)))
+        if _finite(reward_mean):
+            self._observe_reward(float(reward_mean))
+        if self.config.adapt_lr:
+            kl_high = _finite(kl) and float(kl) > self._kl_high
+            changes.extend(self._adapt_lr(kl_high))
+        return changes
+
+    @property
+    def _kl_high(self) -> float:
+        return self.config.kl_target * self.config.kl_tolerance
+
+    def _change(
+        self, name: Literal["kl_coef", "lr_scale"], new: float, reason: str
+    ) -> list[Change]:
+        old = getattr(self, name)
+        if new == old:
+            return []
+        setattr(self, name, new)
+        return [Change(self.adapter, self.steps, name, old, new, reason)]
+
+    def _adapt_kl(self, kl: float) -> list[Change]:
+        cfg = self.config
+        low = cfg.kl_target / cfg.kl_tolerance
+        if kl > self._kl_high:
+            new, reason = self.kl_coef * cfg.kl_factor, f"kl {kl:.4g} > {self._kl_high:.4g}"
+        elif kl < low:
+            new, reason = self.kl_coef / cfg.kl_factor, f"kl {kl:.4g} < {low:.4g}"
+        else:
+            return []
+        return self._change("kl_coef", min(max(new, cfg.kl_coef_min), cfg.kl_coef_max), reason)
+
+    def _observe_reward(self, reward: float) -> None:
+        cfg = self.config
+        self.rewards_seen += 1
+        if self.reward_ema is None:
+            self.reward_ema = reward
+            return
+        new_ema = cfg.reward_ema * self.reward_ema + (1.0 - cfg.reward_ema) * reward
+        delta = new_ema - self.reward_ema
+        self.reward_ema = new_ema
+        if self.reward_slope is None:
+            self.reward_slope = delta
+        else:
+            self.reward_slope = cfg.trend_ema * self.reward_slope + (1.0 - cfg.trend_ema) * delta
+
+    def _adapt_lr(self, kl_high: bool) -> list[Change]:
+        cfg = self.config
+        if self.reward_slope is None or self.rewards_seen < cfg.warmup_steps:
+            return []
+        if self.steps_since_lr_change < cfg.lr_cooldown:
+            return []
+        slope = self.reward_slope
+        if slope < -cfg.stagnation_tol:
+            new, reason = self.lr_scale * cfg.lr_down, f"reward falling (slope {slope:.3g})"
+        elif abs(slope) <= cfg.stagnation_tol and not kl_high:
+            new, reason = self.lr_scale * cfg.lr_up, f"reward stagnating (slope {slope:.3g})"
+        else:
+            return []
+        changes = self._change(
+            "lr_scale", min(max(new, cfg.lr_scale_min), cfg.lr_scale_max), reason
+        )
+        if changes:
+            self.steps_since_lr_change = 0
+        return changes
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain JSON data; the config is included for the record, not restored."""
+        return {
+            "adapter": self.adapter,
+            "kl_coef": self.kl_coef,
+            "lr_scale": self.lr_scale,
+            "steps": self.steps,
+            "reward_ema": self.reward_ema,
+            "reward_slope": self.reward_slope,
+            "rewards_seen": self.rewards_seen,
+            "steps_since_lr_change": self.steps_since_lr_change,
+            "config": asdict(self.config),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore coefficients and trend; the bounds stay those of this controller's config."""
+        self.kl_coef = float(state["kl_coef"])
+        self.lr_scale = float(state["lr_scale"])
+        self.steps = int(state["steps"])
+        ema, slope = state["reward_ema"], state["reward_slope"]
+        self.reward_ema = None if ema is None else float(ema)
+        self.reward_slope = None if slope is None else float(slope)
+        self.rewards_seen = int(state["rewards_seen"])
+        self.steps_since_lr_change = int(state["steps_since_lr_change"])
