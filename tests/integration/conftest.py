@@ -24,7 +24,7 @@ def tiny_model(model_cache) -> Path:
 
 
 def random_adapter(base: Path, seed: int, rank: int = 8, scale: float = 0.3):
-    """(peft state dict, LoraConfig) of an adapter whose B matrices are random, so it changes outputs."""
+    """(peft state dict, LoraConfig) of an adapter with random B matrices: it changes outputs."""
     import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from transformers import AutoModelForCausalLM
