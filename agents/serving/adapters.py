@@ -89,13 +89,23 @@ class AdapterStore:
 
     # ------------------------------------------------------------------ publishing
     def add(
-        self, name: str, weights: Mapping[str, Any] | Path | str, config: Any = None
+        self,
+        name: str,
+        weights: Mapping[str, Any] | Path | str,
+        config: Any = None,
+        version: int | None = None,
     ) -> StoredAdapter:
-        """Store a new version of `name` from a state dict (+ LoraConfig) or a peft folder."""
+        """Store a new version of `name` from a state dict (+ LoraConfig) or a peft folder.
+
+        Versions count up from 1; `version` may skip ahead (a resumed run restores its numbering).
+        """
         if not name or "@" in name or "/" in name or name.startswith("."):
             raise AdapterError(f"bad adapter name {name!r}: use letters, digits, '-', '_'")
         with self._lock:
-            ref = AdapterRef(name, self._counter.get(name, 0) + 1)
+            last = self._counter.get(name, 0)
+            if version is not None and version <= last:
+                raise AdapterError(f"version {version} of {name!r} must exceed {last}")
+            ref = AdapterRef(name, last + 1 if version is None else int(version))
             self._counter[name] = ref.version
             lora_id = self._next_id
             self._next_id += 1

@@ -71,11 +71,19 @@ class PolicyServer(ABC):
     def _unload(self, stored: StoredAdapter) -> None: ...
 
     def publish(
-        self, name: str, weights: Mapping[str, Any] | Path | str, config: Any = None
+        self,
+        name: str,
+        weights: Mapping[str, Any] | Path | str,
+        config: Any = None,
+        version: int | None = None,
     ) -> AdapterRef:
-        """Store and load a new version of `name`; return its ref. Older ones stay while held."""
+        """Store and load a new version of `name`; return its ref. Older ones stay while held.
+
+        `weights`: a peft state dict (with its LoraConfig) or a peft adapter folder. `version`
+        skips ahead to a given number (used when a run resumes); by default the next one.
+        """
         start = time.perf_counter()
-        stored = self.store.add(name, weights, config)
+        stored = self.store.add(name, weights, config, version)
         try:
             self._load(stored)
         except Exception:

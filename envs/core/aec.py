@@ -112,6 +112,11 @@ class LanguageAECEnv(AECEnv):
         """The pure rules object of the current episode (for analysis and scripted bots)."""
         return self._session.game
 
+    @property
+    def truncated(self) -> bool:
+        """True once the episode was cut by `max_cycles`."""
+        return self._session.truncated
+
     def set_mix(self, mix: float) -> None:
         """Change the mixed-payoff weight l between (or during) episodes."""
         self._session.set_mix(mix)

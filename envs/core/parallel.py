@@ -57,6 +57,11 @@ class LanguageParallelEnv(ParallelEnv):
     def game(self) -> Game:
         return self._session.game
 
+    @property
+    def truncated(self) -> bool:
+        """True once the episode was cut by `max_cycles`."""
+        return self._session.truncated
+
     def set_mix(self, mix: float) -> None:
         self._session.set_mix(mix)
 

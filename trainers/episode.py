@@ -1,0 +1,79 @@
+"""What a rollout hands the learner and the league: finished episodes with every agent's tokens.
+
+One `Trajectory` is one agent's whole episode as one growing chat (`token_ids`), with the positions
+of its own tokens (`turns`) and the log-probs the server sampled them with. The learner scores it in
+one forward pass; `TurnTokens.choices` says when a move was sampled from the legal-move-masked
+distribution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TurnTokens:
+    """One completion inside a trajectory: `token_ids[start:start + len(ids)] == ids`."""
+
+    start: int
+    ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    #: Adapter version that produced it (None: base model or scripted).
+    version: int | None
+    #: Legal moves the completion was constrained to, or None (unconstrained).
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass
+class Trajectory:
+    agent: str
+    player: str
+    team: str
+    #: Adapter that played it, as (name, version); None for a scripted bot or the base model.
+    adapter: tuple[str, int] | None
+    #: True when this trajectory trains a learning adapter.
+    learning: bool
+    token_ids: list[int] = field(default_factory=list)
+    turns: list[TurnTokens] = field(default_factory=list)
+    episode_return: float = 0.0
+    raw_score: float = 0.0
+    invalid_moves: int = 0
+    moves: int = 0
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(len(t.ids) for t in self.turns)
+
+
+@dataclass
+class Episode:
+    env_id: str
+    seed: int
+    step: int
+    payoff: str
+    mix: float
+    trajectories: dict[str, Trajectory]
+    truncated: bool
+    forfeited_by: str | None
+    transcript: str
+
+    @property
+    def returns(self) -> dict[str, float]:
+        return {a: t.episode_return for a, t in self.trajectories.items()}
+
+    @property
+    def teams(self) -> dict[str, str]:
+        return {a: t.team for a, t in self.trajectories.items()}
+
+    def team_returns(self) -> dict[str, float]:
+        teams: dict[str, list[float]] = {}
+        for t in self.trajectories.values():
+            teams.setdefault(t.team, []).append(t.episode_return)
+        return {team: sum(v) / len(v) for team, v in teams.items()}
+
+    def winners(self) -> set[str]:
+        """Teams with the strictly highest mean return (empty on a tie)."""
+        scores = self.team_returns()
+        best = max(scores.values())
+        top = {t for t, s in scores.items() if s == best}
+        return top if len(top) < len(scores) else set()

@@ -1,0 +1,208 @@
+"""Rollout: play many games at once, batching every language agent's turn into one server call.
+
+Each tick gathers every agent that must act now in every live game; all LLM seats (whatever
+their adapter version) go to the policy server in ONE `generate()` call, scripted seats to their
+bots; then every game steps. Games are PettingZoo Parallel envs, so simultaneous moves batch too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import envs
+from agents.llm_agent import LLMAgent
+from agents.policy import ActRequest
+from agents.scripted import make_bot
+from agents.serving.base import PolicyServer
+from agents.serving.types import AdapterRef, GenerationRequest, SamplingSettings
+from trainers.episode import Episode, Trajectory, TurnTokens
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Who plays one agent of one game."""
+
+    player: str  # league player id
+    adapter: AdapterRef | None = None  # LLM seat: the adapter version it is served with
+    bot: str | None = None  # scripted seat: the bot kind
+    learning: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.adapter is None) == (self.bot is None):
+            raise ValueError(f"seat of {self.player!r} needs exactly one of adapter and bot")
+
+
+@dataclass
+class MatchSpec:
+    seed: int
+    seats: dict[str, Seat]
+
+
+@dataclass
+class RolloutStats:
+    games: int = 0
+    ticks: int = 0
+    llm_calls: int = 0
+    llm_requests: int = 0
+    completion_tokens: int = 0
+    generate_seconds: float = 0.0
+    seconds: float = 0.0
+    too_long: int = 0
+    per_call_batch: list[int] = field(default_factory=list)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.completion_tokens / self.generate_seconds if self.generate_seconds else 0.0
+
+
+class Rollout:
+    def __init__(
+        self,
+        server: PolicyServer,
+        env_id: str,
+        env_kwargs: dict | None = None,
+        payoff: str | None = None,
+        sampling: SamplingSettings | None = None,
+        constrained: bool = True,
+    ) -> None:
+        self.server = server
+        self.env_id = env_id
+        self.env_kwargs = dict(env_kwargs or {})
+        self.payoff = payoff
+        self.sampling = sampling or SamplingSettings()
+        self.constrained = constrained
+        self.stats = RolloutStats()
+
+    def _agent_for(self, agents: dict, adapter: AdapterRef) -> LLMAgent:
+        if adapter not in agents:
+            agents[adapter] = LLMAgent(
+                adapter.lora_name, self.server, adapter, self.sampling, self.constrained
+            )
+        return agents[adapter]
+
+    def play(self, matches: Sequence[MatchSpec], step: int = 0, mix: float = 0.5) -> list[Episode]:
+        """Play every match to the end; return one `Episode` each, in order."""
+        start = time.perf_counter()
+        games = [
+            envs.make_parallel(self.env_id, payoff=self.payoff, mix=mix, **self.env_kwargs)
+            for _ in matches
+        ]
+        state = []
+        for game, match in zip(games, matches, strict=True):
+            obs, infos = game.reset(seed=match.seed)
+            missing = set(game.possible_agents) - set(match.seats)
+            if missing:
+                raise ValueError(f"match has no seat for {sorted(missing)}")
+            state.append({"obs": obs, "infos": infos, "returns": dict.fromkeys(obs, 0.0)})
+        llm_agents: dict[AdapterRef, LLMAgent] = {}
+        bots = {}
+        refs = {s.adapter for m in matches for s in m.seats.values() if s.adapter is not None}
+        with self.server.holding(sorted(refs)):  # no version may be evicted mid-game
+            while True:
+                live = [g for g, game in enumerate(games) if game.agents]
+                if not live:
+                    break
+                self._tick(games, matches, state, live, llm_agents, bots)
+        episodes = [
+            self._episode(games[g], matches[g], state[g], llm_agents, g, step, mix)
+            for g in range(len(games))
+        ]
+        self.stats.games += len(games)
+        self.stats.seconds += time.perf_counter() - start
+        return episodes
+
+    def _tick(self, games, matches, state, live, llm_agents, bots) -> None:
+        self.stats.ticks += 1
+        actions: dict[int, dict[str, str]] = {g: {} for g in live}
+        llm_batch: list[tuple[int, str, LLMAgent, ActRequest, GenerationRequest]] = []
+        bot_batch: dict[str, list[tuple[int, ActRequest]]] = {}
+        for g in live:
+            for agent in games[g].agents:
+                info = state[g]["infos"][agent]
+                if not info.get("acting"):
+                    continue
+                request = ActRequest(agent, state[g]["obs"][agent]["text"], info, game_index=g)
+                seat = matches[g].seats[agent]
+                if seat.bot is not None:
+                    bot_batch.setdefault(seat.bot, []).append((g, request))
+                    continue
+                llm = self._agent_for(llm_agents, seat.adapter)
+                gen = llm.build_request(request)
+                if len(gen.prompt_token_ids) + gen.sampling.max_tokens > self.server.max_model_len:
+                    # The chat outgrew the model: an empty move (invalid, penalised) instead of
+                    # a failed batch; repeated, the game's forfeit rule ends it.
+                    self.stats.too_long += 1
+                    actions[g][agent] = ""
+                    continue
+                llm_batch.append((g, agent, llm, request, gen))
+        if llm_batch:
+            t = time.perf_counter()
+            results = self.server.generate([item[4] for item in llm_batch])
+            self.stats.generate_seconds += time.perf_counter() - t
+            self.stats.llm_calls += 1
+            self.stats.llm_requests += len(llm_batch)
+            self.stats.per_call_batch.append(len(llm_batch))
+            for (g, agent, llm, request, _), result in zip(llm_batch, results, strict=True):
+                self.stats.completion_tokens += len(result.token_ids)
+                actions[g][agent] = llm.record(request, result).text
+        for kind, items in bot_batch.items():
+            if kind not in bots:
+                seed = matches[items[0][0]].seed * 7919 + zlib.crc32(kind.encode())
+                bots[kind] = make_bot(self.env_id, kind, seed=seed % 2**31)
+            for (g, request), response in zip(
+                items, bots[kind].act([r for _, r in items]), strict=True
+            ):
+                actions[g][request.agent] = response.text
+        for g in live:
+            obs, rewards, _, _, infos = games[g].step(actions[g])
+            state[g]["obs"].update(obs)
+            state[g]["infos"].update(infos)
+            for agent, r in rewards.items():
+                state[g]["returns"][agent] += r
+
+    def _episode(self, game, match, state, llm_agents, g, step, mix) -> Episode:
+        raw = game.game
+        trajectories = {}
+        chats = {}
+        for agent_obj in llm_agents.values():
+            chats.update(agent_obj.end_game(g))
+        for agent, seat in match.seats.items():
+            info = state["infos"][agent]
+            traj = Trajectory(
+                agent=agent,
+                player=seat.player,
+                team=info["team"],
+                adapter=None if seat.adapter is None else (seat.adapter.name, seat.adapter.version),
+                learning=seat.learning,
+                episode_return=float(state["returns"][agent]),
+                raw_score=float(raw.scores[agent]),
+                invalid_moves=int(raw.invalid_total[agent]),
+            )
+            chat = chats.get(agent)
+            if chat is not None:
+                traj.token_ids = list(chat.token_ids)
+                traj.turns = [
+                    TurnTokens(
+                        t.prompt_len, t.completion_ids, t.logprobs, t.adapter_version, t.choices
+                    )
+                    for t in chat.turns
+                ]
+                traj.moves = len(chat.turns)
+            trajectories[agent] = traj
+        return Episode(
+            env_id=self.env_id,
+            seed=match.seed,
+            step=step,
+            payoff=game.config.payoff,
+            mix=mix,
+            trajectories=trajectories,
+            truncated=game.truncated,
+            forfeited_by=raw.forfeited_by,
+            transcript=raw.transcript(),
+        )
