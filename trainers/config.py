@@ -67,7 +67,7 @@ class TrainerConfig:
     loss: str = "ppo_clip"
     """Policy loss: reinforce | ppo_clip | decoupled_ppo."""
     clip_eps: float = 0.2
-    kl_coef: float = 0.0
+    kl_coef: float = 0.02
     """Initial KL penalty to the base model (adapted when `adaptive` is on)."""
     kl_target: float = 0.05
     """Per-token KL the adaptive controller aims at."""

@@ -86,12 +86,11 @@ class HFPolicyServer(PolicyServer):
         with self._lock:
             peft = self.peft
             # peft cannot delete its last adapter; a lone one stays loaded but unused.
-            if (
-                peft is not None
-                and stored.ref.lora_name in peft.peft_config
-                and len(peft.peft_config) > 1
-            ):
-                peft.delete_adapter(stored.ref.lora_name)
+            name = stored.ref.lora_name
+            if peft is not None and name in peft.peft_config and len(peft.peft_config) > 1:
+                if peft.active_adapter == name:  # move off it first: peft warns otherwise
+                    peft.set_adapter(next(n for n in peft.peft_config if n != name))
+                peft.delete_adapter(name)
 
     def _model_for(self, request: GenerationRequest):
         if request.adapter is None:

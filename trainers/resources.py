@@ -1,0 +1,98 @@
+"""Device choice and the memory budget, checked before anything heavy starts."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+ENGINE_OVERHEAD_GB = 2.5  # vLLM engine core + worker processes, measured 3-4 GB with a 10M model
+LEARNER_OVERHEAD_GB = 1.0  # python, torch, tokenizer, optimizer bookkeeping
+MAX_AUTO_KV_GIB = 4.0
+
+
+@dataclass(frozen=True)
+class ResourcePlan:
+    device: str
+    budget_gb: float
+    kv_cache_gib: float
+    estimate_gb: float
+
+
+def detect_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0)
+        log.info("device: cuda (%s)", name)
+        return "cuda"
+    log.info("device: cpu (no CUDA device found)")
+    return "cpu"
+
+
+def machine_memory_gb() -> float:
+    import psutil
+
+    return psutil.virtual_memory().total / 2**30
+
+
+def model_params(model_path: Path) -> int:
+    """Parameter count from config.json (no weights loaded)."""
+    cfg = json.loads((Path(model_path) / "config.json").read_text())
+    h = cfg.get("hidden_size", 0)
+    layers = cfg.get("num_hidden_layers", 0)
+    inter = cfg.get("intermediate_size", 4 * h)
+    vocab = cfg.get("vocab_size", 0)
+    heads = cfg.get("num_attention_heads", 1) or 1
+    kv = cfg.get("num_key_value_heads", heads)
+    attn = h * h * 2 + 2 * h * (h // heads) * kv
+    per_layer = attn + 3 * h * inter
+    embed = vocab * h * (1 if cfg.get("tie_word_embeddings") else 2)
+    return int(layers * per_layer + embed)
+
+
+def plan_resources(
+    model_path: Path,
+    budget_gb: float | None,
+    kv_cache_gib: float | None,
+    micro_batch_size: int,
+    max_model_len: int,
+    engine: bool,
+) -> ResourcePlan:
+    """Size the KV cache from the budget and check that the run fits; raise with what to change."""
+    device = detect_device()
+    total = machine_memory_gb()
+    budget = float(budget_gb) if budget_gb else total
+    if budget > total:
+        log.warning("memory budget %.1f GB exceeds this machine's %.1f GB", budget, total)
+    params = model_params(model_path)
+    weights_gb = params * 4 / 2**30  # learner in fp32; the engine's copy counted below
+    cfg = json.loads((Path(model_path) / "config.json").read_text())
+    hidden = cfg.get("hidden_size", 1024)
+    layers = cfg.get("num_hidden_layers", 12)
+    # activations kept for backward: ~16 floats per hidden unit per layer per token
+    activations_gb = micro_batch_size * max_model_len * hidden * layers * 16 * 4 / 2**30
+    learner_gb = weights_gb + activations_gb + LEARNER_OVERHEAD_GB
+    kv = kv_cache_gib
+    if engine and kv is None:
+        kv = min(MAX_AUTO_KV_GIB, max(1.0, 0.25 * budget))
+    engine_gb = (weights_gb + (kv or 0) + ENGINE_OVERHEAD_GB) if engine else 0.0
+    estimate = learner_gb + engine_gb
+    if device == "cpu" and estimate > budget:
+        raise MemoryError(
+            f"this run needs about {estimate:.1f} GB (learner {learner_gb:.1f}, engine "
+            f"{engine_gb:.1f} incl. KV cache {kv or 0:.1f} GiB) but the memory budget is "
+            f"{budget:.1f} GB: lower micro_batch_size, max_model_len or kv_cache_gib, use a "
+            f"smaller model, or raise memory_budget_gb"
+        )
+    log.info(
+        "memory plan: ~%.1f GB of %.1f GB budget (KV cache %.1f GiB, %.0fM params)",
+        estimate,
+        budget,
+        kv or 0,
+        params / 1e6,
+    )
+    return ResourcePlan(device, budget, float(kv or 0), estimate)

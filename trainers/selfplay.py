@@ -1,0 +1,519 @@
+"""`SelfPlayTrainer`: the league loop. One iteration:
+
+matches  = matchmaking over the league        # who plays whom, on which seats
+episodes = rollout.play(matches)              # many games at once, one engine call per tick
+batch    = advantages(episodes)               # per-role baselines or group baselines
+learner.update(batch)                         # every learning adapter on the one base model
+publish  -> policy server                     # new adapter versions, served at once
+league.record(episodes); snapshots; monitor   # ratings, payoff matrix, TensorBoard, checkpoint
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from agents.serving.types import AdapterRef, SamplingSettings
+from trainers import run_format as rf
+from trainers.config import TrainerConfig
+from trainers.episode import Episode
+from trainers.league import League, LeagueConfig
+from trainers.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
+from trainers.modes import adapter_name, family_keys, get_mode, mix_at, share_key, sides
+from trainers.ratings import MatchRecord, elo_ratings, openskill_ratings
+from trainers.rollout import MatchSpec, Rollout, Seat
+
+log = logging.getLogger(__name__)
+
+LEARNER = "main"
+
+
+class SelfPlayTrainer:
+    def __init__(self, config: TrainerConfig) -> None:
+        config.validate()
+        self.config = config
+        self.mode = get_mode(config.mode)
+        probe = envs.make(config.env_id, payoff=self.mode.payoff, **config.env_kwargs)
+        probe.reset(seed=0)
+        self.agents = list(probe.possible_agents)
+        self.teams = {a: probe.infos[a]["team"] for a in self.agents}
+        self.sides = sides(self.agents, self.teams)
+        if self.mode.adversarial and len(self.sides) < 2:
+            raise ValueError(f"{config.env_id} has one side only: mode {config.mode} needs two")
+        self.keys = family_keys(self.agents, self.teams, config.share)
+        self.adapters = [adapter_name(LEARNER, k) for k in self.keys]
+        self.step = 0
+        self.episodes_done = 0
+        self.weight_updates = 0
+        self.rng = np.random.default_rng(config.seed)
+        self.server = None
+        self.learner = None
+
+    # ------------------------------------------------------------------ setup
+    def setup(self, run_dir: Path | None = None) -> Path:
+        """Load the model, start the server and learner, open (or resume) the run directory."""
+        from agents.models import resolve_model
+        from trainers.checkpoint import CheckpointManager
+        from trainers.monitoring import RunMonitor, make_run_dir
+        from trainers.resources import plan_resources
+
+        cfg = self.config
+        self._seed_everything(cfg.seed)
+        self.model_path = resolve_model(cfg.model)
+        resume_dir = self._resume_dir()
+        self.run_dir = (
+            run_dir or resume_dir or make_run_dir(Path(cfg.runs_dir), cfg.experiment, cfg.seed)
+        )
+        self.plan = plan_resources(
+            self.model_path,
+            cfg.memory_budget_gb,
+            cfg.kv_cache_gib,
+            cfg.micro_batch_size,
+            cfg.max_model_len,
+            engine=cfg.backend == "vllm",
+        )
+        self.server = self._start_server()
+        self.learner = self._start_learner()
+        self.league = League(
+            LeagueConfig(snapshot_every=cfg.snapshot_every, max_snapshots=cfg.max_snapshots)
+        )
+        self.controllers = self._controllers()
+        self.baselines = self._baselines()
+        self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.keep_checkpoints)
+        latest = self.checkpoints.latest() if resume_dir else None
+        if latest is not None:
+            self._restore(latest)
+        else:
+            self._fresh_league()
+        resume_step = None if resume_dir is None else (self.step if latest else -1)
+        self.monitor = RunMonitor(self.run_dir, cfg.to_dict(), resume_step=resume_step)
+        if latest is None:
+            self.monitor.log_hparams(cfg.to_dict())
+        self.rollout = Rollout(
+            self.server,
+            cfg.env_id,
+            cfg.env_kwargs,
+            self.mode.payoff,
+            SamplingSettings(temperature=cfg.temperature, max_tokens=cfg.max_new_tokens),
+            cfg.constrained,
+        )
+        self.started = time.time()
+        log.info("run directory: %s", self.run_dir)
+        return self.run_dir
+
+    def _seed_everything(self, seed: int) -> None:
+        import torch
+
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    def _resume_dir(self) -> Path | None:
+        resume = self.config.resume
+        if not resume:
+            return None
+        if resume != "auto":
+            path = Path(resume)
+            if not path.is_dir():
+                raise FileNotFoundError(f"resume: no run directory {path}")
+            return path
+        root = Path(self.config.runs_dir)
+        found = sorted(root.glob(f"{self.config.experiment}__{self.config.seed}__*"))
+        return found[-1] if found else None
+
+    def _start_server(self):
+        from agents.serving import make_policy_server
+
+        cfg = self.config
+        kwargs: dict[str, Any] = {"model": self.model_path, "max_model_len": cfg.max_model_len}
+        if cfg.backend == "vllm":
+            kwargs.update(
+                dtype=cfg.dtype,
+                max_loras=max(cfg.max_loras, len(self.adapters)),
+                max_lora_rank=cfg.lora_rank,
+                kv_cache_gib=self.plan.kv_cache_gib,
+                seed=cfg.seed,
+            )
+        return make_policy_server(cfg.backend, **kwargs)
+
+    def _start_learner(self):
+        from trainers.learner import Learner, LearnerConfig, LoRASettings
+
+        cfg = self.config
+        return Learner(
+            self.model_path,
+            self.adapters,
+            LoRASettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha),
+            LearnerConfig(
+                lr=cfg.lr,
+                micro_batch_size=cfg.micro_batch_size,
+                loss=cfg.loss,
+                clip_eps=cfg.clip_eps,
+                kl_coef=cfg.kl_coef,
+                dtype=cfg.learner_dtype,
+                temperature=cfg.temperature,
+                device=self.plan.device,
+            ),
+            seed=cfg.seed,
+        )
+
+    def _controllers(self) -> dict:
+        from trainers.algorithms import AdaptiveConfig, AdaptiveLoRAController
+
+        if not self.config.adaptive:
+            return {}
+        ac = AdaptiveConfig(kl_target=self.config.kl_target, kl_coef=max(self.config.kl_coef, 1e-4))
+        return {name: AdaptiveLoRAController(name, ac) for name in self.adapters}
+
+    def _baselines(self):
+        from trainers.algorithms import RoleBaseline
+
+        return RoleBaseline() if self.config.advantage == "role_ema" else None
+
+    def _fresh_league(self) -> None:
+        version = self._publish_all()
+        self.league.add_learner(LEARNER, adapter=LEARNER, version=version)
+        if self.mode.adversarial:
+            for kind in self.config.bots:
+                self.league.add_bot(f"bot:{kind}", kind)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> Path:
+        if self.server is None:
+            self.setup()
+        cfg = self.config
+        bar = _progress(cfg.iterations, self.step, cfg.progress)
+        try:
+            while self.step < cfg.iterations:
+                metrics = self.iteration()
+                bar.update(1)
+                bar.set_postfix(_postfix(metrics))
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
+                    self.save_checkpoint()
+        finally:
+            bar.close()
+        self.monitor.write_report(self.report())
+        return self.run_dir
+
+    def iteration(self) -> dict[str, float]:
+        cfg = self.config
+        start = time.perf_counter()
+        self.step += 1
+        mix = mix_at(self.step - 1, cfg.iterations, cfg.mix_start, cfg.mix_end)
+        matches = self.make_matches(cfg.games_per_iteration)
+        episodes = self.rollout.play(matches, step=self.step, mix=mix)
+        rollout_s = time.perf_counter() - start
+        self._record(episodes)
+        learn = self._learn(episodes)
+        publish_ms = self._publish_and_snapshot()
+        evaluation = self._evaluate() if cfg.eval_every and self.step % cfg.eval_every == 0 else {}
+        metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
+        if self.monitor.system is not None:
+            metrics.update(self.monitor.system.sample())
+        self.monitor.log_scalars(self.step, metrics)
+        if cfg.transcript_every and self.step % cfg.transcript_every == 1 % cfg.transcript_every:
+            self.monitor.log_text(self.step, rf.TEXT_TRANSCRIPT, _transcript_md(episodes[0]))
+        self._write_league()
+        return metrics
+
+    # ------------------------------------------------------------------ matchmaking
+    def _seat(self, player_id: str, agent: str, learning: bool) -> Seat:
+        player = self.league.get(player_id)
+        if player.kind == "bot":
+            return Seat(player_id, bot=player.bot)
+        key = share_key(agent, self.teams[agent], self.config.share)
+        ref = AdapterRef(adapter_name(player.adapter, key), int(player.version))
+        return Seat(player_id, adapter=ref, learning=learning and player.kind == "learner")
+
+    def _next_seed(self) -> int:
+        self.episodes_done += 1
+        return self.config.seed * 1_000_003 + self.episodes_done
+
+    def make_matches(
+        self, n: int, opponent: str | None = None, learning: bool = True
+    ) -> list[MatchSpec]:
+        """`n` matches: the learner on a random side against matchmade (or given) opponents."""
+        from trainers.matchmaking import make_matchmaker
+
+        matchmaker = make_matchmaker(self.config.matchmaking)
+        matches = []
+        for _ in range(n):
+            seats = {}
+            if not self.mode.adversarial:
+                seats = {a: self._seat(LEARNER, a, learning) for a in self.agents}
+            else:
+                mine = int(self.rng.integers(len(self.sides)))
+                others = [s for i, s in enumerate(self.sides) if i != mine]
+                picks = (
+                    [opponent] * len(others)
+                    if opponent
+                    else matchmaker.pick(self.league, LEARNER, len(others), self.rng)
+                )
+                for a in self.sides[mine]:
+                    seats[a] = self._seat(LEARNER, a, learning)
+                for side, pick in zip(others, picks, strict=True):
+                    for a in side:
+                        seats[a] = self._seat(pick, a, learning)
+            matches.append(MatchSpec(self._next_seed(), seats))
+        return matches
+
+    def _record(self, episodes: Sequence[Episode]) -> None:
+        first = self.episodes_done - len(episodes) + 1
+        self.monitor.log_matches(match_rows(episodes, first))
+        if not self.mode.adversarial:
+            return
+        for ep in episodes:
+            by_team: dict[str, list[Any]] = defaultdict(list)
+            for t in ep.trajectories.values():
+                by_team[t.team].append(t)
+            teams = tuple((trajs[0].player,) for trajs in by_team.values())
+            scores = tuple(
+                float(np.mean([t.episode_return for t in trajs])) for trajs in by_team.values()
+            )
+            self.league.record(MatchRecord(ep.env_id, teams, scores, step=self.step))
+
+    # ------------------------------------------------------------------ learning
+    def _advantages(self, trajs: list) -> list[float]:
+        from trainers.algorithms import group_baseline_advantages
+
+        rewards = [t.episode_return for t in trajs]
+        roles = [(t.adapter[0], t.agent) for t in trajs]
+        if self.baselines is not None:
+            import torch
+
+            adv = self.baselines.advantages(torch.tensor(rewards), roles)
+            self.baselines.update(torch.tensor(rewards), roles)
+            return [float(x) for x in adv]
+        import torch
+
+        return [float(x) for x in group_baseline_advantages(torch.tensor(rewards), roles)]
+
+    def _learn(self, episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
+        from trainers.learner import samples_from_trajectories
+
+        by_adapter: dict[str, list] = defaultdict(list)
+        for ep in episodes:
+            for t in ep.trajectories.values():
+                if t.learning and t.turns and t.adapter is not None:
+                    by_adapter[t.adapter[0]].append(t)
+        stats = {}
+        for name, trajs in sorted(by_adapter.items()):
+            samples = samples_from_trajectories(trajs, self._advantages(trajs))
+            ctrl = self.controllers.get(name)
+            kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
+            lr_scale = ctrl.lr_scale if ctrl else 1.0
+            s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
+            s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
+            s["kl_coef"], s["lr"] = kl_coef, self.config.lr * lr_scale
+            if ctrl:
+                for change in ctrl.step(s["reward_mean"], s.get("kl")):
+                    log.info("adaptive LoRA: %s", change.to_dict())
+                    self.monitor.log_text(self.step, "adaptive/changes", str(change.to_dict()))
+            stats[name] = s
+        return stats
+
+    def _publish_all(self, version: int | None = None) -> int:
+        """Publish every adapter of the learner family; they share one version number."""
+        versions = set()
+        for name in self.adapters:
+            weights, lora = self.learner.adapter_weights(name)
+            versions.add(self.server.publish(name, weights, lora, version=version).version)
+        if len(versions) != 1:
+            raise RuntimeError(f"learner adapters out of step: versions {sorted(versions)}")
+        return versions.pop()
+
+    def _publish_and_snapshot(self) -> float:
+        if self.mode.adversarial and self.league.snapshot_due(LEARNER, self.step):
+            result = self.league.add_snapshot(LEARNER, step=self.step)
+            for key in self.keys:
+                self.server.hold(AdapterRef(adapter_name(LEARNER, key), result.player.version))
+            for old in result.evicted:
+                for key in self.keys:
+                    self.server.release(AdapterRef(adapter_name(old.adapter, key), old.version))
+        start = time.perf_counter()
+        version = self._publish_all()
+        self.league.set_version(LEARNER, version)
+        self.weight_updates += 1
+        return 1e3 * (time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ evaluation & metrics
+    def _evaluate(self) -> dict[str, float]:
+        """Win rate of the current learner against each bot, in games that do not train."""
+        out = {}
+        for bot in self.league.bots():
+            matches = self.make_matches(self.config.eval_games, opponent=bot.id, learning=False)
+            episodes = self.rollout.play(matches, step=self.step)
+            self._record(episodes)
+            rates = team_win_rates(episodes, LEARNER)
+            out[f"{rf.TAG_WIN_RATE}_eval/{bot.id}"] = rates.get(bot.id, float("nan"))
+        return out
+
+    def _metrics(self, episodes, learn, evaluation, mix, rollout_s, publish_ms) -> dict[str, float]:
+        m: dict[str, float] = {}
+        for player, s in player_stats(episodes).items():
+            m[f"{rf.TAG_RETURN}/{player}"] = s["return"]
+            m[f"{rf.TAG_INVALID_RATE}/{player}"] = s["invalid_rate"]
+            if "win_rate" in s:
+                m[f"{rf.TAG_WIN_RATE}/{player}"] = s["win_rate"]
+        if self.mode.adversarial:
+            for opp, rate in team_win_rates(episodes, LEARNER).items():
+                m[f"{rf.TAG_TEAM_WIN_RATE}/{opp}"] = rate
+        else:
+            coop = cooperation_stats(episodes)
+            m[rf.TAG_TASK_COMPLETION] = coop["task_completion_rate"]
+            m[rf.TAG_COOPERATION] = coop["cooperation_score"]
+        if self.mode.name == "mixed":
+            m["charts/payoff_mix"] = mix
+        m.update(evaluation)
+        stats = self.rollout.stats
+        m[rf.TAG_EPISODES_PER_S] = len(episodes) / rollout_s if rollout_s else 0.0
+        m[rf.TAG_TOKENS_PER_S] = stats.tokens_per_s
+        tokens = sum(s.get("sequence_tokens", 0.0) for s in learn.values())
+        seconds = sum(s.get("seconds", 0.0) for s in learn.values())
+        if seconds:
+            m[rf.TAG_LEARNER_TOKENS_PER_S] = tokens / seconds
+        for name, s in learn.items():
+            m[f"{rf.TAG_POLICY_LOSS}/{name}"] = s.get("policy_loss", s.get("loss"))
+            m[f"{rf.TAG_KL}/{name}"] = s.get("kl")
+            m[f"{rf.TAG_CLIP_FRACTION}/{name}"] = s.get("clip_fraction")
+            m[f"{rf.TAG_LR}/{name}"] = s["lr"]
+            m[f"{rf.TAG_KL_COEF}/{name}"] = s["kl_coef"]
+        m[rf.TAG_PUBLISH_MS] = publish_ms
+        m[rf.TAG_WEIGHT_UPDATES] = self.weight_updates
+        m[rf.TAG_PLAYERS] = len(self.league)
+        for player, rating in self._ratings()["elo"].items():
+            m[f"{rf.TAG_ELO}/{player}"] = rating
+        return {k: float(v) for k, v in m.items() if v is not None}
+
+    def _ratings(self) -> dict[str, dict]:
+        records = self.league.records
+        players = list(self.league.players)
+        if not records:
+            return {"elo": {}, "openskill": {}}
+        skill = openskill_ratings(records, players=players)
+        return {
+            "elo": elo_ratings(records, players=players),
+            "openskill": {
+                p: {"mu": r.mu, "sigma": r.sigma, "ordinal": r.ordinal} for p, r in skill.items()
+            },
+        }
+
+    def _write_league(self) -> None:
+        import json
+
+        players = list(self.league.players)
+        matrix = self.league.payoff_matrix(players) if self.league.records else None
+        payoff = {
+            "players": players,
+            "win_rate": None
+            if matrix is None
+            else np.where(np.isnan(matrix), None, matrix).tolist(),
+        }
+        self.monitor.write_league(json.loads(self.league.to_json()), self._ratings(), payoff)
+
+    def report(self) -> dict[str, Any]:
+        from agents.models import describe_model
+
+        ratings = self._ratings()
+        stats = self.rollout.stats
+        players = {}
+        for pid, player in self.league.players.items():
+            players[pid] = {
+                "kind": player.kind,
+                "elo": ratings["elo"].get(pid),
+                "openskill": ratings["openskill"].get(pid, {}).get("ordinal"),
+                "win_rate_vs_league": self.league.win_rate_vs_league(pid)[0],
+                "games": self.league.win_rate_vs_league(pid)[1],
+            }
+        publish = self.server.publish_seconds
+        return {
+            "experiment": self.config.experiment,
+            "env_id": self.config.env_id,
+            "mode": self.config.mode,
+            "seed": self.config.seed,
+            "model": str(self.model_path),
+            "model_info": describe_model(self.model_path),
+            "device": self.plan.device,
+            "run_dir": str(self.run_dir),
+            "iterations": self.step,
+            "episodes": self.episodes_done,
+            "weight_updates": self.weight_updates,
+            "players": players,
+            "performance": {
+                "rollout_tokens_per_s": stats.tokens_per_s,
+                "games_per_s": stats.games / stats.seconds if stats.seconds else 0.0,
+                "mean_llm_batch": float(np.mean(stats.per_call_batch))
+                if stats.per_call_batch
+                else 0,
+                "publish_latency_ms_mean": 1e3 * float(np.mean(publish)) if publish else None,
+                "wall_seconds": time.time() - self.started,
+            },
+        }
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self) -> Path:
+        from trainers.persistence import write_checkpoint
+
+        return write_checkpoint(self)
+
+    def _restore(self, folder: Path) -> None:
+        from trainers.persistence import restore_checkpoint
+
+        restore_checkpoint(self, folder)
+
+    def close(self) -> None:
+        if getattr(self, "monitor", None) is not None:
+            self.monitor.close()
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="iterations", unit="it", disable=not enabled)
+
+
+def _postfix(metrics: dict[str, float]) -> dict[str, str]:
+    shown = {}
+    for key, label in ((f"{rf.TAG_RETURN}/{LEARNER}", "return"), (rf.TAG_COOPERATION, "coop")):
+        if key in metrics:
+            shown[label] = f"{metrics[key]:.3f}"
+    rates = [v for k, v in metrics.items() if k.startswith(rf.TAG_TEAM_WIN_RATE)]
+    if rates:
+        shown["win"] = f"{np.mean(rates):.2f}"
+    return shown
+
+
+def _transcript_md(episode: Episode) -> str:
+    players = ", ".join(f"{a}: {t.player}" for a, t in episode.trajectories.items())
+    body = "\n".join(f"    {line}" for line in episode.transcript.splitlines())
+    return f"**{episode.env_id}** seed {episode.seed} ({players})\n\n{body}"
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """The table printed at the end of a run."""
+    lines = [f"{'player':<24}{'kind':<10}{'elo':>8}{'openskill':>11}{'win rate':>10}{'games':>7}"]
+    for pid, p in sorted(report["players"].items(), key=lambda kv: -(kv[1]["elo"] or 0)):
+        elo = f"{p['elo']:.0f}" if p["elo"] is not None else "-"
+        skill = f"{p['openskill']:.2f}" if p["openskill"] is not None else "-"
+        lines.append(
+            f"{pid:<24}{p['kind']:<10}{elo:>8}{skill:>11}{p['win_rate_vs_league']:>10.2f}"
+            f"{p['games']:>7}"
+        )
+    perf = report["performance"]
+    lines.append(
+        f"rollout {perf['rollout_tokens_per_s']:.0f} tok/s, {report['episodes']} episodes, "
+        f"{report['weight_updates']} weight updates, {perf['wall_seconds']:.0f} s"
+    )
+    lines.append(f"run directory: {report['run_dir']}")
+    return "\n".join(lines)
