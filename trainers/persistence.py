@@ -1,7 +1,8 @@
 """Checkpoint payload of a self-play run, and resuming from it.
 
-`checkpoints/step_N/` holds: `learner/` (every adapter as peft safetensors + optimizer states as
-safetensors), `snapshots/<name>@v<K>/` (the frozen league versions the server still serves),
+`checkpoints/step_N/` holds: `learner/` (`adapters/<name>/` as peft safetensors, `optimizer/`
+states as safetensors), `snapshots/<name>@v<K>/` (the frozen league versions the server still
+serves),
 `league.json`, `trainer_state.json` (counters, adaptive controllers, baselines, RNG of matchmaking),
 `config.json`, `performance_metrics.json`, and the RNG states. The folder appears atomically and is
 complete only with its COMPLETE marker, so a run killed at any moment resumes from the last one.
@@ -107,6 +108,6 @@ def checkpoint_summary(folder: Path) -> dict[str, Any]:
     return {
         "step": state["step"],
         "version": state["version"],
-        "adapters": sorted(p.name for p in learner.iterdir() if p.is_dir()),
+        "adapters": sorted(p.name for p in (learner / "adapters").iterdir() if p.is_dir()),
         "snapshots": sorted(p.name for p in (folder / "snapshots").iterdir()),
     }

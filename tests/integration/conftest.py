@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
-
-
-@pytest.fixture(scope="session")
-def model_cache(tmp_path_factory) -> Path:
-    env = os.environ.get("LORA_LEAGUE_CACHE")
-    return Path(env) if env else tmp_path_factory.mktemp("model_cache")
-
-
-@pytest.fixture(scope="session")
-def tiny_model(model_cache) -> Path:
-    from agents.models import resolve_model
-
-    return resolve_model("tiny", cache_dir=model_cache)
 
 
 def random_adapter(base: Path, seed: int, rank: int = 8, scale: float = 0.3):
