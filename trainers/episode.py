@@ -38,6 +38,7 @@ class Trajectory:
     episode_return: float = 0.0
     raw_score: float = 0.0
     invalid_moves: int = 0
+    #: Actions submitted (valid or not), scripted seats included.
     moves: int = 0
 
     @property

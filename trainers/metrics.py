@@ -48,18 +48,20 @@ def match_rows(episodes: Sequence[Episode], first_episode: int) -> list[dict[str
 
 
 def player_stats(episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
-    """Per league player: mean return, win rate (vs other players), invalid-move rate."""
+    """Per league player: mean return, win rate (vs other players; not in cooperative games) and
+    invalid-move rate (invalid actions / all actions submitted)."""
     returns: dict[str, list[float]] = defaultdict(list)
     wins: dict[str, list[float]] = defaultdict(list)
     invalid: dict[str, list[int]] = defaultdict(list)
     moves: dict[str, list[int]] = defaultdict(list)
     for ep in episodes:
         sides = {t.team for t in ep.trajectories.values()}
+        contest = len(sides) > 1 and ep.payoff != "cooperative"
         for t in ep.trajectories.values():
             returns[t.player].append(t.episode_return)
             invalid[t.player].append(t.invalid_moves)
-            moves[t.player].append(t.moves + t.invalid_moves)
-            if len(sides) > 1:
+            moves[t.player].append(t.moves)  # every action submitted, valid or not
+            if contest:
                 wins[t.player].append(outcome(ep, t.team))
     out = {}
     for player, values in returns.items():

@@ -99,7 +99,14 @@ class Rollout:
             missing = set(game.possible_agents) - set(match.seats)
             if missing:
                 raise ValueError(f"match has no seat for {sorted(missing)}")
-            state.append({"obs": obs, "infos": infos, "returns": dict.fromkeys(obs, 0.0)})
+            state.append(
+                {
+                    "obs": obs,
+                    "infos": infos,
+                    "returns": dict.fromkeys(obs, 0.0),
+                    "moves": dict.fromkeys(obs, 0),
+                }
+            )
         llm_agents: dict[AdapterRef, LLMAgent] = {}
         bots = {}
         refs = {s.adapter for m in matches for s in m.seats.values() if s.adapter is not None}
@@ -160,6 +167,8 @@ class Rollout:
             ):
                 actions[g][request.agent] = response.text
         for g in live:
+            for agent in actions[g]:
+                state[g]["moves"][agent] += 1
             obs, rewards, _, _, infos = games[g].step(actions[g])
             state[g]["obs"].update(obs)
             state[g]["infos"].update(infos)
@@ -183,6 +192,7 @@ class Rollout:
                 episode_return=float(state["returns"][agent]),
                 raw_score=float(raw.scores[agent]),
                 invalid_moves=int(raw.invalid_total[agent]),
+                moves=int(state["moves"][agent]),
             )
             chat = chats.get(agent)
             if chat is not None:
@@ -193,7 +203,6 @@ class Rollout:
                     )
                     for t in chat.turns
                 ]
-                traj.moves = len(chat.turns)
             trajectories[agent] = traj
         return Episode(
             env_id=self.env_id,

@@ -5,7 +5,10 @@
         config.json                the full config of the run
         metrics.jsonl              one json object per iteration: {"step": N, "<tag>": value, ...}
         matches.csv                one row per agent per episode (MATCH_COLUMNS)
-        league.json                {"league": League json, "ratings": {...}, "payoff": {...}}
+        league.json                {"league": League json,
+                                    "ratings": {"elo": {player: x},
+                                                "openskill": {player: {mu, sigma, ordinal}}},
+                                    "payoff": {"players": [...], "win_rate": [[...]] | null}}
         run_report.json            summary: players, ratings, win rates, performance, paths
         checkpoints/step_N/        adapters/<name>/ (peft safetensors),
                                    optimizer/<name>.safetensors, league.json, rng.json,
@@ -57,7 +60,7 @@ MATCH_COLUMNS = (
     "return",  # episode return under the payoff
     "raw_score",
     "invalid_moves",
-    "moves",
+    "moves",  # actions submitted, valid or not
     "won",  # 1 win, 0 loss, 0.5 draw (team-level)
     "truncated",
 )

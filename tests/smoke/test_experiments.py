@@ -1,4 +1,4 @@
-"""Smoke runs of every experiment: the real script, the real engine, the tiny model, a tiny budget."""
+"""Smoke runs of every experiment: the real script and engine, the tiny model, a tiny budget."""
 
 from __future__ import annotations
 
@@ -46,12 +46,26 @@ def tags_in(run: Path) -> set[str]:
     return set(acc.Tags()["scalars"])
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
-def test_experiment_smoke_run(name, tmp_path, model_cache_env):
-    proc = run_experiment(name, tmp_path)
+@pytest.fixture(scope="module")
+def team_battle_run(tmp_path_factory, model_cache) -> Path:
+    """One real smoke run of the main experiment, analysed by the tests below."""
+    runs = tmp_path_factory.mktemp("runs")
+    os.environ["LORA_LEAGUE_CACHE"] = str(model_cache)
+    proc = run_experiment("team_battle", runs)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "run directory:" in proc.stdout
-    run = the_run(tmp_path)
+    return the_run(runs)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_smoke_run(name, tmp_path, model_cache_env, request):
+    if name == "team_battle":
+        run = request.getfixturevalue("team_battle_run")
+    else:
+        proc = run_experiment(name, tmp_path)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        assert "run directory:" in proc.stdout
+        run = the_run(tmp_path)
     tags = tags_in(run)
     for prefix in COMMON_TAGS + EXPECTED_TAGS[name]:
         assert any(t.startswith(prefix) for t in tags), (prefix, sorted(tags))
@@ -119,3 +133,41 @@ def test_killed_run_resumes_without_loss(tmp_path, model_cache_env):
     assert [m["step"] for m in metrics] == [1, 2, 3, 4]
     report = json.loads((run / rf.RUN_REPORT).read_text())
     assert report["iterations"] == 4
+
+
+def test_report_draws_the_real_run(team_battle_run, tmp_path):
+    from tests.analysis.images import assert_valid_png
+    from tests.analysis.test_report import FIGURE_FILES, report
+
+    done = report(str(team_battle_run), "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    for name in FIGURE_FILES:
+        assert_valid_png(tmp_path / name)
+
+
+def test_notebook_runs_against_the_real_run(team_battle_run, monkeypatch):
+    from tests.analysis.test_notebook import run_notebook
+
+    run_notebook(team_battle_run, monkeypatch)
+
+
+def test_analysis_agrees_with_the_run_files(team_battle_run):
+    from experiments.analysis import load_run, player_summary
+
+    run = load_run(team_battle_run)
+    summary = player_summary(run.matches)
+    assert "main" in set(summary.index) or "main" in set(summary.get("player", []))
+    returns = run.scalars[run.scalars["tag"] == f"{rf.TAG_RETURN}/main"]
+    assert sorted(returns["step"]) == [1, 2]
+
+
+def test_evaluate_round_robin_of_checkpoints(team_battle_run):
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
+    cmd = [sys.executable, "-m", "experiments.evaluate", str(team_battle_run), "--games", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((team_battle_run / "evaluation.json").read_text())
+    assert result["players"] == ["step_1", "step_2", "bot:random", "bot:strong"]
+    assert len(result["win_rate"]) == 4 and set(result["elo"]) == set(result["players"])
+    rows = pd.read_csv(team_battle_run / "evaluation_matches.csv")
+    assert len(rows) == result["games"] * 4

@@ -1,0 +1,48 @@
+"""notebooks/analysis.ipynb: committed without outputs, runs top to bottom against a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.images import assert_valid_png
+from trainers import run_format as rf
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "analysis.ipynb"
+FIGURES = ("trends", "performance", "radar", "payoff", "scatter", "surface")
+
+
+def test_notebook_is_committed_without_outputs():
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and "LORA_LEAGUE_RUN_DIR" in code[0].source
+    for cell in code:
+        assert cell.outputs == [] and cell.execution_count is None
+
+
+def run_notebook(run_dir: Path, monkeypatch) -> None:
+    """Execute the notebook top to bottom against `run_dir`; check every figure it saves."""
+    import nbclient
+    import nbformat
+
+    out = Path(run_dir) / rf.FIGURES
+    for old in out.glob("notebook_*.png"):
+        old.unlink()
+    monkeypatch.setenv("LORA_LEAGUE_RUN_DIR", str(run_dir))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    resources = {"metadata": {"path": str(NOTEBOOK.parent)}}
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources=resources)
+    client.execute()  # raises CellExecutionError on the first failing cell
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    for name in FIGURES:
+        assert_valid_png(out / f"notebook_{name}.png")
+
+
+@pytest.mark.slow
+def test_notebook_runs_against_the_run(run_dir: Path, monkeypatch):
+    run_notebook(run_dir, monkeypatch)

@@ -1,0 +1,96 @@
+"""Read a learned policy's move probabilities straight from the learner (no sampling noise).
+
+For an agent about to move, the probability of each legal move is the probability of its canonical
+completion (the move's tokens and the end-of-turn token) under the legal-move-masked distribution
+the rollout samples from. Used to compute, e.g., Kuhn poker's exploitability of an adapter exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import envs
+from agents.conversation import Conversation, user_turn_text
+from trainers.episode import TurnTokens
+
+
+def completion_ids(tokenizer: Any, text: str) -> tuple[int, ...]:
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return (*ids, int(tokenizer.eos_token_id))
+
+
+def move_probabilities(
+    learner: Any,
+    adapter: str,
+    prompt: Sequence[int],
+    moves: Sequence[str],
+    tokenizer: Any,
+) -> dict[str, float]:
+    """P(move) for each legal move after `prompt`, normalised over `moves`."""
+    from trainers.learner import TrainSample
+
+    samples = []
+    for move in moves:
+        ids = completion_ids(tokenizer, move)
+        turn = TurnTokens(len(prompt), ids, (0.0,) * len(ids), None, tuple(moves))
+        samples.append(TrainSample((*prompt, *ids), (turn,), 0.0))
+    logps = [float(lp.sum()) for lp in learner.logprobs(adapter, samples)]
+    top = max(logps)
+    weights = [math.exp(lp - top) for lp in logps]
+    total = sum(weights)
+    return {m: w / total for m, w in zip(moves, weights, strict=True)}
+
+
+def prompt_after(env_id: str, seed: int, history: Sequence[str], tokenizer: Any, **env_kwargs):
+    """Replay `history` (moves in AEC order) from `reset(seed)`; return (agent, infos, prompt) of
+    the agent to act next, its chat built as the rollout builds it (its past moves verbatim)."""
+    env = envs.make(env_id, **env_kwargs)
+    env.reset(seed=seed)
+    chats: dict[str, Conversation] = {}
+    moves = iter(history)
+    for agent in env.agent_iter():
+        _, _, term, trunc, info = env.last()
+        if term or trunc:
+            raise ValueError(f"history {list(history)} ends the game")
+        chat = chats.setdefault(agent, Conversation(tokenizer))
+        prompt = chat.add_user(user_turn_text(info, first=not chat.turns))
+        move = next(moves, None)
+        if move is None:
+            return agent, info, prompt
+        ids = completion_ids(tokenizer, move)
+        chat.add_completion(ids, (0.0,) * len(ids), move)
+        env.step(move)
+    raise ValueError(f"history {list(history)} ends the game")
+
+
+def kuhn_policy_table(learner: Any, adapter: str, tokenizer: Any) -> dict[str, dict[str, float]]:
+    """The adapter's policy at all 12 Kuhn info sets, in `envs.kuhn_poker.theory` format."""
+    from envs.kuhn_poker.theory import info_sets
+
+    letters = {"c": None, "b": "[bet]", "f": "[fold]"}
+    table = {}
+    for key in info_sets():
+        card, history = key.split(":")
+        seed = _seed_dealing(card, len(history) % 2)
+        moves = []
+        for i, letter in enumerate(history):
+            if letter == "c":  # check, or call when facing a bet
+                moves.append("[call]" if "b" in history[:i] else "[check]")
+            else:
+                moves.append(letters[letter])
+        _, info, prompt = prompt_after("kuhn_poker_v0", seed, moves, tokenizer)
+        table[key] = move_probabilities(learner, adapter, prompt, info["legal_moves"], tokenizer)
+    return table
+
+
+def _seed_dealing(card: str, player: int) -> int:
+    """A seed whose deal gives `player` the `card` (deals are drawn from the seed)."""
+    for seed in range(10_000):
+        env = envs.make("kuhn_poker_v0")
+        env.reset(seed=seed)
+        agent = env.possible_agents[player]
+        if env.infos[agent]["view"]["card"] == card:
+            return seed
+    raise RuntimeError(f"no seed deals {card} to player {player}")
