@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 ENGINE_OVERHEAD_GB = 2.5  # vLLM engine core + worker processes, measured 3-4 GB with a 10M model
 LEARNER_OVERHEAD_GB = 1.0  # python, torch, tokenizer, optimizer bookkeeping
 MAX_AUTO_KV_GIB = 4.0
+TYPICAL_TOKENS = 512  # tokens of a typical agent chat (the learner's sequence)
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,13 @@ def plan_resources(
     cfg = json.loads((Path(model_path) / "config.json").read_text())
     hidden = cfg.get("hidden_size", 1024)
     layers = cfg.get("num_hidden_layers", 12)
-    # activations kept for backward: ~16 floats per hidden unit per layer per token
-    activations_gb = micro_batch_size * max_model_len * hidden * layers * 16 * 4 / 2**30
+    # Activations kept for backward: ~16 floats per hidden unit per layer per token, at a typical
+    # episode length (chats rarely reach max_model_len; the worst case is only warned about).
+    def activations(tokens: int) -> float:
+        return micro_batch_size * tokens * hidden * layers * 16 * 4 / 2**30
+
+    activations_gb = activations(min(max_model_len, TYPICAL_TOKENS))
+    worst_gb = activations(max_model_len)
     learner_gb = weights_gb + activations_gb + LEARNER_OVERHEAD_GB
     kv = kv_cache_gib
     if engine and kv is None:
@@ -87,6 +93,14 @@ def plan_resources(
             f"{engine_gb:.1f} incl. KV cache {kv or 0:.1f} GiB) but the memory budget is "
             f"{budget:.1f} GB: lower micro_batch_size, max_model_len or kv_cache_gib, use a "
             f"smaller model, or raise memory_budget_gb"
+        )
+    if device == "cpu" and estimate - activations_gb + worst_gb > budget:
+        log.warning(
+            "a micro-batch of %d chats of the full %d tokens would need about %.1f GB more; "
+            "lower micro_batch_size or max_model_len if episodes get that long",
+            micro_batch_size,
+            max_model_len,
+            worst_gb - activations_gb,
         )
     log.info(
         "memory plan: ~%.1f GB of %.1f GB budget (KV cache %.1f GiB, %.0fM params)",

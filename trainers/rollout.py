@@ -11,6 +11,7 @@ import logging
 import time
 import zlib
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import envs
@@ -64,7 +65,7 @@ class RolloutStats:
 class Rollout:
     def __init__(
         self,
-        server: PolicyServer,
+        server: PolicyServer | None,
         env_id: str,
         env_kwargs: dict | None = None,
         payoff: str | None = None,
@@ -110,7 +111,10 @@ class Rollout:
         llm_agents: dict[AdapterRef, LLMAgent] = {}
         bots = {}
         refs = {s.adapter for m in matches for s in m.seats.values() if s.adapter is not None}
-        with self.server.holding(sorted(refs)):  # no version may be evicted mid-game
+        if refs and self.server is None:
+            raise ValueError("matches with LLM seats need a policy server")
+        hold = self.server.holding(sorted(refs)) if self.server is not None else nullcontext()
+        with hold:  # no version may be evicted mid-game
             while True:
                 live = [g for g, game in enumerate(games) if game.agents]
                 if not live:

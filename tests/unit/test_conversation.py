@@ -1,0 +1,68 @@
+"""Growing chats: token ids only ever extend, and the learner's mask covers the agent's tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.conversation import Conversation, user_turn_text
+from agents.serving.choices import ChoiceMask
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    from agents.models.tiny import build_tokenizer
+
+    folder = tmp_path_factory.mktemp("tok")
+    build_tokenizer(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def test_chat_extends_token_by_token_and_matches_the_template(tokenizer):
+    chat = Conversation(tokenizer)
+    first = chat.add_user(user_turn_text({"rules": "Rules.", "turn_prompt": "Move?"}, True))
+    eos = tokenizer.eos_token_id
+    move = tokenizer("[rock]", add_special_tokens=False)["input_ids"] + [eos]
+    chat.add_completion(move, [0.0] * len(move), "[rock]")
+    second = chat.add_user(
+        user_turn_text({"new_events": ["You won."], "turn_prompt": "Move?"}, False)
+    )
+    assert second[: len(first)] == first
+    assert second[len(first) : len(first) + len(move)] == move
+    rendered = tokenizer.apply_chat_template(
+        chat.messages, tokenize=False, add_generation_prompt=True
+    )
+    assert tokenizer.decode(second) == rendered
+    mask = chat.completion_mask()
+    assert [t for t, m in zip(chat.token_ids, mask, strict=True) if m] == move
+
+
+def test_completion_cut_by_length_still_closes_the_turn(tokenizer):
+    chat = Conversation(tokenizer)
+    chat.add_user("hi")
+    partial = tokenizer("[ro", add_special_tokens=False)["input_ids"]  # no end-of-turn token
+    chat.add_completion(partial, [0.0] * len(partial), "[ro")
+    ids = chat.add_user("again")
+    rendered = tokenizer.apply_chat_template(
+        chat.messages, tokenize=False, add_generation_prompt=True
+    )
+    assert tokenizer.decode(ids) == rendered
+
+
+def test_user_turn_text_has_rules_once():
+    info = {"rules": "R", "new_events": ["e1", "e2"], "turn_prompt": "P"}
+    assert user_turn_text(info, first=True) == "R\n\ne1\ne2\n\nP"
+    assert user_turn_text(info, first=False) == "e1\ne2\n\nP"
+
+
+def test_choice_mask_allows_exactly_the_prefixes(tokenizer):
+    mask = ChoiceMask(tokenizer, ["[rock]", "[paper]"])
+    first = mask.allowed([])
+    texts = {tokenizer.decode([t]) for t in first}
+    assert all("[rock]".startswith(t) or "[paper]".startswith(t) for t in texts)
+    rock = tokenizer("[rock]", add_special_tokens=False)["input_ids"]
+    assert mask.allowed(rock) == [tokenizer.eos_token_id]
+    assert mask.is_complete(rock)
+    with pytest.raises(ValueError):
+        ChoiceMask(tokenizer, [])
