@@ -68,27 +68,22 @@ class SeedSequence:
         return int(self._rng.integers(2**31 - 1))
 
 
-class LanguageAECEnv(AECEnv):
-    """AEC env over a `Game`. Subclasses set `game_cls` and `metadata`."""
+class GameEnvMixin:
+    """What the AEC and Parallel faces of a game share: config, session, spaces, rendering."""
 
-    metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": RENDER_MODES,
-        "name": "language_game_v0",
-        "is_parallelizable": True,
-    }
+    metadata: ClassVar[dict[str, Any]]
     game_cls: ClassVar[type[Game]]
 
-    def __init__(
+    def _init_game(
         self,
-        payoff: str | None = None,
-        mix: float = 0.5,
-        max_cycles: int | None = None,
-        render_mode: str | None = None,
-        invalid_penalty: float = DEFAULT_INVALID_PENALTY,
-        max_invalid: int = DEFAULT_MAX_INVALID,
-        **game_kwargs: Any,
+        payoff: str | None,
+        mix: float,
+        max_cycles: int | None,
+        render_mode: str | None,
+        invalid_penalty: float,
+        max_invalid: int,
+        game_kwargs: dict[str, Any],
     ) -> None:
-        super().__init__()
         self.config = GameConfig(
             self.game_cls, self.metadata["name"], payoff, mix, max_cycles, render_mode,
             invalid_penalty, max_invalid, game_kwargs,
@@ -121,6 +116,42 @@ class LanguageAECEnv(AECEnv):
         """Change the mixed-payoff weight l between (or during) episodes."""
         self._session.set_mix(mix)
 
+    def render(self) -> str | None:
+        text = self._session.transcript()
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        pass
+
+
+class LanguageAECEnv(GameEnvMixin, AECEnv):
+    """AEC env over a `Game`. Subclasses set `game_cls` and `metadata`."""
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": RENDER_MODES,
+        "name": "language_game_v0",
+        "is_parallelizable": True,
+    }
+    game_cls: ClassVar[type[Game]]
+
+    def __init__(
+        self,
+        payoff: str | None = None,
+        mix: float = 0.5,
+        max_cycles: int | None = None,
+        render_mode: str | None = None,
+        invalid_penalty: float = DEFAULT_INVALID_PENALTY,
+        max_invalid: int = DEFAULT_MAX_INVALID,
+        **game_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self._init_game(
+            payoff, mix, max_cycles, render_mode, invalid_penalty, max_invalid, game_kwargs
+        )
+
     def reset(self, seed: int | None = None, options: dict | None = None) -> None:
         self._session.reset(self._seeds.next(seed))
         self.agents = list(self.possible_agents)
@@ -151,13 +182,3 @@ class LanguageAECEnv(AECEnv):
         self.agent_selection = self._session.current() or self.agents[0]
         if self.render_mode == "human":
             self.render()
-
-    def render(self) -> str | None:
-        text = self._session.transcript()
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
-
-    def close(self) -> None:
-        pass
