@@ -1,0 +1,141 @@
+"""The learner scores a real episode exactly as the policy server sampled it, and publishing its
+weights changes what the server serves.
+
+A real multi-turn rps_v0 episode is played by `LLMAgent` through the vLLM engine and through the
+transformers+peft server (temperature 1, free text and legal-move constrained). The learner's
+log-probs of each agent's whole chat, one forward pass per chat, must equal the behaviour
+log-probs the server returned for every sampled token: otherwise PPO's importance ratios and the
+KL are wrong from the first step.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.serving import AdapterRef, PolicyServer, SamplingSettings, make_policy_server
+from trainers.episode import Trajectory, TurnTokens
+from trainers.learner import Learner, LearnerConfig, LoRASettings, samples_from_trajectories
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow]
+
+TOLERANCE = 1e-4  # max abs log-prob difference, fp32
+LORA = LoRASettings(rank=8, alpha=16)
+SAMPLING = SamplingSettings(temperature=1.0, max_tokens=16)
+
+
+@pytest.fixture(scope="module")
+def learner(tiny_model, adapters):
+    learner = Learner(tiny_model, ["red"], LORA, LearnerConfig(lr=1e-2, micro_batch_size=8), seed=0)
+    learner.set_adapter_weights("red", adapters[0][0])  # random B: the adapter changes outputs
+    return learner
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_model, tmp_path_factory):
+    server = make_policy_server(
+        "vllm",
+        model=tiny_model,
+        dtype="float32",
+        max_loras=2,
+        max_lora_rank=LORA.rank,
+        kv_cache_gib=1,
+        store_dir=tmp_path_factory.mktemp("vllm_store"),
+    )
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def hf_server(tiny_model, tmp_path_factory):
+    server = make_policy_server("hf", model=tiny_model, store_dir=tmp_path_factory.mktemp("hf"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def servers(vllm_server, hf_server):
+    return {"vllm": vllm_server, "hf": hf_server}
+
+
+def play(server: PolicyServer, ref: AdapterRef, constrained: bool, seed: int):
+    """One rps_v0 episode (3 rounds), both seats played by one agent; its chats as samples."""
+    from agents.arena import play_episode
+    from agents.llm_agent import LLMAgent
+
+    agent = LLMAgent("red", server, ref, SAMPLING, constrained=constrained)
+    play_episode("rps_v0", {"player_0": agent, "player_1": agent}, seed=seed, rounds=3)
+    trajectories = []
+    for seat, chat in sorted(agent.end_game(0).items()):
+        trajectory = Trajectory(seat, "red", seat, (ref.name, ref.version), True)
+        trajectory.token_ids = list(chat.token_ids)
+        trajectory.turns = [
+            TurnTokens(t.prompt_len, t.completion_ids, t.logprobs, t.adapter_version, t.choices)
+            for t in chat.turns
+        ]
+        trajectories.append(trajectory)
+    advantages = [1.0 if i % 2 == 0 else -1.0 for i in range(len(trajectories))]
+    return samples_from_trajectories(trajectories, advantages)
+
+
+def max_gap(a, b) -> float:
+    return max(abs(float(x) - float(y)) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+@pytest.mark.parametrize("constrained", [False, True], ids=["free", "constrained"])
+def test_learner_logprobs_match_the_servers_behaviour_logprobs(
+    learner, servers, backend, constrained
+):
+    server = servers[backend]
+    ref = server.publish("red", *learner.adapter_weights("red"))
+    samples = play(server, ref, constrained, seed=3)
+    assert samples and all(len(s.turns) >= 2 for s in samples)  # multi-turn chats
+    if constrained:
+        assert all(t.choices for s in samples for t in s.turns)
+    scores = learner.logprobs("red", samples)  # one forward pass per chat
+    for sample, score in zip(samples, scores, strict=True):
+        gap = max_gap(score, sample.behaviour_logprobs)
+        assert gap <= TOLERANCE, f"{backend}: learner vs server log-prob gap {gap}"
+
+
+def served_logprobs(server: PolicyServer, ref: AdapterRef, sample) -> list[float]:
+    """The log-probs the server's current weights for `ref` give the sample's completion tokens
+    (temperature 1, unconstrained), by scoring the tokens instead of sampling them."""
+    import torch
+
+    ids = list(sample.token_ids)
+    if server.backend == "hf":
+        server.peft.set_adapter(ref.lora_name)
+        with torch.no_grad():
+            logits = server.peft(input_ids=torch.tensor([ids])).logits[0]
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        return [float(logp[p - 1, ids[p]]) for p in sample.positions]
+    from vllm import SamplingParams
+    from vllm.inputs import TokensPrompt
+    from vllm.lora.request import LoRARequest
+
+    stored = server.store.get(ref)
+    lora = LoRARequest(ref.lora_name, stored.lora_id, str(stored.path))
+    params = SamplingParams(max_tokens=1, prompt_logprobs=0)  # prompt log-probs are raw: T = 1
+    (out,) = server.llm.generate(
+        [TokensPrompt(prompt_token_ids=ids)], params, lora_request=[lora], use_tqdm=False
+    )
+    return [out.prompt_logprobs[p][ids[p]].logprob for p in sample.positions]
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+def test_publishing_an_update_moves_the_served_policy_to_the_learners(learner, servers, backend):
+    server = servers[backend]
+    old_ref = server.publish("red", *learner.adapter_weights("red"))
+    samples = play(server, old_ref, constrained=False, seed=5)
+    old = learner.logprobs("red", samples)
+    stats = learner.update("red", samples)
+    assert stats["skipped"] == 0.0 and stats["grad_norm"] > 0
+    new = learner.logprobs("red", samples)
+    with server.holding([old_ref]):  # the old version stays servable next to the new one
+        new_ref = server.publish("red", *learner.adapter_weights("red"))
+        assert new_ref.version == old_ref.version + 1
+        for sample, before, after in zip(samples, old, new, strict=True):
+            assert max_gap(before, after) > 100 * TOLERANCE  # the step really moved the policy
+            assert max_gap(served_logprobs(server, old_ref, sample), before) <= TOLERANCE
+            assert max_gap(served_logprobs(server, new_ref, sample), after) <= TOLERANCE

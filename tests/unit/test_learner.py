@@ -1,0 +1,424 @@
+"""The learner on the tiny model: scoring against an independent reference, steps, checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainers.episode import Trajectory, TurnTokens
+from trainers.learner import (
+    Learner,
+    LearnerConfig,
+    LoRASettings,
+    TrainSample,
+    samples_from_trajectories,
+)
+
+MOVES = ("[rock]", "[paper]", "[scissors]")
+LORA = LoRASettings(rank=8, alpha=16)
+TOLERANCE = 1e-5  # fp32, the same weights scored two ways
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from agents.models import resolve_model
+
+    env = os.environ.get("LORA_LEAGUE_CACHE")
+    cache = Path(env) if env else tmp_path_factory.mktemp("model_cache")
+    return resolve_model("tiny", cache_dir=cache)
+
+
+def make_learner(model: Path, names=("red", "blue"), seed: int = 0, **config) -> Learner:
+    config.setdefault("micro_batch_size", 2)
+    return Learner(model, list(names), LORA, LearnerConfig(**config), seed=seed)
+
+
+def randomize(learner: Learner, adapter: str, seed: int, scale: float = 0.3) -> None:
+    """Random B matrices (a fresh adapter has B = 0 and changes nothing)."""
+    gen = torch.Generator().manual_seed(seed)
+    weights, _ = learner.adapter_weights(adapter)
+    noisy = {
+        k: torch.randn(v.shape, generator=gen) * scale if "lora_B" in k else v
+        for k, v in weights.items()
+    }
+    learner.set_adapter_weights(adapter, noisy)
+
+
+def random_samples(learner: Learner, n: int = 5, seed: int = 0) -> list[TrainSample]:
+    """Sequences of random tokens with two completions each, of different lengths (padding)."""
+    gen = torch.Generator().manual_seed(seed)
+    samples = []
+    for i in range(n):
+        ids = torch.randint(3, learner.vocab_size, (30 + 9 * i,), generator=gen).tolist()
+        turns = [
+            TurnTokens(8 + i, tuple(ids[8 + i : 12 + i]), (-3.0,) * 4, 1),
+            TurnTokens(24, tuple(ids[24:27]), (-4.0,) * 3, 1),
+        ]
+        samples.append(TrainSample(ids, turns, advantage=float(i - 2)))
+    return samples
+
+
+def on_policy(learner: Learner, adapter: str, samples: list[TrainSample]) -> list[TrainSample]:
+    """The samples with their behaviour log-probs replaced by the adapter's own (ratio 1)."""
+    out = []
+    for sample, logp in zip(samples, learner.logprobs(adapter, samples), strict=True):
+        values = iter(logp.tolist())
+        turns = [
+            TurnTokens(t.start, t.ids, tuple(next(values) for _ in t.ids), t.version, t.choices)
+            for t in sample.turns
+        ]
+        out.append(TrainSample(sample.token_ids, turns, sample.advantage))
+    return out
+
+
+def reference_logprobs(learner: Learner, adapter: str | None, sample: TrainSample) -> list[float]:
+    """Independent of the learner's scoring: peft's full forward, then the server's
+    `process_logits` on the row before each completion token."""
+    from agents.serving.choices import ChoiceMask
+    from agents.serving.hf_backend import process_logits
+
+    ids = torch.tensor([list(sample.token_ids)])
+    model = learner.peft
+    with torch.no_grad():
+        if adapter is None:
+            with model.disable_adapter():
+                logits = model(input_ids=ids).logits[0]
+        else:
+            model.set_adapter(adapter)
+            logits = model(input_ids=ids).logits[0]
+    out = []
+    for turn in sample.turns:
+        mask = ChoiceMask(learner.tokenizer, turn.choices) if turn.choices else None
+        for k, token in enumerate(turn.ids):
+            allowed = mask.allowed(turn.ids[:k]) if mask else None
+            row = logits[turn.start + k - 1]
+            out.append(float(process_logits(row, learner.config.temperature, 1.0, allowed)[token]))
+    return out
+
+
+def chat_sample(learner: Learner, completion: tuple[int, ...], choices=MOVES) -> TrainSample:
+    """A chat prompt for a move followed by `completion` (one constrained turn)."""
+    tok = learner.tokenizer
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "Your move: [rock], [paper] or [scissors]?"}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+    ids = list(tok(prompt, add_special_tokens=False)["input_ids"])
+    turn = TurnTokens(len(ids), completion, (0.0,) * len(completion), 1, choices)
+    return TrainSample([*ids, *completion], [turn], advantage=1.0)
+
+
+# ---------------------------------------------------------------------------------- scoring
+
+
+def test_own_positions_logprobs_equal_a_full_projection_reference(tiny_model):
+    learner = make_learner(tiny_model, temperature=0.7)
+    randomize(learner, "red", seed=1)
+    samples = random_samples(learner)
+    own = learner.logprobs("red", samples)
+    full = learner.logprobs("red", samples, projection="full")
+    assert [len(x) for x in own] == [len(s.positions) for s in samples]
+    for sample, a, b in zip(samples, own, full, strict=True):
+        ref = torch.tensor(reference_logprobs(learner, "red", sample))
+        assert torch.allclose(a, ref, atol=TOLERANCE), (a - ref).abs().max()
+        assert torch.allclose(b, ref, atol=TOLERANCE)
+    base = learner.logprobs(None, samples)
+    ref_base = torch.tensor(reference_logprobs(learner, None, samples[0]))
+    assert torch.allclose(base[0], ref_base, atol=TOLERANCE)
+    assert not torch.allclose(base[0], own[0], atol=1e-3)  # the adapter matters
+
+
+def test_scores_do_not_depend_on_batching(tiny_model):
+    samples = random_samples(make_learner(tiny_model))
+    one = make_learner(tiny_model, micro_batch_size=1)
+    many = make_learner(tiny_model, micro_batch_size=8)
+    for learner in (one, many):
+        randomize(learner, "red", seed=2)
+    for a, b in zip(one.logprobs("red", samples), many.logprobs("red", samples), strict=True):
+        assert torch.allclose(a, b, atol=TOLERANCE)
+
+
+def test_choice_masking_renormalises_over_the_allowed_tokens(tiny_model):
+    from agents.serving.choices import ChoiceMask
+
+    learner = make_learner(tiny_model)
+    randomize(learner, "red", seed=3)
+    mask = ChoiceMask(learner.tokenizer, MOVES)
+    first = mask.allowed([])
+    assert len(first) >= 1
+    # Every allowed first token, scored as a one-token completion: their probabilities sum to 1.
+    samples = [chat_sample(learner, (token,)) for token in first]
+    total = sum(float(lp.exp()) for (lp,) in learner.logprobs("red", samples))
+    assert total == pytest.approx(1.0, abs=1e-5)
+    # A whole move: the masked log-probs match the reference, forced tokens score 0, and they
+    # differ from the unconstrained scores of the same tokens.
+    move = tuple(learner.tokenizer("[paper]", add_special_tokens=False)["input_ids"])
+    move = (*move, learner.tokenizer.eos_token_id)
+    constrained = chat_sample(learner, move)
+    free = chat_sample(learner, move, choices=None)
+    (masked,), (unmasked,) = learner.logprobs("red", [constrained]), learner.logprobs("red", [free])
+    ref = torch.tensor(reference_logprobs(learner, "red", constrained))
+    assert torch.allclose(masked, ref, atol=TOLERANCE)
+    assert bool((masked >= unmasked - 1e-6).all()) and float((masked - unmasked).max()) > 1e-3
+    assert float(masked[-1]) == pytest.approx(0.0, abs=1e-6)  # only EOS may end "[paper]"
+    full = learner.logprobs("red", [constrained], projection="full")[0]
+    assert torch.allclose(full, masked, atol=TOLERANCE)
+
+
+def test_scoring_with_grad_reaches_only_the_adapter(tiny_model):
+    learner = make_learner(tiny_model)
+    samples = random_samples(learner, n=2)
+    loss = -sum(lp.sum() for lp in learner.logprobs("red", samples, grad=True))
+    loss.backward()
+    assert all(p.grad is not None for p in learner.parameters("red"))
+    assert all(p.grad is None for p in learner.parameters("blue"))
+    assert not any(p.requires_grad for n, p in learner.peft.named_parameters() if "lora" not in n)
+
+
+# ---------------------------------------------------------------------------------- updates
+
+
+@pytest.mark.parametrize("loss", ["ppo_clip", "reinforce", "decoupled_ppo"])
+def test_an_update_lowers_the_loss_on_its_batch(tiny_model, loss):
+    learner = make_learner(tiny_model, loss=loss, lr=3e-3)
+    samples = on_policy(learner, "red", random_samples(learner))
+    before = learner.evaluate("red", samples)
+    stats = learner.update("red", samples)
+    after = learner.evaluate("red", samples)
+    assert stats["loss"] == pytest.approx(before["loss"], abs=1e-6)
+    assert after["loss"] < before["loss"] - 1e-4
+    assert stats["tokens"] == sum(len(s.positions) for s in samples)
+    # the model reads each chat up to its last completion token, not the tail after it
+    assert stats["sequence_tokens"] == sum(s.positions[-1] for s in samples)
+    assert stats["grad_norm"] > 0 and stats["skipped"] == 0.0 and stats["lr"] == 3e-3
+    assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # on-policy: ratio 1
+    assert stats["tokens_per_s"] > 0 and stats["sequence_tokens_per_s"] > stats["tokens_per_s"]
+    assert learner.steps("red") == 1 and learner.steps("blue") == 0
+
+
+def test_gradient_accumulation_equals_one_big_batch(tiny_model):
+    samples = random_samples(make_learner(tiny_model), n=5)
+    results = []
+    for micro, aggregation in [(1, "token_mean"), (8, "token_mean"), (2, "sequence_mean")]:
+        learner = make_learner(
+            tiny_model, micro_batch_size=micro, aggregation=aggregation, max_grad_norm=None
+        )
+        randomize(learner, "red", seed=4)
+        stats = learner.update("red", samples, kl_coef=0.1)
+        results.append((aggregation, stats, learner.adapter_weights("red")[0]))
+    (_, s1, w1), (_, s8, w8), _ = results
+    assert s1["loss"] == pytest.approx(s8["loss"], rel=1e-6)
+    assert s1["grad_norm"] == pytest.approx(s8["grad_norm"], rel=1e-4)
+    for key in w1:
+        assert torch.allclose(w1[key], w8[key], atol=1e-6), key
+
+
+def test_updating_one_adapter_leaves_the_others_alone(tiny_model):
+    learner = make_learner(tiny_model)
+    blue_before, _ = learner.adapter_weights("blue")
+    red_before, _ = learner.adapter_weights("red")
+    learner.update("red", random_samples(learner), lr_scale=5.0)
+    blue_after, _ = learner.adapter_weights("blue")
+    red_after, _ = learner.adapter_weights("red")
+    assert all(torch.equal(blue_before[k], blue_after[k]) for k in blue_before)
+    assert any(not torch.equal(red_before[k], red_after[k]) for k in red_before)
+    assert not learner.optimizer("blue").state
+
+
+def test_kl_to_the_base_is_zero_for_a_fresh_adapter_and_grows_with_updates(tiny_model):
+    learner = make_learner(tiny_model, lr=3e-3)
+    samples = random_samples(learner)
+    assert learner.evaluate("red", samples)["kl"] == 0.0  # B = 0: exactly the base model
+    first = learner.update("red", samples, kl_coef=0.5)
+    assert first["kl"] == 0.0
+    for _ in range(3):
+        learner.update("red", samples, kl_coef=0.5)
+    stats = learner.evaluate("red", samples, kl_coef=0.5)
+    assert stats["kl"] > 0
+    assert stats["loss"] == pytest.approx(stats["policy_loss"] + 0.5 * stats["kl"], rel=1e-5)
+
+
+def test_lr_scale_and_set_lr(tiny_model):
+    learner = make_learner(tiny_model)
+    samples = random_samples(learner, n=2)
+    learner.set_lr("red", 1e-3)
+    assert learner.lr("red") == 1e-3 and learner.lr("blue") == learner.config.lr
+    assert learner.update("red", samples, lr_scale=0.5)["lr"] == pytest.approx(5e-4)
+    assert learner.lr("red") == 1e-3  # the scale is per step, the base lr stays
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        learner.set_lr("red", 0.0)
+    with pytest.raises(ValueError, match="lr_scale"):
+        learner.update("red", samples, lr_scale=-1.0)
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+
+
+def test_save_load_round_trip_restores_adapters_and_optimizer_state(tiny_model, tmp_path):
+    samples = random_samples(make_learner(tiny_model))
+    trained = make_learner(tiny_model, seed=0, lr=3e-3)
+    for adapter in ("red", "red", "blue"):
+        trained.update(adapter, samples)
+    trained.set_lr("blue", 7e-4)
+    folder = trained.save(tmp_path / "step_3")
+    suffixes = {p.suffix for p in folder.rglob("*") if p.is_file()}
+    assert suffixes == {".json", ".safetensors"}  # nothing pickled
+
+    restored = make_learner(tiny_model, seed=1, lr=3e-3)  # another init, overwritten by load
+    restored.load(folder)
+    for adapter in ("red", "blue"):
+        for a, b in zip(
+            trained.logprobs(adapter, samples), restored.logprobs(adapter, samples), strict=True
+        ):
+            assert torch.equal(a, b)
+        assert restored.steps(adapter) == trained.steps(adapter)
+        assert restored.lr(adapter) == trained.lr(adapter)
+        assert_same_optimizer_state(trained.optimizer(adapter), restored.optimizer(adapter))
+    # The restored moments act: one more identical step gives identical weights.
+    trained.update("red", samples)
+    restored.update("red", samples)
+    w1, w2 = trained.adapter_weights("red")[0], restored.adapter_weights("red")[0]
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def assert_same_optimizer_state(a: torch.optim.Optimizer, b: torch.optim.Optimizer) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa["state"].keys() == sb["state"].keys() and sa["state"]
+    for index, fields in sa["state"].items():
+        for name, value in fields.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(sb["state"][index][name]))
+    assert sa["param_groups"] == sb["param_groups"]
+
+
+def test_a_saved_adapter_is_a_peft_folder(tiny_model, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    learner = make_learner(tiny_model)
+    randomize(learner, "blue", seed=5)
+    folder = learner.save(tmp_path / "ckpt")
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    model = PeftModel.from_pretrained(base, folder / "adapters" / "blue")
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    sample = TrainSample(ids[0].tolist(), [TurnTokens(3, (8, 9, 10), (0.0,) * 3, 1)], 0.0)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, 2:5]
+    expected = torch.log_softmax(logits, -1)[torch.arange(3), ids[0, 3:]]
+    assert torch.allclose(learner.logprobs("blue", [sample])[0], expected, atol=TOLERANCE)
+    learner.save(tmp_path / "ckpt")  # overwriting a checkpoint works
+    with pytest.raises(ValueError, match="holds no adapter"):
+        make_learner(tiny_model, names=("green",)).load(folder)
+    other_alpha = Learner(tiny_model, ["blue"], LoRASettings(rank=8, alpha=8), LearnerConfig())
+    with pytest.raises(ValueError, match="rank, alpha, targets"):
+        other_alpha.load(folder)
+
+
+def test_bfloat16_autocast_trains_and_scores_close_to_float32(tiny_model):
+    fp32 = make_learner(tiny_model)
+    bf16 = make_learner(tiny_model, dtype="bfloat16")
+    samples = random_samples(fp32, n=3)
+    for learner in (fp32, bf16):
+        randomize(learner, "red", seed=6)
+    for a, b in zip(fp32.logprobs("red", samples), bf16.logprobs("red", samples), strict=True):
+        # bf16 keeps ~3 significant digits of the tiny model's large logits
+        assert b.dtype == torch.float32 and float((a - b).abs().mean()) < 0.1
+    stats = bf16.update("red", samples)
+    assert stats["skipped"] == 0.0 and math.isfinite(stats["loss"])
+    assert all(p.dtype == torch.float32 for p in bf16.parameters("red"))  # fp32 master weights
+
+
+# ---------------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"lr": float("nan")}, "lr must be > 0"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+        ({"betas": (0.9, 1.0)}, "betas"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"micro_batch_size": 0}, "micro_batch_size"),
+        ({"loss": "dpo"}, "unknown loss 'dpo'; choose one of"),
+        ({"aggregation": "sum"}, "unknown aggregation"),
+        ({"clip_eps": 0.0}, "clip_eps"),
+        ({"weight_cap": -1.0}, "weight_cap"),
+        ({"kl_coef": -0.1}, "kl_coef"),
+        ({"kl_estimator": "k4"}, "unknown kl_estimator"),
+        ({"dtype": "float16"}, "dtype must be one of float32, bfloat16"),
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"device": "not-a-device"}, "not a torch device"),
+    ],
+)
+def test_bad_learner_config_values_raise_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LearnerConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rank": 0}, "rank must be >= 1"),
+        ({"alpha": 0}, "alpha must be > 0"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"target_modules": ()}, "target_modules"),
+        ({"target_modules": "q_proj"}, "not one string"),
+    ],
+)
+def test_bad_lora_settings_raise_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LoRASettings(**kwargs)
+
+
+def test_defaults_and_frozen_settings():
+    config, lora = LearnerConfig(), LoRASettings()
+    assert (config.lr, config.loss, config.dtype, config.temperature) == (
+        2e-4,
+        "ppo_clip",
+        "float32",
+        1.0,
+    )
+    assert (lora.rank, lora.alpha, lora.dropout) == (16, 32, 0.0)
+    assert lora.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj")
+    with pytest.raises(AttributeError):
+        config.lr = 1.0  # type: ignore[misc]
+    assert LoRASettings(target_modules=["q_proj"]).target_modules == ("q_proj",)
+
+
+def test_bad_adapters_and_samples_raise_clear_errors(tiny_model):
+    with pytest.raises(ValueError, match="unique"):
+        make_learner(tiny_model, names=("red", "red"))
+    with pytest.raises(ValueError, match="bad adapter names"):
+        make_learner(tiny_model, names=("red@v1",))
+    learner = make_learner(tiny_model)
+    samples = random_samples(learner, n=2)
+    with pytest.raises(ValueError, match="unknown adapter 'green'"):
+        learner.update("green", samples)
+    with pytest.raises(ValueError, match="no completion tokens"):
+        learner.update("red", [TrainSample([1, 2, 3], [], 1.0)])
+    assert learner.logprobs("red", [TrainSample([1, 2, 3], [], 1.0)])[0].numel() == 0
+    with pytest.raises(ValueError, match="differ from token_ids"):
+        TrainSample([1, 2, 3], [TurnTokens(1, (5,), (0.0,), 1)], 1.0)
+    with pytest.raises(ValueError, match="must start after position 0"):
+        TrainSample([1, 2, 3], [TurnTokens(0, (1,), (0.0,), 1)], 1.0)
+    with pytest.raises(ValueError, match="log-probs for"):
+        TrainSample([1, 2, 3], [TurnTokens(1, (2,), (0.0, 0.0), 1)], 1.0)
+    with pytest.raises(ValueError, match="advantage must be finite"):
+        TrainSample([1, 2, 3], [], math.inf)
+
+
+def test_samples_from_trajectories_keeps_the_ones_with_tokens():
+    played = Trajectory("player_0", "red", "red", ("red", 1), True, token_ids=[1, 2, 3, 4])
+    played.turns.append(TurnTokens(2, (3, 4), (-0.5, -0.25), 1))
+    silent = Trajectory("player_1", "bot", "blue", None, False, token_ids=[1, 2])
+    samples = samples_from_trajectories([played, silent], [0.5, -0.5])
+    assert len(samples) == 1
+    assert samples[0].positions == (2, 3) and samples[0].advantage == 0.5
+    assert samples[0].behaviour_logprobs == (-0.5, -0.25)
+    with pytest.raises(ValueError, match="advantages"):
+        samples_from_trajectories([played], [])
