@@ -8,11 +8,13 @@ the copies, then run a batched vector-matrix product. Two problems follow:
   base-model requests batched with LoRA requests get an adapter's delta (vLLM PR 48421);
 - the copies dominate: at batch 32 over 4 adapters LoRA costs several times the base model.
 
-Here the rows of each slot are gathered once and multiplied by that slot's weights in one matmul;
-rows with index -1 get an exact zero delta. The dtype rules of the stock ops are kept: inputs and
-weights are cast to the output tensor's dtype before the product (so shrink runs in float32 into the
-float32 buffer, expand in the model dtype), and results are written with the same overwrite/add
-semantics.
+Here the rows of each slot are multiplied by that slot's weights once (`lora_matmul`, the six ops'
+replacements), or, on the hot path of linear layers, all slots at once in batched matmuls laid out
+once per step (`make_plan`, `fused_lora_linear`). Rows with index -1 get an exact zero delta.
+
+The dtype rules of the stock ops are kept: inputs and weights are cast to the output tensor's dtype
+before the product (so shrink runs in float32 into the float32 buffer, expand in the model dtype),
+and results are written with the same overwrite/add semantics.
 
 This module imports only torch: vLLM's modules are patched with it in `vllm_patches`, and the unit
 tests check it against the stock gather implementation.
@@ -28,7 +30,6 @@ import torch
 # Rows of one slot: a slice when they are contiguous (no copy needed), else their indices.
 Rows = slice | torch.Tensor
 SlotRows = tuple[int, Rows]
-NO_LORA = -1
 
 
 def group_rows(indices: torch.Tensor) -> list[SlotRows]:
@@ -52,7 +53,7 @@ def group_rows(indices: torch.Tensor) -> list[SlotRows]:
     return groups
 
 
-def take_rows(t: torch.Tensor, rows: Rows) -> torch.Tensor:
+def _take_rows(t: torch.Tensor, rows: Rows) -> torch.Tensor:
     return t[rows] if isinstance(rows, slice) else t.index_select(0, rows)
 
 
@@ -66,7 +67,6 @@ def lora_matmul(
     weights: torch.Tensor,
     indices: torch.Tensor,
     dtype: torch.dtype,
-    groups: Sequence[SlotRows] | None = None,
 ) -> torch.Tensor:
     """`x[t] @ weights[indices[t]].T` for every row t, in `dtype`; zero where `indices[t] == -1`.
 
@@ -74,15 +74,14 @@ def lora_matmul(
     whose index is a slot, without copying a weight matrix per row.
     """
     w = _slot_weights(weights)
-    if groups is None:
-        groups = group_rows(indices)
+    groups = group_rows(indices)
     n = x.size(0)
     if len(groups) == 1 and groups[0][1] == slice(0, n):  # whole batch on one slot: no scatter
         slot = groups[0][0]
         return x.to(dtype) @ w[slot].to(dtype).T
     out = torch.zeros((n, w.size(1)), dtype=dtype, device=x.device)
     for slot, rows in groups:
-        out[rows] = take_rows(x, rows).to(dtype) @ w[slot].to(dtype).T
+        out[rows] = _take_rows(x, rows).to(dtype) @ w[slot].to(dtype).T
     return out
 
 
@@ -214,6 +213,7 @@ class SlotBatch:
     """
 
     slots: torch.Tensor  # (S,) slot numbers, ascending
+    slot_list: tuple[int, ...]  # the same, for cheap checks in Python
     width: int
     rows: torch.Tensor | slice | None
     valid: torch.Tensor | None  # (S, width, 1) float32 0/1, None without padding
@@ -240,18 +240,16 @@ def make_plan(indices: torch.Tensor) -> LoRAPlan:
         return LoRAPlan(n, ())
     if len(groups) == 1:
         slot, rows = groups[0]
-        slots = torch.tensor([slot], dtype=torch.long)
         width = rows.stop - rows.start if isinstance(rows, slice) else rows.numel()
         layout = None if rows == slice(0, n) else rows
-        return LoRAPlan(n, (SlotBatch(slots, width, layout, None),))
+        return LoRAPlan(n, (_batch([slot], width, layout, None),))
     rows_of = [torch.arange(r.start, r.stop) if isinstance(r, slice) else r for _, r in groups]
     sizes = [r.numel() for r in rows_of]
     width = max(sizes)
     if len(groups) * width > MAX_PADDING * sum(sizes):
         batches = []
         for (slot, rows), size in zip(groups, sizes, strict=True):
-            slots = torch.tensor([slot], dtype=torch.long)
-            batches.append(SlotBatch(slots, size, rows, None))
+            batches.append(_batch([slot], size, rows, None))
         return LoRAPlan(n, tuple(batches))
     padded = [torch.cat([r, r[:1].expand(width - r.numel())]) for r in rows_of]
     valid = None
@@ -259,8 +257,39 @@ def make_plan(indices: torch.Tensor) -> LoRAPlan:
         valid = torch.zeros((len(groups), width, 1), dtype=torch.float32)
         for k, size in enumerate(sizes):
             valid[k, :size] = 1.0
-    slots = torch.tensor([slot for slot, _ in groups], dtype=torch.long)
-    return LoRAPlan(n, (SlotBatch(slots, width, torch.cat(padded), valid),))
+    slots = [slot for slot, _ in groups]
+    return LoRAPlan(n, (_batch(slots, width, torch.cat(padded), valid),))
+
+
+def _batch(
+    slots: list[int], width: int, rows: torch.Tensor | slice | None, valid: torch.Tensor | None
+) -> SlotBatch:
+    return SlotBatch(torch.tensor(slots, dtype=torch.long), tuple(slots), width, rows, valid)
+
+
+def live_slots(
+    lora_b_stacked: Sequence[torch.Tensor], cache: dict[int, tuple[tuple, frozenset[int]]]
+) -> frozenset[int] | None:
+    """Slots of a layer whose B matrices are not all zero, or None if that cannot be cached.
+
+    vLLM builds LoRA wrappers for every supported module (MLP too), and activating an adapter
+    zeroes its slot in the modules it does not target; a zero B adds nothing, so such layers can
+    be skipped. The answer is cached per layer in `cache` until the weights change: vLLM writes
+    them in place, which bumps the tensors' version counters. Tensors created in inference mode
+    have no version counter: None then (every slot counts as live).
+    """
+    try:
+        key = tuple((b.data_ptr(), b._version) for b in lora_b_stacked)
+    except RuntimeError:
+        return None
+    layer = id(lora_b_stacked[0])
+    hit = cache.get(layer)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    nonzero = torch.stack([b.flatten(1).ne(0).any(dim=1) for b in lora_b_stacked]).any(dim=0)
+    live = frozenset(nonzero.nonzero().flatten().tolist())
+    cache[layer] = (key, live)
+    return live
 
 
 def _stack_a(lora_a_stacked: Sequence[torch.Tensor], slots: torch.Tensor) -> torch.Tensor:
@@ -302,6 +331,7 @@ def fused_lora_linear(
     scale: float,
     output_slices: Sequence[int],
     plan: LoRAPlan,
+    live: frozenset[int] | None = None,
 ) -> None:
     """`y[:, slice_i] += (x @ A_i^T * scale) @ B_i^T`, each row with its own slot's A and B.
 
@@ -309,10 +339,13 @@ def fused_lora_linear(
     dtype, added into y), in two batched matmuls per `SlotBatch`: the slices' A matrices are
     stacked, so one matmul shrinks every slice, and their B matrices are block-diagonal, so one
     matmul expands every slice into its column range (`sum(output_slices)` contiguous columns).
+    A batch whose slots are all outside `live` (all-zero B, see live_slots) is skipped.
     """
     total = sum(output_slices)
     target = y[:, :total]
     for batch in plan.batches:
+        if live is not None and live.isdisjoint(batch.slot_list):
+            continue
         s = batch.slots.numel()
         if batch.rows is None:
             xs = x.unsqueeze(0)

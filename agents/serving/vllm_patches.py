@@ -10,10 +10,12 @@ Patches (vLLM versions in `AFFECTED_VERSIONS` only; `LORA_LEAGUE_VLLM_PATCHES=0`
 - CPU LoRA, no-adapter rows: the plain-torch LoRA ops index the stacked adapter weights with the
   token's slot, and a token without an adapter has slot -1, so it got the LAST slot's delta
   (vllm-project/vllm PR 48421, open). Patched: rows with slot -1 get no delta.
-- CPU LoRA, speed: the same ops copied one weight matrix per token before an einsum; the patched ops
-  group the rows of each slot and run one matmul per slot (`_lora_cpu_ops`), and the punica CPU
-  wrapper's `add_lora_linear` computes the grouping once per batch step and fuses the slices of a
-  packed layer (q/k/v) into one shrink and one expand matmul per slot.
+- CPU LoRA, speed: the same ops copied one weight matrix per token before an einsum. The patched
+  ops (`_lora_cpu_ops`) multiply each slot's rows by that slot's weights once. The hot path,
+  `PunicaWrapperCPU.add_lora_linear` (every LoRA linear layer), gets a plan of the step's rows per
+  slot, made once per step in `update_metadata`, and runs each layer's LoRA as two batched matmuls
+  over all slots, the slices of a packed layer (q/k/v) fused. Layers whose B is zero for every
+  slot in the batch (modules the adapters do not target, lm_head included) are skipped.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ _OPS_MODULES = (
 
 def register() -> None:
     """Entry point that vLLM calls once in each of its processes."""
+    from agents.serving.lifetime import die_with_parent
+
+    die_with_parent()  # engine core and workers must not outlive a killed trainer
     apply_patches()
 
 
@@ -86,7 +91,7 @@ def apply_patches() -> bool:
     if newly:
         log.info(
             "LoRA League: patched vLLM %s CPU LoRA (pid %d): no-adapter rows get no delta (%s), "
-            "grouped per-slot LoRA matmuls",
+            "LoRA matmuls grouped by adapter slot",
             vllm.__version__,
             os.getpid(),
             UPSTREAM_FIX,
@@ -143,7 +148,8 @@ def _patch_punica_cpu() -> int:
         return 0
     PunicaWrapperCPU.update_metadata = _grouping_update_metadata(PunicaWrapperCPU.update_metadata)
     PunicaWrapperCPU.add_lora_linear = _grouped_add_lora_linear(PunicaWrapperCPU.add_lora_linear)
-    return 2
+    PunicaWrapperCPU.add_lora_logits = _skipping_add_lora_logits(PunicaWrapperCPU.add_lora_logits)
+    return 3
 
 
 def _grouping_update_metadata(stock: Callable[..., None]) -> Callable[..., None]:
@@ -152,16 +158,17 @@ def _grouping_update_metadata(stock: Callable[..., None]) -> Callable[..., None]
     @functools.wraps(stock)
     def update_metadata(self: Any, *args: Any, **kwargs: Any) -> None:
         stock(self, *args, **kwargs)
-        # Every LoRA layer of the step sees the same token -> slot mapping: group the rows once here
-        # instead of in each of the (8 per decoder layer) LoRA calls.
+        # Every LoRA layer of the step sees the same token -> slot mapping: group the rows once
+        # here, not in each layer's call. vLLM calls this whenever the mapping or slots change.
         self._lora_league_plan = make_plan(self.token_lora_indices)
+        self._lora_league_sampler_slots = frozenset(self.sampler_indices.tolist()) - {-1}
 
     setattr(update_metadata, _MARK, True)
     return update_metadata
 
 
 def _grouped_add_lora_linear(stock: Callable[..., None]) -> Callable[..., None]:
-    from agents.serving._lora_cpu_ops import fused_lora_linear
+    from agents.serving._lora_cpu_ops import fused_lora_linear, live_slots
 
     @functools.wraps(stock)
     def add_lora_linear(
@@ -195,6 +202,7 @@ def _grouped_add_lora_linear(stock: Callable[..., None]) -> Callable[..., None]:
                 **kwargs,
             )
             return
+        live_cache = self.__dict__.setdefault("_lora_league_live", {})
         fused_lora_linear(
             y.view(-1, y.shape[-1]),
             x2,
@@ -203,7 +211,33 @@ def _grouped_add_lora_linear(stock: Callable[..., None]) -> Callable[..., None]:
             scale,
             output_slices,
             plan,
+            live_slots(lora_b_stacked, live_cache),
         )
 
     setattr(add_lora_linear, _MARK, True)
     return add_lora_linear
+
+
+def _skipping_add_lora_logits(stock: Callable[..., None]) -> Callable[..., None]:
+    from agents.serving._lora_cpu_ops import live_slots
+
+    @functools.wraps(stock)
+    def add_lora_logits(
+        self: Any,
+        y: Any,
+        x: Any,
+        lora_a_stacked: Any,
+        lora_b_stacked: Any,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        # vLLM wraps the logits processor whenever lm_head supports LoRA; adapters without lm_head
+        # weights leave it zero, and a zero B adds nothing: skip the (vocabulary-wide) expand.
+        used = getattr(self, "_lora_league_sampler_slots", None)
+        live = live_slots((lora_b_stacked,), self.__dict__.setdefault("_lora_league_live", {}))
+        if used is not None and live is not None and live.isdisjoint(used):
+            return
+        stock(self, y, x, lora_a_stacked, lora_b_stacked, *args, **kwargs)
+
+    setattr(add_lora_logits, _MARK, True)
+    return add_lora_logits

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 
 from trainers import run_format as rf
@@ -114,8 +115,13 @@ def test_killed_run_resumes_without_loss(tmp_path, model_cache_env):
                 break
             time.sleep(0.5)
         assert proc.poll() is None, "run ended before it could be killed"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "the engine runs in child processes"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        # the engine core and workers die with the killed trainer instead of holding GBs
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [p.pid for p in alive]
     finally:
         if proc.poll() is None:
             proc.kill()
