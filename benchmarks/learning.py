@@ -28,6 +28,7 @@ def scenario_config(name: str, args: argparse.Namespace) -> TrainerConfig:
     common = dict(
         model=args.model, iterations=args.iterations, seed=args.seed, runs_dir=str(args.out),
         checkpoint_every=max(args.iterations, 1), progress=False, games_per_iteration=args.games,
+        temperature=args.temperature, learner_dtype=args.learner_dtype,
     )  # fmt: skip
     if name == "rps":
         return TrainerConfig(
@@ -78,9 +79,16 @@ def main() -> None:
     p.add_argument("scenario", choices=["rps", "kuhn", "team_battle"])
     p.add_argument("--model", default="default")
     p.add_argument("--iterations", type=int, default=20)
-    p.add_argument("--games", type=int, default=16, help="games per iteration")
-    p.add_argument("--rounds", type=int, default=3, help="rps rounds per game")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--games", type=int, default=32, help="games per iteration")
+    p.add_argument("--rounds", type=int, default=1, help="rps rounds per game")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=2.0,
+        help="sampling temperature: a chat model puts ~99%% on one move at T=1 (no exploration)",
+    )
+    p.add_argument("--learner-dtype", default="bfloat16")
     p.add_argument("--eval-every", type=int, default=4)
     p.add_argument("--eval-games", type=int, default=16)
     p.add_argument("--probe-every", type=int, default=2, help="kuhn: exploitability every K")

@@ -19,6 +19,9 @@ class CompetitiveConfig(TrainerConfig):
     mode: str = "competitive"
     share: str = "all"
     max_new_tokens: int = 8
+    games_per_iteration: int = 32
+    temperature: float = 2.0
+    lr: float = 5e-4
 
 
 PRESETS = {

@@ -208,8 +208,14 @@ class SelfPlayTrainer:
         start = time.perf_counter()
         self.step += 1
         mix = mix_at(self.step - 1, cfg.iterations, cfg.mix_start, cfg.mix_end)
-        matches = self.make_matches(cfg.games_per_iteration)
-        episodes = self.rollout.play(matches, step=self.step, mix=mix)
+        if cfg.async_rollout:
+            episodes = self._next_rollout(mix).result()
+            if self.step < cfg.iterations:  # the next games play while this batch trains
+                next_mix = mix_at(self.step, cfg.iterations, cfg.mix_start, cfg.mix_end)
+                self._pending = self._start_rollout(self.step + 1, next_mix)
+        else:
+            matches = self.make_matches(cfg.games_per_iteration)
+            episodes = self.rollout.play(matches, step=self.step, mix=mix)
         rollout_s = time.perf_counter() - start
         self._record(episodes)
         learn = self._learn(episodes)
@@ -223,6 +229,21 @@ class SelfPlayTrainer:
             self.monitor.log_text(self.step, rf.TEXT_TRANSCRIPT, _transcript_md(episodes[0]))
         self._write_league()
         return metrics
+
+    # ------------------------------------------------------------------ asynchronous rollout
+    def _start_rollout(self, step: int, mix: float):
+        """Matchmake now (main thread), play in the background with the versions served now."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if getattr(self, "_executor", None) is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout")
+        matches = self.make_matches(self.config.games_per_iteration)
+        return self._executor.submit(self.rollout.play, matches, step, mix)
+
+    def _next_rollout(self, mix: float):
+        pending = getattr(self, "_pending", None)
+        self._pending = None
+        return pending if pending is not None else self._start_rollout(self.step, mix)
 
     # ------------------------------------------------------------------ matchmaking
     def _seat(self, player_id: str, agent: str, learning: bool) -> Seat:
@@ -386,6 +407,14 @@ class SelfPlayTrainer:
             m[f"{rf.TAG_CLIP_FRACTION}/{name}"] = s.get("clip_fraction")
             m[f"{rf.TAG_LR}/{name}"] = s["lr"]
             m[f"{rf.TAG_KL_COEF}/{name}"] = s["kl_coef"]
+        versions = [
+            t.adapter[1]
+            for ep in episodes
+            for t in ep.trajectories.values()
+            if t.learning and t.adapter is not None
+        ]
+        if versions:  # learner versions behind the one the update started from
+            m["charts/staleness"] = self.league.get(LEARNER).version - 1 - min(versions)
         m[rf.TAG_PUBLISH_MS] = publish_ms
         m[rf.TAG_WEIGHT_UPDATES] = self.weight_updates
         m[rf.TAG_PLAYERS] = len(self.league)
@@ -470,6 +499,10 @@ class SelfPlayTrainer:
         restore_checkpoint(self, folder)
 
     def close(self) -> None:
+        executor = getattr(self, "_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
         if getattr(self, "monitor", None) is not None:
             self.monitor.close()
         if self.server is not None:

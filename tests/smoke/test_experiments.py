@@ -177,3 +177,11 @@ def test_evaluate_round_robin_of_checkpoints(team_battle_run):
     assert len(result["win_rate"]) == 4 and set(result["elo"]) == set(result["players"])
     rows = pd.read_csv(team_battle_run / "evaluation_matches.csv")
     assert len(rows) == result["games"] * 4
+
+
+def test_async_rollout_overlaps_with_one_version_of_staleness(tmp_path, model_cache_env):
+    extra = ("--async-rollout", "--loss", "decoupled_ppo", "--iterations", "3")
+    proc = run_experiment("competitive", tmp_path, *extra)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    metrics = [json.loads(x) for x in (the_run(tmp_path) / rf.METRICS).read_text().splitlines()]
+    assert [m["charts/staleness"] for m in metrics] == [0, 1, 1]
