@@ -74,6 +74,7 @@ def plan_resources(
     cfg = json.loads((Path(model_path) / "config.json").read_text())
     hidden = cfg.get("hidden_size", 1024)
     layers = cfg.get("num_hidden_layers", 12)
+
     # Activations kept for backward: ~16 floats per hidden unit per layer per token, at a typical
     # episode length (chats rarely reach max_model_len; the worst case is only warned about).
     def activations(tokens: int) -> float:
