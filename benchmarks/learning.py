@@ -67,8 +67,10 @@ def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, f
 
         table = kuhn_policy_table(trainer.learner, trainer.adapters[0], trainer.learner.tokenizer)
         return {"exploitability": float(exploitability(table))}
+    if metrics is None:  # the untrained adapters against the bots, as the baseline
+        metrics = trainer._evaluate()
     out = {}
-    for key, value in (metrics or {}).items():
+    for key, value in metrics.items():
         if key.startswith(f"{rf.TAG_WIN_RATE}_eval/"):
             out["eval_win_rate_vs_" + key.rsplit("/", 1)[1]] = value
     return out

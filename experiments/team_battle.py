@@ -18,10 +18,12 @@ class TeamBattleConfig(TrainerConfig):
     experiment: str = "team_battle"
     env_id: str = "team_quiz_v0"
     env_kwargs: dict[str, Any] = field(
-        default_factory=lambda: {"questions": 3, "kinds": ["larger", "smaller", "first"]}
+        default_factory=lambda: {"questions": 2, "kinds": ["larger", "smaller"]}
     )
     mode: str = "team_battle"
     share: str = "team"
+    temperature: float = 2.0
+    lr: float = 5e-4
 
 
 PRESETS = {

@@ -24,7 +24,9 @@ Proposers: `[propose <answer>]`; captains: `[answer <answer>]`, anywhere in the 
 [answer 42]"). Case, spaces, surrounding quotes and final punctuation inside the brackets are
 ignored, `[propose: 42]` is accepted. Answers are compared normalised: "42", "42.0" and "+42" are
 equal, "B" equals "b". Invalid: no such bracket, an empty answer, one over 30 characters, or two
-different answers.
+different answers. `infos[agent]["legal_moves"]` lists the two numbers of a `larger` / `smaller`
+question (`["[answer 51]", "[answer 76]"]`), so agents can be constrained to them; for the other
+kinds it is None (free text). Any well-formed answer stays a valid move.
 
 ## Arguments
 - `team_size=2`: members per team, 2 or 3.

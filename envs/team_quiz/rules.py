@@ -58,6 +58,11 @@ def find_answer(pattern: re.Pattern[str], text: str) -> str | None:
     return answer if 0 < len(answer) <= MAX_ANSWER_CHARS else None
 
 
+#: Question kinds whose sensible answers are a finite list (see `TeamQuiz.legal_moves`).
+CHOICE_KINDS = ("larger", "smaller")
+_NUMBERS = re.compile(r"\d+")
+
+
 @dataclass
 class QuizResult:
     """One resolved question."""
@@ -130,8 +135,16 @@ class TeamQuiz(Game):
             return []
         return [self.state.order[self.state.step]]
 
-    def legal_moves(self, agent: str) -> None:
-        return None
+    def legal_moves(self, agent: str) -> list[str] | None:
+        """Finite for comparison questions (the two numbers asked about), else None (free text).
+
+        The list names the sensible answers so that a language agent can be constrained to them;
+        any other answer is still a valid (wrong) move.
+        """
+        if self.over or self.question.kind not in CHOICE_KINDS:
+            return None
+        verb = "answer" if self.is_captain(agent) else "propose"
+        return [f"[{verb} {n}]" for n in dict.fromkeys(_NUMBERS.findall(self.question.text))]
 
     def parse_move(self, agent: str, text: str) -> str | None:
         return find_answer(_ANSWER if self.is_captain(agent) else _PROPOSE, text)
