@@ -40,7 +40,7 @@ def scenario_config(name: str, args: argparse.Namespace) -> TrainerConfig:
     if name == "kuhn":
         return TrainerConfig(
             experiment="bench_kuhn", env_id="kuhn_poker_v0", mode="competitive", share="all",
-            bots=("random", "strong"), matchmaking="pfsp", snapshot_every=5, eval_every=0,
+            bots=tuple(args.bots), matchmaking=args.matchmaking, snapshot_every=5, eval_every=0,
             max_new_tokens=8, lr=args.lr, kl_coef=1e-4, **common,
         )  # fmt: skip
     if name == "team_battle":
@@ -94,6 +94,8 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=4)
     p.add_argument("--eval-games", type=int, default=16)
     p.add_argument("--probe-every", type=int, default=2, help="kuhn: exploitability every K")
+    p.add_argument("--matchmaking", default="pfsp", help="kuhn: league matchmaking")
+    p.add_argument("--bots", nargs="*", default=["random", "strong"], help="kuhn: league bots")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = p.parse_args()
