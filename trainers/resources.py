@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,21 +39,6 @@ def machine_memory_gb() -> float:
     return psutil.virtual_memory().total / 2**30
 
 
-def model_params(model_path: Path) -> int:
-    """Parameter count from config.json (no weights loaded)."""
-    cfg = json.loads((Path(model_path) / "config.json").read_text())
-    h = cfg.get("hidden_size", 0)
-    layers = cfg.get("num_hidden_layers", 0)
-    inter = cfg.get("intermediate_size", 4 * h)
-    vocab = cfg.get("vocab_size", 0)
-    heads = cfg.get("num_attention_heads", 1) or 1
-    kv = cfg.get("num_key_value_heads", heads)
-    attn = h * h * 2 + 2 * h * (h // heads) * kv
-    per_layer = attn + 3 * h * inter
-    embed = vocab * h * (1 if cfg.get("tie_word_embeddings") else 2)
-    return int(layers * per_layer + embed)
-
-
 def plan_resources(
     model_path: Path,
     budget_gb: float | None,
@@ -69,11 +53,13 @@ def plan_resources(
     budget = float(budget_gb) if budget_gb else total
     if budget > total:
         log.warning("memory budget %.1f GB exceeds this machine's %.1f GB", budget, total)
-    params = model_params(model_path)
+    from agents.models import describe_model
+
+    facts = describe_model(model_path)
+    params = facts["params"] or 0
     weights_gb = params * 4 / 2**30  # learner in fp32; the engine's copy counted below
-    cfg = json.loads((Path(model_path) / "config.json").read_text())
-    hidden = cfg.get("hidden_size", 1024)
-    layers = cfg.get("num_hidden_layers", 12)
+    hidden = facts["hidden_size"] or 1024
+    layers = facts["num_layers"] or 12
 
     # Activations kept for backward: ~16 floats per hidden unit per layer per token, at a typical
     # episode length (chats rarely reach max_model_len; the worst case is only warned about).
