@@ -54,6 +54,9 @@ class SelfPlayTrainer:
         self.episodes_done = 0
         self.weight_updates = 0
         self.rng = np.random.default_rng(config.seed)
+        from trainers.matchmaking import make_matchmaker
+
+        self.matchmaker = make_matchmaker(config.matchmaking)
         self.server = None
         self.learner = None
 
@@ -262,9 +265,6 @@ class SelfPlayTrainer:
         self, n: int, opponent: str | None = None, learning: bool = True
     ) -> list[MatchSpec]:
         """`n` matches: the learner on a random side against matchmade (or given) opponents."""
-        from trainers.matchmaking import make_matchmaker
-
-        matchmaker = make_matchmaker(self.config.matchmaking)
         matches = []
         for _ in range(n):
             seats = {}
@@ -276,7 +276,7 @@ class SelfPlayTrainer:
                 picks = (
                     [opponent] * len(others)
                     if opponent
-                    else matchmaker.pick(self.league, LEARNER, len(others), self.rng)
+                    else self.matchmaker.pick(self.league, LEARNER, len(others), self.rng)
                 )
                 for a in self.sides[mine]:
                     seats[a] = self._seat(LEARNER, a, learning)
@@ -423,8 +423,19 @@ class SelfPlayTrainer:
         return {k: float(v) for k, v in m.items() if v is not None}
 
     def _ratings(self) -> dict[str, dict]:
+        """Elo and openskill over every record; recomputed only when the league has changed
+        (the metrics, league.json and the report all ask for them each iteration)."""
         records = self.league.records
         players = list(self.league.players)
+        key = (len(records), tuple(players))
+        if getattr(self, "_ratings_cache", (None,))[0] == key:
+            return self._ratings_cache[1]
+        ratings = self._compute_ratings(records, players)
+        self._ratings_cache = (key, ratings)
+        return ratings
+
+    @staticmethod
+    def _compute_ratings(records, players) -> dict[str, dict]:
         if not records:
             return {"elo": {}, "openskill": {}}
         skill = openskill_ratings(records, players=players)
@@ -455,12 +466,13 @@ class SelfPlayTrainer:
         stats = self.rollout.stats
         players = {}
         for pid, player in self.league.players.items():
+            rate, games = self.league.win_rate_vs_league(pid)
             players[pid] = {
                 "kind": player.kind,
                 "elo": ratings["elo"].get(pid),
                 "openskill": ratings["openskill"].get(pid, {}).get("ordinal"),
-                "win_rate_vs_league": self.league.win_rate_vs_league(pid)[0],
-                "games": self.league.win_rate_vs_league(pid)[1],
+                "win_rate_vs_league": rate,
+                "games": games,
             }
         publish = self.server.publish_seconds
         return {
