@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from agents.conversation import Conversation, user_turn_text
 from agents.policy import ActRequest, ActResponse
@@ -52,16 +52,11 @@ class LLMAgent:
         chat = self.conversation(request.game_index, request.agent)
         prompt = chat.add_user(user_turn_text(request.info, first=not chat.turns))
         legal = request.info.get("legal_moves") or None
-        choices = tuple(legal) if self.constrained and legal else None
-        sampling = self.sampling
-        if choices:
-            # Constrained decoding may spell a move one character per token: leave room for the
-            # longest move and the end-of-turn token, or the move is cut off (and invalid).
-            needed = max(len(c) for c in choices) + 1
-            if sampling.max_tokens < needed:
-                sampling = replace(sampling, max_tokens=needed)
         return GenerationRequest(
-            prompt_token_ids=tuple(prompt), adapter=self.adapter, sampling=sampling, choices=choices
+            prompt_token_ids=tuple(prompt),
+            adapter=self.adapter,
+            sampling=self.sampling,
+            choices=tuple(legal) if self.constrained and legal else None,
         )
 
     def record(self, request: ActRequest, result: GenerationResult) -> LLMResponse:

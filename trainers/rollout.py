@@ -18,7 +18,7 @@ import envs
 from agents.llm_agent import LLMAgent
 from agents.policy import ActRequest
 from agents.scripted import make_bot
-from agents.serving.base import PolicyServer
+from agents.serving.base import PolicyServer, room_for_choices
 from agents.serving.types import AdapterRef, GenerationRequest, SamplingSettings
 from trainers.episode import Episode, Trajectory, TurnTokens
 
@@ -144,7 +144,7 @@ class Rollout:
                     bot_batch.setdefault(seat.bot, []).append((g, request))
                     continue
                 llm = self._agent_for(llm_agents, seat.adapter)
-                gen = llm.build_request(request)
+                gen = room_for_choices(llm.build_request(request))
                 if len(gen.prompt_token_ids) + gen.sampling.max_tokens > self.server.max_model_len:
                     # The chat outgrew the model: an empty move (invalid, penalised) instead of
                     # a failed batch; repeated, the game's forfeit rule ends it.

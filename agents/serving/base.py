@@ -7,6 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,17 @@ log = logging.getLogger(__name__)
 
 class RequestError(ValueError):
     """A request the server cannot serve (prompt too long, bad settings)."""
+
+
+def room_for_choices(request: GenerationRequest) -> GenerationRequest:
+    """Constrained decoding may spell a choice one character per token: every backend must leave
+    room for the longest choice and the end-of-turn token, or the move is cut off (invalid)."""
+    if not request.choices:
+        return request
+    needed = max(len(c) for c in request.choices) + 1
+    if request.sampling.max_tokens >= needed:
+        return request
+    return replace(request, sampling=replace(request.sampling, max_tokens=needed))
 
 
 class PolicyServer(ABC):
@@ -43,6 +55,7 @@ class PolicyServer(ABC):
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]: ...
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        requests = [room_for_choices(r) for r in requests]
         for r in requests:
             self.check_request(r)
         if not requests:
