@@ -42,17 +42,18 @@ class GameConfig:
         self.game_kwargs = dict(
             game_kwargs, invalid_penalty=invalid_penalty, max_invalid=max_invalid
         )
-        probe = game_cls(
-            seed=0, **self.game_kwargs
-        )  # fails now, with the game's message, on bad kw
-        # An instance may size its horizon from its own arguments (rounds, turns).
+        # Built now so that bad kwargs fail with the game's own message; it then serves as the
+        # session's game until the first reset(). It may size the horizon from its arguments.
+        probe = game_cls(seed=0, **self.game_kwargs)
+        self._probe: Game | None = probe
         self.max_cycles = probe.default_max_cycles if max_cycles is None else max_cycles
 
     def session(self) -> GameSession:
         def make_game(seed: int | None) -> Game:
             return self.game_cls(seed=seed, **self.game_kwargs)
 
-        return GameSession(make_game, self.payoff, self.mix, self.max_cycles)
+        first, self._probe = self._probe, None
+        return GameSession(make_game, self.payoff, self.mix, self.max_cycles, first)
 
 
 class SeedSequence:
@@ -69,20 +70,25 @@ class SeedSequence:
 
 
 class GameEnvMixin:
-    """What the AEC and Parallel faces of a game share: config, session, spaces, rendering."""
+    """What the AEC and Parallel faces of a game share: constructor, session, spaces, rendering.
+    Subclasses set `game_cls` and `metadata`."""
 
-    metadata: ClassVar[dict[str, Any]]
+    metadata: ClassVar[dict[str, Any]] = {
+        "render_modes": RENDER_MODES,
+        "name": "language_game_v0",
+        "is_parallelizable": True,
+    }
     game_cls: ClassVar[type[Game]]
 
-    def _init_game(
+    def __init__(
         self,
-        payoff: str | None,
-        mix: float,
-        max_cycles: int | None,
-        render_mode: str | None,
-        invalid_penalty: float,
-        max_invalid: int,
-        game_kwargs: dict[str, Any],
+        payoff: str | None = None,
+        mix: float = 0.5,
+        max_cycles: int | None = None,
+        render_mode: str | None = None,
+        invalid_penalty: float = DEFAULT_INVALID_PENALTY,
+        max_invalid: int = DEFAULT_MAX_INVALID,
+        **game_kwargs: Any,
     ) -> None:
         self.config = GameConfig(
             self.game_cls, self.metadata["name"], payoff, mix, max_cycles, render_mode,
@@ -92,6 +98,7 @@ class GameEnvMixin:
         self._session = self.config.session()
         self._seeds = SeedSequence()
         self.possible_agents = list(self._session.game.agents)
+        self.agents: list[str] = []
         # Spaces are built once: PettingZoo checks that the same object comes back every time.
         self._action_spaces = {a: text_action_space() for a in self.possible_agents}
         self._observation_spaces = {a: text_observation_space() for a in self.possible_agents}
@@ -129,28 +136,6 @@ class GameEnvMixin:
 
 class LanguageAECEnv(GameEnvMixin, AECEnv):
     """AEC env over a `Game`. Subclasses set `game_cls` and `metadata`."""
-
-    metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": RENDER_MODES,
-        "name": "language_game_v0",
-        "is_parallelizable": True,
-    }
-    game_cls: ClassVar[type[Game]]
-
-    def __init__(
-        self,
-        payoff: str | None = None,
-        mix: float = 0.5,
-        max_cycles: int | None = None,
-        render_mode: str | None = None,
-        invalid_penalty: float = DEFAULT_INVALID_PENALTY,
-        max_invalid: int = DEFAULT_MAX_INVALID,
-        **game_kwargs: Any,
-    ) -> None:
-        super().__init__()
-        self._init_game(
-            payoff, mix, max_cycles, render_mode, invalid_penalty, max_invalid, game_kwargs
-        )
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> None:
         self._session.reset(self._seeds.next(seed))

@@ -7,36 +7,13 @@ False) are ignored, so turn-based games also run under the Parallel API.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 from pettingzoo import ParallelEnv
 
-from envs.core.aec import RENDER_MODES, GameEnvMixin
-from envs.core.game import DEFAULT_INVALID_PENALTY, DEFAULT_MAX_INVALID, Game
+from envs.core.aec import GameEnvMixin
 
 
 class LanguageParallelEnv(GameEnvMixin, ParallelEnv):
-    metadata: ClassVar[dict[str, Any]] = {
-        "render_modes": RENDER_MODES,
-        "name": "language_game_v0",
-        "is_parallelizable": True,
-    }
-    game_cls: ClassVar[type[Game]]
-
-    def __init__(
-        self,
-        payoff: str | None = None,
-        mix: float = 0.5,
-        max_cycles: int | None = None,
-        render_mode: str | None = None,
-        invalid_penalty: float = DEFAULT_INVALID_PENALTY,
-        max_invalid: int = DEFAULT_MAX_INVALID,
-        **game_kwargs: Any,
-    ) -> None:
-        self._init_game(
-            payoff, mix, max_cycles, render_mode, invalid_penalty, max_invalid, game_kwargs
-        )
-        self.agents: list[str] = []
+    """Parallel env over a `Game`; `make_parallel_class` derives one from a game's AEC class."""
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         self._session.reset(self._seeds.next(seed))

@@ -30,6 +30,7 @@ class GameSession:
         payoff: str,
         mix: float,
         max_cycles: int,
+        first_game: Game | None = None,
     ) -> None:
         if max_cycles < 1:
             raise ValueError(f"max_cycles must be >= 1, got {max_cycles}")
@@ -37,7 +38,7 @@ class GameSession:
         self.payoff = payoff
         self.mix = check_mix(mix)
         self.max_cycles = int(max_cycles)
-        self.game: Game = make_game(0)
+        self.game: Game = first_game if first_game is not None else make_game(0)
 
     # ------------------------------------------------------------------ episode control
     def reset(self, seed: int | None) -> None:
