@@ -158,13 +158,16 @@ def test_notebook_runs_against_the_real_run(team_battle_run, monkeypatch):
 
 
 def test_analysis_agrees_with_the_run_files(team_battle_run):
-    from experiments.analysis import load_run, player_summary
+    from experiments.analysis import load_run, player_summary, trend
 
     run = load_run(team_battle_run)
-    summary = player_summary(run.matches)
-    assert "main" in set(summary.index) or "main" in set(summary.get("player", []))
-    returns = run.scalars[run.scalars["tag"] == f"{rf.TAG_RETURN}/main"]
-    assert sorted(returns["step"]) == [1, 2]
+    training = run.matches[run.matches.groupby("episode")["learning"].transform("max") > 0]
+    expected = player_summary(training, by=("step", "player"))
+    for tag, column in ((rf.TAG_RETURN, "mean_return"), (rf.TAG_INVALID_RATE, "invalid_move_rate")):
+        logged = trend(run.scalars, tag)["main"]  # read back from TensorBoard
+        assert list(logged.index) == [1, 2]
+        for step in (1, 2):
+            assert logged[step] == pytest.approx(expected.loc[(step, "main"), column], abs=1e-5)
 
 
 def test_evaluate_round_robin_of_checkpoints(team_battle_run):
