@@ -49,6 +49,7 @@ class GameSession:
         self._paid = dict(self.game.scores)  # raw scores already turned into rewards
         self._event_mark = dict.fromkeys(self.game.agents, 0)
         self._last_invalid = dict.fromkeys(self.game.agents, False)
+        self._rules: dict[str, str] = {}
 
     @property
     def done(self) -> bool:
@@ -100,10 +101,17 @@ class GameSession:
         return {a: float(r) for a, r in rewards.items()}
 
     # ------------------------------------------------------------------ what agents see
+    def rules(self, agent: str) -> str:
+        """`Game.rules_text` is static for an episode (its contract): built once per agent, not at
+        every observation and info of every step."""
+        if agent not in self._rules:
+            self._rules[agent] = self.game.rules_text(agent)
+        return self._rules[agent]
+
     def observation(self, agent: str) -> dict[str, str]:
         game = self.game
         history = game.visible_events(agent)[-HISTORY_LINES:]
-        parts = [game.rules_text(agent)]
+        parts = [self.rules(agent)]
         if history:
             parts.append("History:\n" + "\n".join(history))
         parts.append(self._status_line(agent))
@@ -128,7 +136,7 @@ class GameSession:
             "acting": acting,
             "invalid_move": self._last_invalid[agent],
             "invalid_moves": game.invalid_total[agent],
-            "rules": game.rules_text(agent),
+            "rules": self.rules(agent),
             "new_events": [e.text for e in game.events[mark:] if e.seen_by(agent)],
             "turn_prompt": self._status_line(agent),
             "raw_score": float(game.scores[agent]),
