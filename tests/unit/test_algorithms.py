@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from trainers.algorithms import (
     LOSSES,
+    DecisionBaseline,
     RoleBaseline,
     aggregate,
     decoupled_ppo_loss,
@@ -91,6 +92,82 @@ def test_role_baseline_state_round_trips_through_json():
 
 
 # ---- aggregation and REINFORCE
+
+
+def test_decision_baseline_falls_back_to_the_role_until_a_state_is_known():
+    b = DecisionBaseline(alpha=0.5, min_count=2)
+    # Nothing known: every decision is scored against the role's initial 0.
+    assert b.advantages([1.0, -1.0], ["p0", "p0"], [("K",), ("J", "J:cb")]) == [
+        (1.0,),
+        (-1.0, -1.0),
+    ]
+    b.update([1.0, -1.0], ["p0", "p0"], [("K",), ("J", "J:cb")])
+    # role p0: 0 -> 0.5 -> -0.25. K seen once (< min_count): still the role's baseline.
+    assert b.roles.baseline("p0") == pytest.approx(-0.25)
+    assert b.count("p0", "K") == 1 and b.baseline("p0", "K") == pytest.approx(-0.25)
+    b.update([3.0], ["p0"], [("K",)])
+    # K's own EMA started from the role's estimate at its first visit (0.0): 0.5, then 1.75.
+    assert b.count("p0", "K") == 2 and b.baseline("p0", "K") == pytest.approx(1.75)
+    (adv,) = b.advantages([2.0], ["p0"], [("K",)])
+    assert adv == (pytest.approx(0.25),)
+    # Another role never shares a state's baseline.
+    assert b.baseline("p1", "K") == 0.0
+
+
+def test_decision_baseline_credits_the_move_not_the_deal():
+    """Kuhn's J facing a bet: folding loses 1, calling loses 2. Against the role's baseline both
+    look bad (a J hand loses); against the state's own baseline folding is the better move."""
+    b = DecisionBaseline(alpha=0.5, min_count=1)
+    for _ in range(20):
+        b.update([-1.0, -2.0, 2.0], ["p1"] * 3, [("J:b",), ("J:b",), ("K:b",)])
+    fold, call = b.advantages([-1.0, -2.0], ["p1", "p1"], [("J:b",), ("J:b",)])
+    assert fold[0] > 0 > call[0]
+    role = RoleBaseline(alpha=0.5)
+    role.update([-1.0, -2.0, 2.0] * 20, ["p1"] * 60)
+    assert (role.advantages([-1.0, -2.0], ["p1", "p1"]) < 0).all()
+
+
+def test_decision_q_scores_the_move_by_its_running_mean_return():
+    """With move keys, a lucky or unlucky single return no longer decides the sign."""
+    b = DecisionBaseline(alpha=0.5, min_count=2)
+    for _ in range(10):
+        b.update([-1.0, -2.0], ["p1", "p1"], [("J:b",), ("J:b",)], [("fold",), ("call",)])
+    assert b.action_value("p1", "J:b", "fold") == pytest.approx(-1.0, abs=1e-2)
+    assert b.action_value("p1", "J:b", "call") == pytest.approx(-2.0, abs=1e-2)
+    assert b.action_value("p1", "J:b", "bet") is None  # never seen
+    v = b.baseline("p1", "J:b")
+    # A fold that happened to score -3 still counts as the better move, a call scoring +5 worse.
+    (fold,), (call,), (bet,) = b.advantages(
+        [-3.0, 5.0, 0.5], ["p1"] * 3, [("J:b",)] * 3, [("fold",), ("call",), ("bet",)]
+    )
+    assert fold == pytest.approx(-1.0 - v, abs=1e-2) and fold > 0 > call
+    assert bet == pytest.approx(0.5 - v)  # unknown move: its own return, as decision_ema does
+    with pytest.raises(ValueError, match="actions"):
+        b.advantages([1.0], ["p1"], [("J:b", "x")], [("fold",)])
+
+
+def test_decision_baseline_is_bounded_and_round_trips_through_json():
+    b = DecisionBaseline(alpha=0.9, min_count=1, max_states=3)
+    for i in range(5):
+        b.update([float(i)], [("main", "player_0")], [(f"s{i}",)])
+    assert len(b) == 3 and b.count(("main", "player_0"), "s0") == 0  # oldest dropped
+    b.update([1.0], [("main", "player_0")], [("s2",)])  # seen again: now the most recent
+    b.update([1.0], [("main", "player_0")], [("s5",)])
+    assert b.count(("main", "player_0"), "s2") == 2 and b.count(("main", "player_0"), "s3") == 0
+    restored = DecisionBaseline()
+    restored.load_state_dict(json.loads(json.dumps(b.state_dict())))
+    assert restored.state_dict() == b.state_dict()
+    key = (("main", "player_0"), "s5")
+    assert restored.baseline(*key) == b.baseline(*key)
+    # A checkpoint written with the role baseline loads into the decision baseline.
+    role = RoleBaseline()
+    role.update([2.0], ["p0"])
+    restored.load_state_dict(json.loads(json.dumps(role.state_dict())))
+    assert restored.roles.baseline("p0") == role.baseline("p0") and len(restored) == 0
+    with pytest.raises(ValueError, match="rewards"):
+        b.advantages([1.0, 2.0], ["p0"], [("s",)])
+    with pytest.raises(ValueError, match="min_count"):
+        DecisionBaseline(min_count=0)
 
 
 def test_reinforce_token_mean_value_and_gradient_ignore_padding():

@@ -1,6 +1,7 @@
 """Policy-gradient algorithms as pure functions of tensors.
 
-- `advantages`: group baselines (GRPO-style) and SPIRAL's role-conditioned EMA baseline.
+- `advantages`: group baselines (GRPO-style), SPIRAL's role-conditioned EMA baseline and a
+  per-decision (state) baseline.
 - `losses`: REINFORCE, PPO-clip, AReaL's decoupled PPO and the k1/k2/k3 KL penalty over padded
   [B, T] token log-probs with a mask of the agent's own tokens; `LOSSES` / `policy_loss(name, ...)`
   select one by name.
@@ -12,7 +13,11 @@ This is the only part of `trainers` that imports torch.
 from __future__ import annotations
 
 from trainers.algorithms.adaptive import AdaptiveConfig, AdaptiveLoRAController, Change
-from trainers.algorithms.advantages import RoleBaseline, group_baseline_advantages
+from trainers.algorithms.advantages import (
+    DecisionBaseline,
+    RoleBaseline,
+    group_baseline_advantages,
+)
 from trainers.algorithms.losses import (
     AGGREGATIONS,
     KL_ESTIMATORS,
@@ -32,6 +37,7 @@ __all__ = [
     "AdaptiveConfig",
     "AdaptiveLoRAController",
     "Change",
+    "DecisionBaseline",
     "RoleBaseline",
     "aggregate",
     "decoupled_ppo_loss",

@@ -14,17 +14,25 @@ baseline excludes it).
   seats share one policy, but the first player may win far more often than the second; one shared
   baseline would teach the policy "seat 0 is good". A running baseline per role key
   (e.g. (env_id, agent_role)) removes each role's expected return instead.
+- `DecisionBaseline`: one baseline per decision, not per episode: a running mean of return per
+  (role, state the agent decided in), where the state is whatever identifies what the agent saw
+  (the trainer uses a hash of its chat up to that turn). It is a tabular value function V(s) for
+  games whose decisions repeat (Kuhn poker has 12 information sets): A_t = R - V(s_t) credits each
+  move with how much better than usual it did from where it was taken, instead of crediting every
+  move of a hand dealt a king. A state seen fewer than `min_count` times falls back to its role's
+  baseline, so games whose states never repeat get exactly the role baseline.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["RoleBaseline", "group_baseline_advantages"]
+__all__ = ["DecisionBaseline", "RoleBaseline", "group_baseline_advantages"]
 
 
 def _as_rewards(rewards: torch.Tensor | Sequence[float]) -> torch.Tensor:
@@ -183,3 +191,146 @@ class RoleBaseline:
             key = _key_from_json(entry["role"])
             self._baselines[key] = float(entry["baseline"])
             self._counts[key] = int(entry["count"])
+
+
+class DecisionBaseline:
+    """Per-decision baseline: an EMA of return per (role, state), the role's EMA as a fallback.
+
+    A state's baseline depends only on where the agent stood before the move, never on the move,
+    so subtracting it leaves the policy gradient unbiased (Williams 1992; Sutton & Barto 13.4).
+    Use as `RoleBaseline`: `advantages(...)` first, then `update(...)`. `states[i]` lists the state
+    keys of sample i's decisions in order; advantages come back as one tuple per sample, one value
+    per decision. At most `max_states` states are kept (least recently seen dropped first), so a
+    game whose states never repeat does not grow the checkpoint without bound.
+    """
+
+    def __init__(self, alpha: float = 0.95, min_count: int = 4, max_states: int = 50_000) -> None:
+        if min_count < 1 or max_states < 1:
+            raise ValueError(
+                f"min_count and max_states must be >= 1, got {min_count} and {max_states}"
+            )
+        self.roles = RoleBaseline(alpha)
+        self.min_count = int(min_count)
+        self.max_states = int(max_states)
+        # (role, state) -> [baseline, count], most recently seen last.
+        self._states: OrderedDict[tuple[Hashable, Hashable], list[float]] = OrderedDict()
+
+    def baseline(self, role: Hashable, state: Hashable) -> float:
+        entry = self._states.get((role, state))
+        if entry is None or entry[1] < self.min_count:
+            return self.roles.baseline(role)
+        return entry[0]
+
+    def count(self, role: Hashable, state: Hashable) -> int:
+        entry = self._states.get((role, state))
+        return 0 if entry is None else int(entry[1])
+
+    def __len__(self) -> int:
+        """States tracked."""
+        return len(self._states)
+
+    def action_value(self, role: Hashable, state: Hashable, action: Hashable) -> float | None:
+        """The EMA of return after `action` in `state`; None until seen `min_count` times."""
+        entry = self._states.get((role, (state, action)))
+        return None if entry is None or entry[1] < self.min_count else entry[0]
+
+    def advantages(
+        self,
+        rewards: torch.Tensor | Sequence[float],
+        roles: Sequence[Hashable],
+        states: Sequence[Sequence[Hashable]],
+        actions: Sequence[Sequence[Hashable]] | None = None,
+    ) -> list[tuple[float, ...]]:
+        """A_{i,t} = r_i - b(role_i, states_i[t]), with the baselines as they are now.
+
+        With `actions` (sample i's move keys, one per state), the sample's return r_i is replaced
+        by the running mean return of that move from that state, Q(s, a), once known: a tabular
+        critic, A = Q(s, a) - V(s), which averages out the deal and the other players' replies
+        (lower variance; biased by how far the policy moved since those returns were seen).
+        """
+        values = _as_rewards(rewards).tolist()
+        if not len(values) == len(roles) == len(states):
+            raise ValueError(f"got {len(values)} rewards, {len(roles)} roles, {len(states)} states")
+        out = []
+        for i, (r, role, seq) in enumerate(zip(values, roles, states, strict=True)):
+            moves = self._moves(actions, i, seq)
+            out.append(
+                tuple(
+                    self._return(r, role, s, a) - self.baseline(role, s)
+                    for s, a in zip(seq, moves, strict=True)
+                )
+            )
+        return out
+
+    def _return(self, reward: float, role: Hashable, state: Hashable, action: Hashable) -> float:
+        q = None if action is None else self.action_value(role, state, action)
+        return reward if q is None else q
+
+    @staticmethod
+    def _moves(
+        actions: Sequence[Sequence[Hashable]] | None, i: int, seq: Sequence[Hashable]
+    ) -> Sequence[Hashable]:
+        if actions is None:
+            return (None,) * len(seq)
+        if len(actions[i]) != len(seq):
+            raise ValueError(f"sample {i}: {len(actions[i])} actions for {len(seq)} states")
+        return actions[i]
+
+    def update(
+        self,
+        rewards: torch.Tensor | Iterable[float],
+        roles: Sequence[Hashable],
+        states: Sequence[Sequence[Hashable]],
+        actions: Sequence[Sequence[Hashable]] | None = None,
+    ) -> None:
+        """Fold each sample's return into its role's baseline, into each of its states' and, with
+        `actions`, into each (state, move)'s."""
+        values = [float(r) for r in torch.as_tensor(rewards).flatten().tolist()]
+        if not len(values) == len(roles) == len(states):
+            raise ValueError(f"got {len(values)} rewards, {len(roles)} roles, {len(states)} states")
+        alpha = self.roles.alpha
+        if actions is not None and len(actions) != len(values):
+            raise ValueError(f"got {len(actions)} action lists for {len(values)} rewards")
+        for i, (reward, role, seq) in enumerate(zip(values, roles, states, strict=True)):
+            if math.isnan(reward):
+                continue
+            for state, action in zip(seq, self._moves(actions, i, seq), strict=True):
+                keys = [state] if action is None else [state, (state, action)]
+                for key in keys:
+                    _check_key(key)
+                    entry = self._states.pop((role, key), None)
+                    if entry is None:  # the first visit starts from the role's own estimate
+                        entry = [self.roles.baseline(role), 0]
+                    entry[0] = alpha * entry[0] + (1.0 - alpha) * reward
+                    entry[1] += 1
+                    self._states[(role, key)] = entry
+        self.roles.update(values, roles)  # after the states: a first visit starts from before
+        while len(self._states) > self.max_states:
+            self._states.popitem(last=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "roles": self.roles.state_dict(),
+            "min_count": self.min_count,
+            "max_states": self.max_states,
+            "states": [
+                {"role": _key_to_json(r), "state": _key_to_json(s), "baseline": b, "count": n}
+                for (r, s), (b, n) in self._states.items()
+            ],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if "states" not in state:  # a checkpoint of a run that used the role baseline
+            self.roles.load_state_dict(state)
+            self._states = OrderedDict()
+            return
+        self.roles.load_state_dict(state["roles"])
+        self.min_count = int(state["min_count"])
+        self.max_states = int(state["max_states"])
+        self._states = OrderedDict(
+            (
+                (_key_from_json(e["role"]), _key_from_json(e["state"])),
+                [float(e["baseline"]), int(e["count"])],
+            )
+            for e in state["states"]
+        )
