@@ -47,7 +47,14 @@ from typing import Any, Literal
 
 import torch
 
-from trainers.algorithms import AGGREGATIONS, KL_ESTIMATORS, LOSSES, kl_penalty, policy_loss
+from trainers.algorithms import (
+    AGGREGATIONS,
+    KL_ESTIMATORS,
+    LOSSES,
+    aggregate,
+    kl_penalty,
+    policy_loss,
+)
 from trainers.episode import Trajectory, TurnTokens
 
 log = logging.getLogger(__name__)
@@ -147,6 +154,9 @@ class LearnerConfig:
     """Weight of the KL penalty to the base model (adapters off); `update(kl_coef=)` overrides."""
     kl_estimator: str = "k3"
     """KL estimator: k1, k2 or k3 (see `trainers.algorithms.kl_penalty`)."""
+    entropy_coef: float = 0.0
+    """Weight of an entropy bonus on the sampling distribution (masked to the legal moves on
+    constrained turns): keeps mixed strategies mixed in games whose equilibria are mixed."""
     track_kl: bool = True
     """Measure the KL to the base even when kl_coef is 0 (one extra no-grad forward pass)."""
     dtype: str = "float32"
@@ -200,6 +210,8 @@ class LearnerConfig:
             raise ValueError(f"weight_cap must be > 0 or None, got {self.weight_cap}")
         if not (math.isfinite(self.kl_coef) and self.kl_coef >= 0):
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
+        if not (math.isfinite(self.entropy_coef) and self.entropy_coef >= 0):
+            raise ValueError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
         if self.kl_estimator not in KL_ESTIMATORS:
             raise ValueError(
                 f"unknown kl_estimator {self.kl_estimator!r}; choose one of "
@@ -212,19 +224,29 @@ class LearnerConfig:
 
 @dataclass(frozen=True)
 class TrainSample:
-    """One sequence to train on: its tokens, the agent's own completions in it, one advantage."""
+    """One sequence to train on: its tokens, the agent's own completions in it, its advantage."""
 
     token_ids: tuple[int, ...]
     turns: tuple[TurnTokens, ...]
-    #: Advantage of every completion token of this sequence.
-    advantage: float
+    #: Advantage of every completion token of this sequence (a number), or of each turn's tokens
+    #: (one number per turn: per-decision baselines).
+    advantage: float | tuple[float, ...]
     #: Completion positions (indices into token_ids), in order; derived from `turns`.
     positions: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "token_ids", tuple(int(t) for t in self.token_ids))
         object.__setattr__(self, "turns", tuple(self.turns))
-        if not math.isfinite(self.advantage):
+        if isinstance(self.advantage, Sequence):
+            object.__setattr__(self, "advantage", tuple(float(a) for a in self.advantage))
+            if len(self.advantage) != len(self.turns):
+                raise ValueError(
+                    f"{len(self.advantage)} per-turn advantages for {len(self.turns)} turns"
+                )
+        else:
+            object.__setattr__(self, "advantage", float(self.advantage))
+        values = self.advantage if isinstance(self.advantage, tuple) else (self.advantage,)
+        if not all(map(math.isfinite, values)):
             raise ValueError(f"advantage must be finite, got {self.advantage}")
         positions: list[int] = []
         for turn in self.turns:
@@ -250,6 +272,18 @@ class TrainSample:
     def completion_ids(self) -> tuple[int, ...]:
         return tuple(t for turn in self.turns for t in turn.ids)
 
+    def _turn_advantages(self) -> tuple[float, ...]:
+        if isinstance(self.advantage, tuple):
+            return self.advantage
+        return (self.advantage,) * len(self.turns)
+
+    @property
+    def token_advantages(self) -> tuple[float, ...]:
+        """The advantage of each completion token, in order."""
+        return tuple(
+            a for turn, a in zip(self.turns, self._turn_advantages(), strict=True) for _ in turn.ids
+        )
+
     @property
     def behaviour_logprobs(self) -> tuple[float, ...]:
         """The server's log-probs of the completion tokens (the policy that sampled them)."""
@@ -257,14 +291,15 @@ class TrainSample:
 
 
 def samples_from_trajectories(
-    trajectories: Sequence[Trajectory], advantages: Sequence[float]
+    trajectories: Sequence[Trajectory], advantages: Sequence[float | Sequence[float]]
 ) -> list[TrainSample]:
-    """One `TrainSample` per trajectory with its advantage; trajectories without a completion
-    token (scripted seats, forfeits before a move) carry nothing to train on and are dropped."""
+    """One `TrainSample` per trajectory with its advantage (a number, or one per turn);
+    trajectories without a completion token (scripted seats, forfeits before a move) carry
+    nothing to train on and are dropped."""
     if len(trajectories) != len(advantages):
         raise ValueError(f"{len(trajectories)} trajectories but {len(advantages)} advantages")
     return [
-        TrainSample(tuple(t.token_ids), tuple(t.turns), float(a))
+        TrainSample(tuple(t.token_ids), tuple(t.turns), a)
         for t, a in zip(trajectories, advantages, strict=True)
         if t.completion_tokens > 0
     ]
@@ -284,7 +319,7 @@ class _Batch:
     allowed: torch.Tensor | None  # [N, V] bool legal-move mask, None when no turn is constrained
     counts: list[int]  # completion tokens per sample (N = sum)
     behaviour: torch.Tensor  # [N] the server's log-probs
-    advantages: torch.Tensor  # [B]
+    advantages: torch.Tensor  # [N] the advantage of each completion token
     sequence_tokens: int  # real (non-pad) tokens the model reads
 
 
@@ -558,7 +593,9 @@ class Learner:
             counts=[len(s.positions) for s in samples],
             behaviour=torch.tensor(behaviour, dtype=torch.float32, device=self.device),
             advantages=torch.tensor(
-                [s.advantage for s in samples], dtype=torch.float32, device=self.device
+                [a for s in samples for a in s.token_advantages],
+                dtype=torch.float32,
+                device=self.device,
             ),
             sequence_tokens=sum(lengths),
         )
@@ -573,6 +610,13 @@ class Learner:
 
     def _token_logprobs(self, batch: _Batch, projection: Projection = "own") -> torch.Tensor:
         """[N] log-probs of the completion tokens of a micro-batch under the active weights."""
+        return self._token_scores(batch, projection)[0]
+
+    def _token_scores(
+        self, batch: _Batch, projection: Projection = "own", entropy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """[N] completion-token log-probs and, if asked, [N] entropies of the distributions they
+        were sampled from (masked to the legal moves on constrained turns)."""
         with self._autocast():
             hidden = self._body(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
@@ -585,7 +629,8 @@ class Learner:
                 logp = self._processed(logits, batch.allowed)
             else:
                 logp = self._full_projection(flat, batch)
-        return logp.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
+        token_logp = logp.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
+        return token_logp, (_entropy(logp) if entropy else None)
 
     def _full_projection(self, flat: torch.Tensor, batch: _Batch) -> torch.Tensor:
         """The baseline a plain trainer runs: every position through the vocabulary projection
@@ -706,7 +751,7 @@ class Learner:
             if backward:
                 (loss * share).backward()
             n = sum(batch.counts)
-            for key in ("loss", "policy_loss", "kl"):
+            for key in ("loss", "policy_loss", "kl", "entropy"):
                 sums[key] = sums.get(key, 0.0) + share * stats[key]
             for key in ("clip_fraction", "approx_kl"):
                 sums[key] = sums.get(key, 0.0) + n * stats[key]
@@ -733,8 +778,9 @@ class Learner:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.config
         with self._use(adapter):
-            flat = self._token_logprobs(batch, projection)
+            flat, entropy_flat = self._token_scores(batch, projection, entropy=True)
         logp, mask = _pad_flat(flat, batch.counts)
+        entropy = aggregate(_pad_flat(entropy_flat, batch.counts)[0], mask, cfg.aggregation)
         behaviour, _ = _pad_flat(batch.behaviour, batch.counts)
         if proximal is not None:
             prox_flat = torch.cat([p.detach().to(self.device, torch.float32) for p in proximal])
@@ -744,7 +790,7 @@ class Learner:
         loss, stats = policy_loss(
             cfg.loss,
             logp=logp,
-            adv=batch.advantages,
+            adv=_pad_flat(batch.advantages, batch.counts)[0],
             mask=mask,
             behaviour_logp=behaviour,
             proximal_logp=proximal_logp,
@@ -759,7 +805,10 @@ class Learner:
             # Always against the behaviour policy (decoupled_ppo's own is against the proximal).
             "approx_kl": _approx_kl(logp, behaviour, mask),
             "kl": math.nan,  # not measured (kl_coef 0 and track_kl off): not zero
+            "entropy": float(entropy.detach()),
         }
+        if cfg.entropy_coef > 0:
+            loss = loss - cfg.entropy_coef * entropy
         if kl_coef > 0 or cfg.track_kl:
             kl, kl_stats = kl_penalty(
                 logp, self._reference(batch), mask, cfg.kl_estimator, cfg.aggregation
@@ -920,6 +969,13 @@ class Learner:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def _entropy(logp: torch.Tensor) -> torch.Tensor:
+    """[N] entropy of each row of log-probs [N, V]; masked-out tokens (-inf) count 0 and pass no
+    nan to the gradient (0 * -inf)."""
+    finite = logp.masked_fill(torch.isinf(logp), 0.0)
+    return -(finite.exp() * finite).masked_fill(torch.isinf(logp), 0.0).sum(-1)
 
 
 def _approx_kl(logp: torch.Tensor, behaviour: torch.Tensor, mask: torch.Tensor) -> float:

@@ -201,6 +201,66 @@ def test_an_update_lowers_the_loss_on_its_batch(tiny_model, loss):
     assert learner.steps("red") == 1 and learner.steps("blue") == 0
 
 
+def test_per_turn_advantages_weigh_each_turn_like_a_sample_of_its_own(tiny_model):
+    """A two-turn sample with advantages (a, b) has the gradient of its turns as two samples."""
+    learner = make_learner(tiny_model, loss="reinforce", max_grad_norm=None)
+    randomize(learner, "red", seed=6)
+    sample = random_samples(learner, n=5)[-1]
+    assert len(sample.turns) >= 2
+    first, rest = sample.turns[0], sample.turns[1:]
+    advantages = (1.5, *(-0.5 for _ in rest))
+    together = TrainSample(sample.token_ids, sample.turns, advantages)
+    apart = [
+        TrainSample(sample.token_ids, [first], 1.5),
+        TrainSample(sample.token_ids, rest, -0.5),
+    ]
+    assert together.token_advantages == (1.5,) * len(first.ids) + (-0.5,) * sum(
+        len(t.ids) for t in rest
+    )
+    grads = []
+    for samples in ([together], apart):
+        learner.peft.zero_grad(set_to_none=True)
+        learner._accumulate("red", samples, 0.0, None, "own")
+        grads.append(torch.cat([p.grad.flatten() for p in learner.parameters("red")]))
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
+    assert float(grads[0].abs().max()) > 0
+    with pytest.raises(ValueError, match="per-turn advantages"):
+        TrainSample(sample.token_ids, sample.turns, (1.0,))
+    with pytest.raises(ValueError, match="finite"):
+        TrainSample(sample.token_ids, sample.turns, (math.nan,) * len(sample.turns))
+
+
+def test_entropy_bonus_is_the_masked_entropy_and_raises_it(tiny_model):
+    import math as m
+
+    # A small lr: Adam's first steps move every weight by about lr, whatever the gradient's size.
+    learner = make_learner(tiny_model, lr=1e-4, entropy_coef=1.0, track_kl=False)
+    randomize(learner, "red", seed=7)
+    move = tuple(learner.tokenizer("[paper]", add_special_tokens=False)["input_ids"])
+    sample = chat_sample(learner, (*move, learner.tokenizer.eos_token_id))
+    sample = TrainSample(sample.token_ids, sample.turns, 0.0)  # no policy gradient: entropy only
+    # By hand: at each position of the move, the entropy of the masked next-token distribution,
+    # from the probability of each allowed token scored as a one-token extension.
+    from agents.serving.choices import ChoiceMask
+
+    mask = ChoiceMask(learner.tokenizer, MOVES)
+    completion = sample.turns[0].ids
+    by_hand = 0.0
+    for k in range(len(completion)):
+        options = [chat_sample(learner, (*completion[:k], t)) for t in mask.allowed(completion[:k])]
+        probs = [m.exp(float(lp[-1])) for lp in learner.logprobs("red", options)]
+        assert sum(probs) == pytest.approx(1.0, abs=1e-5)
+        by_hand += -sum(p * m.log(p) for p in probs if p > 0)
+    assert by_hand > 0.1
+    stats = learner.evaluate("red", [sample])
+    # token_mean: the summed entropy over the move's tokens (forced ones add 0).
+    assert stats["entropy"] == pytest.approx(by_hand / len(sample.positions), rel=1e-4)
+    assert stats["loss"] == pytest.approx(-stats["entropy"], abs=1e-6)
+    for _ in range(3):
+        learner.update("red", [sample])
+    assert learner.evaluate("red", [sample])["entropy"] > stats["entropy"] + 1e-3
+
+
 def test_gradient_accumulation_equals_one_big_batch(tiny_model):
     samples = random_samples(make_learner(tiny_model), n=5)
     results = []
