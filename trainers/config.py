@@ -8,7 +8,7 @@ from typing import Any
 
 from trainers.modes import SHARES, get_mode
 
-ADVANTAGES = ("role_ema", "group")
+ADVANTAGES = ("role_ema", "decision_ema", "decision_q", "group")
 BACKENDS = ("vllm", "hf")
 
 
@@ -77,7 +77,14 @@ class TrainerConfig:
     adaptive: bool = True
     """Adapt learning rate and KL coefficient per adapter from reward trend and KL."""
     advantage: str = "role_ema"
-    """role_ema (SPIRAL's per-role EMA baseline) or group (mean of the iteration's group)."""
+    """role_ema (SPIRAL's per-role EMA baseline), decision_ema (an EMA per role and decision
+    state, i.e. per identical chat so far, falling back to the role's: for games whose decisions
+    repeat, like Kuhn poker's 12 information sets), decision_q (the same baseline, and the
+    return replaced by the running mean return of the same move from the same state once known:
+    a tabular critic, lower variance) or group (mean of the iteration's group)."""
+    entropy_coef: float = 0.0
+    """Entropy bonus on the move distribution (masked to the legal moves): keeps mixed
+    strategies mixed (Kuhn poker's equilibrium bluffs and calls at fixed odds)."""
     micro_batch_size: int = 8
     async_rollout: bool = False
     """Play the next iteration's games while the learner trains on this one (AReaL-style; the
@@ -141,6 +148,8 @@ class TrainerConfig:
                 "for that, %s does not",
                 self.loss,
             )
+        if not self.entropy_coef >= 0:
+            raise ValueError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0 for policy-gradient training")
         try:  # the env itself checks its kwargs (team sizes, rounds...) with its own message

@@ -8,6 +8,8 @@ distribution.
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from dataclasses import dataclass, field
 
 
@@ -44,6 +46,30 @@ class Trajectory:
     @property
     def completion_tokens(self) -> int:
         return sum(len(t.ids) for t in self.turns)
+
+
+def decision_states(trajectory: Trajectory) -> tuple[str, ...]:
+    """One key per turn: a hash of the chat the agent had read before that move (its prompt).
+
+    Two decisions share a key exactly when the agent saw the same tokens, e.g. the same Kuhn
+    poker information set, so a per-state baseline (`trainers.algorithms.DecisionBaseline`) can
+    compare moves made from the same place. Incremental: each prefix is hashed once.
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    keys, done = [], 0
+    for turn in trajectory.turns:
+        digest.update(array("q", trajectory.token_ids[done : turn.start]).tobytes())
+        done = turn.start
+        keys.append(digest.copy().hexdigest())
+    return tuple(keys)
+
+
+def decision_moves(trajectory: Trajectory) -> tuple[str, ...]:
+    """One key per turn: a hash of the completion the agent chose there (its move)."""
+    return tuple(
+        hashlib.blake2b(array("q", turn.ids).tobytes(), digest_size=8).hexdigest()
+        for turn in trajectory.turns
+    )
 
 
 @dataclass

@@ -24,7 +24,7 @@ import envs
 from agents.serving.types import AdapterRef, SamplingSettings
 from trainers import run_format as rf
 from trainers.config import TrainerConfig
-from trainers.episode import Episode
+from trainers.episode import Episode, decision_moves, decision_states
 from trainers.league import League, LeagueConfig
 from trainers.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
 from trainers.modes import adapter_name, family_keys, get_mode, mix_at, share_key, sides
@@ -161,6 +161,7 @@ class SelfPlayTrainer:
                 loss=cfg.loss,
                 clip_eps=cfg.clip_eps,
                 kl_coef=cfg.kl_coef,
+                entropy_coef=cfg.entropy_coef,
                 dtype=cfg.learner_dtype,
                 temperature=cfg.temperature,
                 device=self.plan.device,
@@ -177,8 +178,10 @@ class SelfPlayTrainer:
         return {name: AdaptiveLoRAController(name, ac) for name in self.adapters}
 
     def _baselines(self):
-        from trainers.algorithms import RoleBaseline
+        from trainers.algorithms import DecisionBaseline, RoleBaseline
 
+        if self.config.advantage in ("decision_ema", "decision_q"):
+            return DecisionBaseline()
         return RoleBaseline() if self.config.advantage == "role_ema" else None
 
     def _fresh_league(self) -> None:
@@ -302,11 +305,19 @@ class SelfPlayTrainer:
             self.league.record(MatchRecord(ep.env_id, teams, scores, step=self.step))
 
     # ------------------------------------------------------------------ learning
-    def _advantages(self, trajs: list) -> list[float]:
-        from trainers.algorithms import group_baseline_advantages
+    def _advantages(self, trajs: list) -> list[float] | list[tuple[float, ...]]:
+        from trainers.algorithms import DecisionBaseline, group_baseline_advantages
 
         rewards = [t.episode_return for t in trajs]
         roles = [(t.adapter[0], t.agent) for t in trajs]
+        if isinstance(self.baselines, DecisionBaseline):
+            states = [decision_states(t) for t in trajs]
+            moves = None
+            if self.config.advantage == "decision_q":
+                moves = [decision_moves(t) for t in trajs]
+            per_turn = self.baselines.advantages(rewards, roles, states, moves)
+            self.baselines.update(rewards, roles, states, moves)
+            return per_turn
         if self.baselines is not None:
             import torch
 
@@ -405,6 +416,7 @@ class SelfPlayTrainer:
             m[f"{rf.TAG_POLICY_LOSS}/{name}"] = s.get("policy_loss", s.get("loss"))
             m[f"{rf.TAG_KL}/{name}"] = s.get("kl")
             m[f"{rf.TAG_CLIP_FRACTION}/{name}"] = s.get("clip_fraction")
+            m[f"{rf.TAG_ENTROPY}/{name}"] = s.get("entropy")
             m[f"{rf.TAG_LR}/{name}"] = s["lr"]
             m[f"{rf.TAG_KL_COEF}/{name}"] = s["kl_coef"]
         versions = [

@@ -24,7 +24,9 @@ EXPECTED_TAGS = {
     "cooperative": [rf.TAG_TASK_COMPLETION, rf.TAG_COOPERATION],
     "mixed": ["charts/payoff_mix", rf.TAG_COOPERATION],
 }
-COMMON_TAGS = [rf.TAG_RETURN, rf.TAG_INVALID_RATE, rf.TAG_PUBLISH_MS, rf.TAG_CPU, rf.TAG_RSS]
+COMMON_TAGS = [
+    rf.TAG_RETURN, rf.TAG_INVALID_RATE, rf.TAG_PUBLISH_MS, rf.TAG_CPU, rf.TAG_RSS, rf.TAG_ENTROPY,
+]  # fmt: skip
 
 
 def run_experiment(name: str, runs: Path, *extra: str, timeout: int = 600):

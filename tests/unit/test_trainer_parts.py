@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from trainers.config import TrainerConfig
-from trainers.episode import Episode, Trajectory
+from trainers.episode import Episode, Trajectory, TurnTokens, decision_states
 from trainers.metrics import cooperation_stats, match_rows, outcome, player_stats, team_win_rates
 from trainers.modes import family_keys, mix_at, share_key, sides
 from trainers.rollout import MatchSpec, Rollout, Seat
@@ -74,11 +74,27 @@ def test_cooperative_metrics_have_no_win_rate():
         ({"matchmaking": "x"}, "unknown matchmaking"),
         ({"iterations": 0}, "iterations must be"),
         ({"temperature": 0}, "temperature must be"),
+        ({"entropy_coef": -0.1}, "entropy_coef must be"),
+        ({"advantage": "x"}, "unknown advantage"),
     ],
 )
 def test_bad_configs_fail_with_what_to_fix(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainerConfig(**kwargs)
+
+
+def test_decision_states_key_each_turn_by_the_chat_before_it():
+    def traj(ids, starts):
+        turns = [TurnTokens(s, (ids[s],), (0.0,), 1) for s in starts]
+        return Trajectory("a", "main", "t", ("main-all", 1), True, list(ids), turns)
+
+    one = decision_states(traj([5, 6, 7, 8, 9, 10], [2, 5]))
+    same_start = decision_states(traj([5, 6, 7, 1, 2, 3], [2, 5]))
+    other = decision_states(traj([5, 4, 7, 8, 9, 10], [2, 5]))
+    assert len(one) == 2 and one[0] != one[1]
+    assert same_start[0] == one[0] and same_start[1] != one[1]  # same prompt, then other tokens
+    assert other[0] != one[0]
+    assert decision_states(traj([5, 6, 7], [])) == ()
 
 
 def test_config_round_trips_through_json():
