@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import time
 from pathlib import Path
@@ -22,13 +23,16 @@ from trainers.config import TrainerConfig
 
 BEST_RPS_EXPLOIT = 0.6  # per round: always paper vs P(rock) = 0.6 + 0.4/3
 UNIFORM_KUHN_EXPLOITABILITY = 11 / 24
+TABLES: list[dict] = []  # kuhn: the adapter's policy at every info set, at every probe
 
 
 def scenario_config(name: str, args: argparse.Namespace) -> TrainerConfig:
     common = dict(
         model=args.model, iterations=args.iterations, seed=args.seed, runs_dir=str(args.out),
-        checkpoint_every=max(args.iterations, 1), progress=False, games_per_iteration=args.games,
-        temperature=args.temperature, learner_dtype=args.learner_dtype,
+        checkpoint_every=min(10, max(args.iterations, 1)), progress=False,
+        games_per_iteration=args.games, temperature=args.temperature,
+        learner_dtype=args.learner_dtype, advantage=args.advantage,
+        entropy_coef=args.entropy_coef, resume=args.resume,
     )  # fmt: skip
     if name == "rps":
         return TrainerConfig(
@@ -66,6 +70,8 @@ def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, f
         from trainers.probe import kuhn_policy_table
 
         table = kuhn_policy_table(trainer.learner, trainer.adapters[0], trainer.learner.tokenizer)
+        TABLES.append({"step": trainer.step, "policy": table})
+        print("  P(bet | fold):", _compact(table), flush=True)
         return {"exploitability": float(exploitability(table))}
     if metrics is None:  # the untrained adapters against the bots, as the baseline
         metrics = trainer._evaluate()
@@ -91,12 +97,24 @@ def main() -> None:
         help="sampling temperature: a chat model puts ~99%% on one move at T=1 (no exploration)",
     )
     p.add_argument("--learner-dtype", default="bfloat16")
+    p.add_argument(
+        "--advantage",
+        default="role_ema",
+        help="role_ema | decision_ema (per information set: kuhn) | decision_q | group",
+    )
+    p.add_argument("--entropy-coef", type=float, default=0.0, help="entropy bonus on the moves")
     p.add_argument("--eval-every", type=int, default=4)
     p.add_argument("--eval-games", type=int, default=16)
     p.add_argument("--probe-every", type=int, default=2, help="kuhn: exploitability every K")
     p.add_argument("--matchmaking", default="pfsp", help="kuhn: league matchmaking")
     p.add_argument("--bots", nargs="*", default=["random", "strong"], help="kuhn: league bots")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="a benchmark run directory to continue from its last checkpoint up to --iterations "
+        "(the curve so far is kept)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -110,8 +128,8 @@ def main() -> None:
     try:
         before = measure(args.scenario, trainer, None)
         if before:
-            rows.append({"step": 0, "seconds": 0.0, **before})
-            print(f"step   0  {before}", flush=True)
+            rows.append({"step": trainer.step, "seconds": 0.0, **before})
+            print(f"step {trainer.step:3d}  {before}", flush=True)
         for _ in range(cfg.iterations):
             metrics = trainer.iteration()
             due = args.scenario != "kuhn" or trainer.step % args.probe_every == 0
@@ -126,11 +144,26 @@ def main() -> None:
     report(args, rows, trainer.run_dir)
 
 
+def _compact(table: dict[str, dict[str, float]]) -> str:
+    """Each info set's probability of bet (or of fold when facing a bet), on one line."""
+    return " ".join(f"{k}={p.get('[bet]', p.get('[fold]', 0.0)):.2f}" for k, p in table.items())
+
+
+def _earlier(out: Path, rows: list[dict]) -> list[dict]:
+    """The rows a resumed run's curve already holds, before the first new one."""
+    if not out.exists():
+        return []
+    with open(out, newline="") as f:
+        old = [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+    return [r for r in old if r["step"] < rows[0]["step"]]
+
+
 def report(args: argparse.Namespace, rows: list[dict], run_dir: Path) -> None:
     if not rows:
         return
     keys = [k for k in rows[-1] if k not in ("step", "seconds")]
     out = Path(run_dir) / f"learning_{args.scenario}.csv"
+    rows = _earlier(out, rows) + rows
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
         writer.writeheader()
@@ -149,6 +182,16 @@ def report(args: argparse.Namespace, rows: list[dict], run_dir: Path) -> None:
     if args.scenario == "kuhn":
         ratio = last["exploitability"] / UNIFORM_KUHN_EXPLOITABILITY
         print(f"  final exploitability / uniform play's 11/24: {ratio:.2f}")
+        best = min(rows, key=lambda r: r["exploitability"])
+        print(f"  lowest exploitability {best['exploitability']:.3f} at step {best['step']}")
+        tables = Path(run_dir) / "kuhn_policies.json"
+        earlier = json.loads(tables.read_text()) if tables.exists() else []
+        first = TABLES[0]["step"] if TABLES else 0
+        tables.write_text(json.dumps([t for t in earlier if t["step"] < first] + TABLES, indent=1))
+        print("  policy at the last probe (probability of bet, or of fold when facing a bet):")
+        for key, probs in TABLES[-1]["policy"].items():
+            move = "[bet]" if "[bet]" in probs else "[fold]"
+            print(f"    {key:5s} {probs[move]:.2f}")
     try:
         import matplotlib
 
