@@ -155,8 +155,10 @@ class LearnerConfig:
     kl_estimator: str = "k3"
     """KL estimator: k1, k2 or k3 (see `trainers.algorithms.kl_penalty`)."""
     entropy_coef: float = 0.0
-    """Weight of an entropy bonus on the sampling distribution (masked to the legal moves on
-    constrained turns): keeps mixed strategies mixed in games whose equilibria are mixed."""
+    """Weight of an entropy bonus: the mean, over the agent's tokens, of the entropy of the
+    distribution each was sampled from (masked to the legal moves on constrained turns, so forced
+    tokens add 0 and a move's entropy sits at its branching token; over the whole vocabulary on
+    free-text turns). Keeps mixed strategies mixed in games whose equilibria are mixed."""
     track_kl: bool = True
     """Measure the KL to the base even when kl_coef is 0 (one extra no-grad forward pass)."""
     dtype: str = "float32"
@@ -630,7 +632,12 @@ class Learner:
             else:
                 logp = self._full_projection(flat, batch)
         token_logp = logp.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
-        return token_logp, (_entropy(logp) if entropy else None)
+        if not entropy:
+            return token_logp, None
+        if self.config.entropy_coef > 0:
+            return token_logp, _entropy(logp)
+        with torch.no_grad():  # only logged: no [N, V] graph kept for it
+            return token_logp, _entropy(logp.detach())
 
     def _full_projection(self, flat: torch.Tensor, batch: _Batch) -> torch.Tensor:
         """The baseline a plain trainer runs: every position through the vocabulary projection
@@ -974,8 +981,9 @@ class Learner:
 def _entropy(logp: torch.Tensor) -> torch.Tensor:
     """[N] entropy of each row of log-probs [N, V]; masked-out tokens (-inf) count 0 and pass no
     nan to the gradient (0 * -inf)."""
-    finite = logp.masked_fill(torch.isinf(logp), 0.0)
-    return -(finite.exp() * finite).masked_fill(torch.isinf(logp), 0.0).sum(-1)
+    masked = torch.isinf(logp)
+    finite = logp.masked_fill(masked, 0.0)
+    return -(finite.exp() * finite).masked_fill(masked, 0.0).sum(-1)
 
 
 def _approx_kl(logp: torch.Tensor, behaviour: torch.Tensor, mask: torch.Tensor) -> float:

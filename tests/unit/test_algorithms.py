@@ -106,10 +106,11 @@ def test_decision_baseline_falls_back_to_the_role_until_a_state_is_known():
     assert b.roles.baseline("p0") == pytest.approx(-0.25)
     assert b.count("p0", "K") == 1 and b.baseline("p0", "K") == pytest.approx(-0.25)
     b.update([3.0], ["p0"], [("K",)])
-    # K's own EMA started from the role's estimate at its first visit (0.0): 0.5, then 1.75.
-    assert b.count("p0", "K") == 2 and b.baseline("p0", "K") == pytest.approx(1.75)
+    # K's own mean: a running mean while young (1, then (1 + 3) / 2), no start-up bias.
+    assert b.count("p0", "K") == 2 and b.baseline("p0", "K") == pytest.approx(2.0)
+    b.update([4.0], ["p0"], [("K",)])  # then the EMA: 2 + 0.5 * (4 - 2)
     (adv,) = b.advantages([2.0], ["p0"], [("K",)])
-    assert adv == (pytest.approx(0.25),)
+    assert adv == (pytest.approx(-1.0),)
     # Another role never shares a state's baseline.
     assert b.baseline("p1", "K") == 0.0
 
@@ -164,6 +165,8 @@ def test_decision_baseline_is_bounded_and_round_trips_through_json():
     role.update([2.0], ["p0"])
     restored.load_state_dict(json.loads(json.dumps(role.state_dict())))
     assert restored.roles.baseline("p0") == role.baseline("p0") and len(restored) == 0
+    with pytest.raises(ValueError, match="same advantage setting"):
+        RoleBaseline().load_state_dict(b.state_dict())
     with pytest.raises(ValueError, match="rewards"):
         b.advantages([1.0, 2.0], ["p0"], [("s",)])
     with pytest.raises(ValueError, match="min_count"):

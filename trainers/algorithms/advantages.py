@@ -183,6 +183,11 @@ class RoleBaseline:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what `state_dict()` returned (after a JSON round trip or not)."""
+        if "states" in state:
+            raise ValueError(
+                "this checkpoint holds per-decision baselines (advantage=decision_ema or "
+                "decision_q); resume with the same advantage setting"
+            )
         self.alpha = float(state["alpha"])
         self.initial = float(state["initial"])
         self._baselines = {}
@@ -200,8 +205,10 @@ class DecisionBaseline:
     so subtracting it leaves the policy gradient unbiased (Williams 1992; Sutton & Barto 13.4).
     Use as `RoleBaseline`: `advantages(...)` first, then `update(...)`. `states[i]` lists the state
     keys of sample i's decisions in order; advantages come back as one tuple per sample, one value
-    per decision. At most `max_states` states are kept (least recently seen dropped first), so a
-    game whose states never repeat does not grow the checkpoint without bound.
+    per decision. Each entry (a state's value, or a move's from a state) is a running mean over its
+    first 1 / (1 - alpha) visits, an EMA after (so a young entry carries no start-up bias). At most
+    `max_states` entries are kept (least recently updated dropped first), so a game whose states
+    never repeat does not grow the checkpoint without bound.
     """
 
     def __init__(self, alpha: float = 0.95, min_count: int = 4, max_states: int = 50_000) -> None:
@@ -216,22 +223,22 @@ class DecisionBaseline:
         self._states: OrderedDict[tuple[Hashable, Hashable], list[float]] = OrderedDict()
 
     def baseline(self, role: Hashable, state: Hashable) -> float:
-        entry = self._states.get((role, state))
+        entry = self._states.get((role, ("v", state)))
         if entry is None or entry[1] < self.min_count:
             return self.roles.baseline(role)
         return entry[0]
 
     def count(self, role: Hashable, state: Hashable) -> int:
-        entry = self._states.get((role, state))
+        entry = self._states.get((role, ("v", state)))
         return 0 if entry is None else int(entry[1])
 
     def __len__(self) -> int:
-        """States tracked."""
+        """Entries tracked (state values and move values)."""
         return len(self._states)
 
     def action_value(self, role: Hashable, state: Hashable, action: Hashable) -> float | None:
         """The EMA of return after `action` in `state`; None until seen `min_count` times."""
-        entry = self._states.get((role, (state, action)))
+        entry = self._states.get((role, ("q", state, action)))
         return None if entry is None or entry[1] < self.min_count else entry[0]
 
     def advantages(
@@ -291,20 +298,22 @@ class DecisionBaseline:
         alpha = self.roles.alpha
         if actions is not None and len(actions) != len(values):
             raise ValueError(f"got {len(actions)} action lists for {len(values)} rewards")
+        updates = []  # checked before anything changes: a bad key must not corrupt the state
         for i, (reward, role, seq) in enumerate(zip(values, roles, states, strict=True)):
-            if math.isnan(reward):
-                continue
+            _check_key(role)
             for state, action in zip(seq, self._moves(actions, i, seq), strict=True):
-                keys = [state] if action is None else [state, (state, action)]
+                keys = [("v", state)] if action is None else [("v", state), ("q", state, action)]
                 for key in keys:
                     _check_key(key)
-                    entry = self._states.pop((role, key), None)
-                    if entry is None:  # the first visit starts from the role's own estimate
-                        entry = [self.roles.baseline(role), 0]
-                    entry[0] = alpha * entry[0] + (1.0 - alpha) * reward
-                    entry[1] += 1
-                    self._states[(role, key)] = entry
-        self.roles.update(values, roles)  # after the states: a first visit starts from before
+                    if not math.isnan(reward):
+                        updates.append(((role, key), reward))
+        for key, reward in updates:
+            entry = self._states.pop(key, None) or [0.0, 0]
+            entry[1] += 1
+            step = max(1.0 - alpha, 1.0 / entry[1])  # a running mean until the EMA takes over
+            entry[0] += step * (reward - entry[0])
+            self._states[key] = entry
+        self.roles.update(values, roles)
         while len(self._states) > self.max_states:
             self._states.popitem(last=False)
 
@@ -325,8 +334,11 @@ class DecisionBaseline:
             self._states = OrderedDict()
             return
         self.roles.load_state_dict(state["roles"])
+        # The checkpoint's settings win: they are what its entries were built with.
         self.min_count = int(state["min_count"])
         self.max_states = int(state["max_states"])
+        if self.min_count < 1 or self.max_states < 1:
+            raise ValueError(f"bad decision baseline settings in the checkpoint: {state}")
         self._states = OrderedDict(
             (
                 (_key_from_json(e["role"]), _key_from_json(e["state"])),
