@@ -32,7 +32,8 @@ def scenario_config(name: str, args: argparse.Namespace) -> TrainerConfig:
         checkpoint_every=min(10, max(args.iterations, 1)), progress=False,
         games_per_iteration=args.games, temperature=args.temperature,
         learner_dtype=args.learner_dtype, advantage=args.advantage,
-        entropy_coef=args.entropy_coef, resume=args.resume,
+        entropy_coef=args.entropy_coef, resume=args.resume, q_target_coef=args.q_target_coef,
+        q_target_temperature=args.q_target_temperature,
     )  # fmt: skip
     if name == "rps":
         return TrainerConfig(
@@ -103,6 +104,13 @@ def main() -> None:
         help="role_ema | decision_ema (per information set: kuhn) | decision_q | group",
     )
     p.add_argument("--entropy-coef", type=float, default=0.0, help="entropy bonus on the moves")
+    p.add_argument(
+        "--q-target-coef",
+        type=float,
+        default=0.0,
+        help="with --advantage decision_q: cross-entropy toward softmax(Q / T) (trainers.targets)",
+    )
+    p.add_argument("--q-target-temperature", type=float, default=0.2)
     p.add_argument("--eval-every", type=int, default=4)
     p.add_argument("--eval-games", type=int, default=16)
     p.add_argument("--probe-every", type=int, default=2, help="kuhn: exploitability every K")
@@ -130,7 +138,7 @@ def main() -> None:
         if before:
             rows.append({"step": trainer.step, "seconds": 0.0, **before})
             print(f"step {trainer.step:3d}  {before}", flush=True)
-        for _ in range(cfg.iterations):
+        while trainer.step < cfg.iterations:
             metrics = trainer.iteration()
             due = args.scenario != "kuhn" or trainer.step % args.probe_every == 0
             figures = measure(args.scenario, trainer, metrics) if due else {}
@@ -138,7 +146,8 @@ def main() -> None:
                 row = {"step": trainer.step, "seconds": round(time.time() - start, 1), **figures}
                 rows.append(row)
                 print(f"step {trainer.step:3d}  {row}", flush=True)
-        trainer.save_checkpoint()
+            if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.iterations:
+                trainer.save_checkpoint()  # what --resume continues from
     finally:
         trainer.close()
     report(args, rows, trainer.run_dir)
@@ -183,7 +192,7 @@ def report(args: argparse.Namespace, rows: list[dict], run_dir: Path) -> None:
         ratio = last["exploitability"] / UNIFORM_KUHN_EXPLOITABILITY
         print(f"  final exploitability / uniform play's 11/24: {ratio:.2f}")
         best = min(rows, key=lambda r: r["exploitability"])
-        print(f"  lowest exploitability {best['exploitability']:.3f} at step {best['step']}")
+        print(f"  lowest exploitability {best['exploitability']:.3f} at step {best['step']:.0f}")
         tables = Path(run_dir) / "kuhn_policies.json"
         earlier = json.loads(tables.read_text()) if tables.exists() else []
         first = TABLES[0]["step"] if TABLES else 0

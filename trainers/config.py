@@ -3,6 +3,7 @@ to fix. Experiments (`experiments/*.py`) build one from their own CLI dataclass.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -81,15 +82,23 @@ class TrainerConfig:
     state, i.e. per identical chat so far, falling back to the role's: for games whose decisions
     repeat, like Kuhn poker's 12 information sets), decision_q (the same baseline, and the
     return replaced by the running mean return of the same move from the same state once known:
-    a tabular critic, lower variance) or group (mean of the iteration's group)."""
+    a tabular critic: lower variance, biased while the policy moves) or group (mean of the
+    iteration's group)."""
     entropy_coef: float = 0.0
-    """Entropy bonus on the move distribution (masked to the legal moves): keeps mixed
-    strategies mixed (Kuhn poker's equilibrium bluffs and calls at fixed odds)."""
+    """Entropy bonus on the move distribution (masked to the legal moves when `constrained`;
+    without constraints it spreads mass over the whole vocabulary, i.e. over invalid moves):
+    keeps mixed strategies mixed (Kuhn poker's equilibrium bluffs and calls at fixed odds)."""
     micro_batch_size: int = 8
     async_rollout: bool = False
     """Play the next iteration's games while the learner trains on this one (AReaL-style; the
     games then use weights one version old: pair it with loss=decoupled_ppo). Off by default
     until it is shown to learn as well as the synchronous loop."""
+    q_target_coef: float = 0.0
+    """With advantage=decision_q: weight of a cross-entropy pulling each visited state's move
+    distribution toward softmax(Q / q_target_temperature) of the critic's move values (soft
+    policy improvement; see `trainers.targets`). 0: off."""
+    q_target_temperature: float = 0.2
+    """Temperature of those targets (in reward units): lower is closer to a best response."""
     # ---- league
     matchmaking: str = "pfsp"
     """uniform | self_play | pfsp | exploiter."""
@@ -148,8 +157,15 @@ class TrainerConfig:
                 "for that, %s does not",
                 self.loss,
             )
-        if not self.entropy_coef >= 0:
+        if not (math.isfinite(self.entropy_coef) and self.entropy_coef >= 0):
             raise ValueError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
+        if self.q_target_coef < 0 or not self.q_target_temperature > 0:
+            raise ValueError("q_target_coef must be >= 0 and q_target_temperature > 0")
+        if self.q_target_coef > 0 and (self.advantage != "decision_q" or not self.constrained):
+            raise ValueError(
+                "q_target_coef needs the critic of advantage='decision_q' and constrained "
+                "moves (its targets are over the legal moves)"
+            )
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0 for policy-gradient training")
         try:  # the env itself checks its kwargs (team sizes, rounds...) with its own message

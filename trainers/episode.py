@@ -24,6 +24,8 @@ class TurnTokens:
     version: int | None
     #: Legal moves the completion was constrained to, or None (unconstrained).
     choices: tuple[str, ...] | None = None
+    #: The completion as text (the move), when known.
+    text: str | None = None
 
 
 @dataclass
@@ -65,9 +67,12 @@ def decision_states(trajectory: Trajectory) -> tuple[str, ...]:
 
 
 def decision_moves(trajectory: Trajectory) -> tuple[str, ...]:
-    """One key per turn: a hash of the completion the agent chose there (its move)."""
+    """One key per turn: the move the agent chose there, as text when known (every spelling of a
+    move in tokens is the same move), else a hash of its tokens."""
     return tuple(
-        hashlib.blake2b(array("q", turn.ids).tobytes(), digest_size=8).hexdigest()
+        turn.text
+        if turn.text is not None
+        else hashlib.blake2b(array("q", turn.ids).tobytes(), digest_size=8).hexdigest()
         for turn in trajectory.turns
     )
 

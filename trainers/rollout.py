@@ -203,7 +203,12 @@ class Rollout:
                 traj.token_ids = list(chat.token_ids)
                 traj.turns = [
                     TurnTokens(
-                        t.prompt_len, t.completion_ids, t.logprobs, t.adapter_version, t.choices
+                        t.prompt_len,
+                        t.completion_ids,
+                        t.logprobs,
+                        t.adapter_version,
+                        t.choices,
+                        t.text,
                     )
                     for t in chat.turns
                 ]

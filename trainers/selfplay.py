@@ -15,6 +15,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -339,6 +340,8 @@ class SelfPlayTrainer:
         stats = {}
         for name, trajs in sorted(by_adapter.items()):
             samples = samples_from_trajectories(trajs, self._advantages(trajs))
+            if self.config.q_target_coef > 0:
+                samples += self._target_samples(name, trajs)
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
@@ -351,6 +354,30 @@ class SelfPlayTrainer:
                     self.monitor.log_text(self.step, "adaptive/changes", str(change.to_dict()))
             stats[name] = s
         return stats
+
+    def _target_samples(self, adapter: str, trajs: list) -> list:
+        """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
+        (`trainers.targets`), scored on-policy so that the PPO ratio starts at 1."""
+        from trainers.learner import TrainSample
+        from trainers.targets import decision_points, target_samples
+
+        cfg = self.config
+        points = decision_points(trajs, [(t.adapter[0], t.agent) for t in trajs])
+        samples = target_samples(
+            points, self.baselines, self.learner.tokenizer, cfg.q_target_coef,
+            cfg.q_target_temperature,
+        )  # fmt: skip
+        if not samples:
+            return []
+        logps = self.learner.logprobs(adapter, samples)
+        return [
+            TrainSample(
+                s.token_ids,
+                (replace(s.turns[0], logprobs=tuple(lp.tolist())),),
+                s.advantage,
+            )
+            for s, lp in zip(samples, logps, strict=True)
+        ]
 
     def _publish_all(self, version: int | None = None) -> int:
         """Publish every adapter of the learner family; they share one version number."""

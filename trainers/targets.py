@@ -1,0 +1,106 @@
+"""Soft policy-improvement targets from the tabular critic of `advantage="decision_q"`.
+
+In games whose decision states repeat (Kuhn poker has 12 information sets), the critic
+(`trainers.algorithms.DecisionBaseline` with move keys) holds a running mean return Q(s, a) for
+every legal move a it has seen played from state s. For a state whose legal moves all have one, the
+target is the softmax policy improvement
+
+    pi*(a | s) = softmax(Q(s, .) / temperature)
+
+and the learner adds the cross-entropy -sum_a pi*(a | s) log pi(a | s), one sample per legal move
+(its canonical tokens), weighted by how often s was visited in the batch. Its gradient in the
+logits is pi - pi*: unlike a sampled policy gradient (whose push on a move is scaled by
+p (1 - p)), it does not vanish as a move's probability goes to 0 or 1, and it moves every
+state toward its own target, so a policy that ignores what it was dealt is corrected at every
+state at once. Its fixed point is a logit (quantal response) equilibrium: the lower the
+temperature, the closer to Nash.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from trainers.episode import Trajectory, TurnTokens, decision_states
+
+__all__ = ["DecisionPoint", "decision_points", "soft_targets", "target_samples"]
+
+
+def soft_targets(values: Mapping[str, float], temperature: float) -> dict[str, float]:
+    """softmax(values / temperature) over the moves (a stable log-sum-exp)."""
+    if not values:
+        raise ValueError("soft_targets needs at least one move value")
+    if not (math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    top = max(values.values())
+    weights = {m: math.exp((v - top) / temperature) for m, v in values.items()}
+    total = sum(weights.values())
+    return {m: w / total for m, w in weights.items()}
+
+
+@dataclass(frozen=True)
+class DecisionPoint:
+    """A decision state visited in a batch, with what is needed to score every legal move."""
+
+    role: Hashable
+    state: str
+    prompt: tuple[int, ...]
+    choices: tuple[str, ...]
+    version: int | None
+    visits: int
+
+
+def decision_points(
+    trajectories: Sequence[Trajectory], roles: Sequence[Hashable]
+) -> list[DecisionPoint]:
+    """The distinct constrained decision states of the trajectories, with their visit counts."""
+    found: dict[tuple[Hashable, str], DecisionPoint] = {}
+    for traj, role in zip(trajectories, roles, strict=True):
+        for turn, state in zip(traj.turns, decision_states(traj), strict=True):
+            if not turn.choices:
+                continue
+            old = found.get((role, state))
+            found[(role, state)] = DecisionPoint(
+                role,
+                state,
+                tuple(traj.token_ids[: turn.start]),
+                tuple(turn.choices),
+                turn.version,
+                1 if old is None else old.visits + 1,
+            )
+    return list(found.values())
+
+
+def canonical_ids(tokenizer: Any, move: str) -> tuple[int, ...]:
+    """The move's own tokenisation, then end-of-sequence: how a constrained turn spells it."""
+    ids = tokenizer(move, add_special_tokens=False)["input_ids"]
+    return (*ids, int(tokenizer.eos_token_id))
+
+
+def target_samples(
+    points: Sequence[DecisionPoint],
+    critic: Any,
+    tokenizer: Any,
+    coef: float,
+    temperature: float,
+) -> list[Any]:
+    """One `TrainSample` per legal move of every point whose moves all have a critic value; its
+    advantage is coef * visits * pi*(move), so that the REINFORCE-form loss -A log pi sums to
+    coef * visits * cross-entropy(pi*, pi). Behaviour log-probs are left 0: score the samples
+    with the learner before a PPO-style loss uses them."""
+    from trainers.learner import TrainSample
+
+    samples = []
+    for point in points:
+        values = {m: critic.action_value(point.role, point.state, m) for m in point.choices}
+        if any(v is None for v in values.values()):
+            continue  # a move never tried enough from here: no target yet
+        for move, prob in soft_targets(values, temperature).items():
+            ids = canonical_ids(tokenizer, move)
+            turn = TurnTokens(
+                len(point.prompt), ids, (0.0,) * len(ids), point.version, point.choices, move
+            )
+            samples.append(TrainSample((*point.prompt, *ids), (turn,), coef * point.visits * prob))
+    return samples
