@@ -86,17 +86,22 @@ def target_samples(
     coef: float,
     temperature: float,
 ) -> list[Any]:
-    """One `TrainSample` per legal move of every point whose moves all have a critic value; its
-    advantage is coef * visits * pi*(move), so that the REINFORCE-form loss -A log pi sums to
-    coef * visits * cross-entropy(pi*, pi). Behaviour log-probs are left 0: score the samples
-    with the learner before a PPO-style loss uses them."""
+    """One `TrainSample` per legal move of every point where the critic values at least one move;
+    its advantage is coef * visits * pi*(move), so that the REINFORCE-form loss -A log pi sums to
+    coef * visits * cross-entropy(pi*, pi). A move not yet valued is taken to be worth the
+    state's value V(s), neither better nor worse than the play there so far: without that, a
+    move the policy has nearly stopped playing would never get a value, and its state no target.
+    Behaviour log-probs are left 0: score the samples with the learner before a PPO-style loss
+    uses them."""
     from trainers.learner import TrainSample
 
     samples = []
     for point in points:
-        values = {m: critic.action_value(point.role, point.state, m) for m in point.choices}
-        if any(v is None for v in values.values()):
-            continue  # a move never tried enough from here: no target yet
+        known = {m: critic.action_value(point.role, point.state, m) for m in point.choices}
+        if all(v is None for v in known.values()):
+            continue  # nothing valued from here yet: no target
+        state_value = critic.baseline(point.role, point.state)
+        values = {m: state_value if v is None else v for m, v in known.items()}
         for move, prob in soft_targets(values, temperature).items():
             ids = canonical_ids(tokenizer, move)
             turn = TurnTokens(

@@ -52,8 +52,9 @@ def test_targets_cover_every_legal_move_of_states_the_critic_knows():
     j_state = next(p.state for p in points if p.prompt == tuple(j))
     critic.update([-1.0, -2.0, 2.0], roles, [(j_state,), (j_state,), ("other",)],
                   [("[fold]",), ("[call]",), ("[call]",)])  # fmt: skip
+    # (the critic knows [call] at another state only)
     samples = target_samples(points, critic, CharTokenizer(), coef=0.5, temperature=1.0)
-    assert len(samples) == 2  # K is skipped: [fold] has no value there yet
+    assert len(samples) == 2  # K is skipped: no move has a value there yet
     by_move = {s.turns[0].text: s for s in samples}
     p_fold = 1 / (1 + math.exp(-1.0))  # softmax(-1, -2)
     assert by_move["[fold]"].advantage == pytest.approx(0.5 * 2 * p_fold)  # coef * visits * pi*
@@ -67,3 +68,17 @@ def test_unconstrained_turns_are_not_decision_points():
     traj = _traj([1, 2, 3], "[call]")
     traj.turns = [TurnTokens(3, traj.turns[0].ids, traj.turns[0].logprobs, 3, None, "[call]")]
     assert decision_points([traj], [("main-all", "player_1")]) == []
+
+
+def test_a_move_without_a_value_counts_as_the_state_value():
+    """A move the policy has almost stopped playing still gets a target (not zero)."""
+    prompt = [1, 2, 81]
+    trajs = [_traj(prompt, "[call]")]
+    roles = [("main-all", "player_1")]
+    (point,) = decision_points(trajs, roles)
+    critic = DecisionBaseline(alpha=0.5, min_count=1)
+    for r in (1.0, 3.0):  # only [call] was played: Q(call) = V = 2 (after 1, then 3)
+        critic.update([r], roles, [(point.state,)], [("[call]",)])
+    samples = target_samples([point], critic, CharTokenizer(), coef=1.0, temperature=0.2)
+    by_move = {s.turns[0].text: s.advantage for s in samples}
+    assert by_move == {"[call]": pytest.approx(0.5), "[fold]": pytest.approx(0.5)}
