@@ -35,8 +35,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -52,6 +50,7 @@ from trainers.algorithms import (
     KL_ESTIMATORS,
     LOSSES,
     aggregate,
+    approx_kl,
     kl_penalty,
     policy_loss,
 )
@@ -615,10 +614,10 @@ class Learner:
         return self._token_scores(batch, projection)[0]
 
     def _token_scores(
-        self, batch: _Batch, projection: Projection = "own", entropy: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """[N] completion-token log-probs and, if asked, [N] entropies of the distributions they
-        were sampled from (masked to the legal moves on constrained turns)."""
+        self, batch: _Batch, projection: Projection = "own"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[N] completion-token log-probs and the [N, V] log-prob rows they were taken from (the
+        sampling distributions: masked to the legal moves on constrained turns)."""
         with self._autocast():
             hidden = self._body(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
@@ -631,13 +630,7 @@ class Learner:
                 logp = self._processed(logits, batch.allowed)
             else:
                 logp = self._full_projection(flat, batch)
-        token_logp = logp.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
-        if not entropy:
-            return token_logp, None
-        if self.config.entropy_coef > 0:
-            return token_logp, _entropy(logp)
-        with torch.no_grad():  # only logged: no [N, V] graph kept for it
-            return token_logp, _entropy(logp.detach())
+        return logp.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1), logp
 
     def _full_projection(self, flat: torch.Tensor, batch: _Batch) -> torch.Tensor:
         """The baseline a plain trainer runs: every position through the vocabulary projection
@@ -785,7 +778,12 @@ class Learner:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.config
         with self._use(adapter):
-            flat, entropy_flat = self._token_scores(batch, projection, entropy=True)
+            flat, rows = self._token_scores(batch, projection)
+        if cfg.entropy_coef > 0:
+            entropy_flat = _entropy(rows)
+        else:
+            with torch.no_grad():  # only logged: no [N, V] graph kept for it
+                entropy_flat = _entropy(rows.detach())
         logp, mask = _pad_flat(flat, batch.counts)
         entropy = aggregate(_pad_flat(entropy_flat, batch.counts)[0], mask, cfg.aggregation)
         behaviour, _ = _pad_flat(batch.behaviour, batch.counts)
@@ -810,7 +808,7 @@ class Learner:
             "policy_loss": float(loss.detach()),
             "clip_fraction": stats.get("clip_fraction", 0.0),
             # Always against the behaviour policy (decoupled_ppo's own is against the proximal).
-            "approx_kl": _approx_kl(logp, behaviour, mask),
+            "approx_kl": approx_kl(logp, behaviour, mask),
             "kl": math.nan,  # not measured (kl_coef 0 and track_kl off): not zero
             "entropy": float(entropy.detach()),
         }
@@ -886,16 +884,13 @@ class Learner:
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write every adapter and optimizer state to `folder` (replaced if it exists), atomically:
         everything goes to a temporary sibling first, renamed into place when complete."""
+        from trainers.io import atomic_directory
+
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
+        with atomic_directory(folder, overwrite=True) as tmp:
             for name in self.adapter_names:
                 self._save_adapter(tmp, name)
             (tmp / STATE_FILE).write_text(json.dumps(self._state_json(), indent=2))
-            _replace_dir(tmp, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return folder
 
     def _check_lora_shape(self, saved: Mapping[str, Any]) -> None:
@@ -986,14 +981,6 @@ def _entropy(logp: torch.Tensor) -> torch.Tensor:
     return -(finite.exp() * finite).masked_fill(masked, 0.0).sum(-1)
 
 
-def _approx_kl(logp: torch.Tensor, behaviour: torch.Tensor, mask: torch.Tensor) -> float:
-    """k3 estimate of KL(behaviour || current) on the sampled tokens (what PPO's stats log)."""
-    if not bool(mask.any()):
-        return 0.0
-    log_ratio = (logp.detach() - behaviour)[mask]
-    return float((torch.expm1(log_ratio) - log_ratio).mean())
-
-
 def _optimizer_to_flat(
     optimizer: torch.optim.Optimizer, keys: list[str]
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -1025,14 +1012,3 @@ def _optimizer_from_flat(tensors: Mapping[str, torch.Tensor], meta: Mapping[str,
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
     return {"state": state, "param_groups": groups}
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move `src` to `dst`, replacing a previous `dst` (renamed aside first, then deleted)."""
-    old = None
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-        os.replace(dst, old)
-    os.replace(src, dst)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -306,13 +306,16 @@ class SelfPlayTrainer:
             self.league.record(MatchRecord(ep.env_id, teams, scores, step=self.step))
 
     # ------------------------------------------------------------------ learning
-    def _advantages(self, trajs: list) -> list[float] | list[tuple[float, ...]]:
-        from trainers.algorithms import DecisionBaseline, group_baseline_advantages
+    def _advantages(
+        self, trajs: list, roles: list, states: list | None
+    ) -> list[float] | list[tuple[float, ...]]:
+        """One advantage per trajectory, or one per turn when `states` (per-decision baselines)."""
+        import torch
+
+        from trainers.algorithms import group_baseline_advantages
 
         rewards = [t.episode_return for t in trajs]
-        roles = [(t.adapter[0], t.agent) for t in trajs]
-        if isinstance(self.baselines, DecisionBaseline):
-            states = [decision_states(t) for t in trajs]
+        if states is not None:
             moves = None
             if self.config.advantage == "decision_q":
                 moves = [decision_moves(t) for t in trajs]
@@ -320,16 +323,13 @@ class SelfPlayTrainer:
             self.baselines.update(rewards, roles, states, moves)
             return per_turn
         if self.baselines is not None:
-            import torch
-
             adv = self.baselines.advantages(torch.tensor(rewards), roles)
             self.baselines.update(torch.tensor(rewards), roles)
             return [float(x) for x in adv]
-        import torch
-
         return [float(x) for x in group_baseline_advantages(torch.tensor(rewards), roles)]
 
     def _learn(self, episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
+        from trainers.algorithms import DecisionBaseline
         from trainers.learner import samples_from_trajectories
 
         by_adapter: dict[str, list] = defaultdict(list)
@@ -339,15 +339,18 @@ class SelfPlayTrainer:
                     by_adapter[t.adapter[0]].append(t)
         stats = {}
         for name, trajs in sorted(by_adapter.items()):
-            samples = samples_from_trajectories(trajs, self._advantages(trajs))
-            if self.config.q_target_coef > 0:
-                samples += self._target_samples(name, trajs)
+            roles = [(t.adapter[0], t.agent) for t in trajs]
+            states = None
+            if isinstance(self.baselines, DecisionBaseline):
+                states = [decision_states(t) for t in trajs]
+            samples = samples_from_trajectories(trajs, self._advantages(trajs, roles, states))
+            if self.config.q_target_coef > 0:  # config validation: states is not None here
+                samples += self._target_samples(name, trajs, roles, states)
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
             s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
-            s["kl_coef"], s["lr"] = kl_coef, self.config.lr * lr_scale
             if ctrl:
                 for change in ctrl.step(s["reward_mean"], s.get("kl")):
                     log.info("adaptive LoRA: %s", change.to_dict())
@@ -355,14 +358,14 @@ class SelfPlayTrainer:
             stats[name] = s
         return stats
 
-    def _target_samples(self, adapter: str, trajs: list) -> list:
+    def _target_samples(self, adapter: str, trajs: list, roles: list, states: list) -> list:
         """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
         (`trainers.targets`), scored on-policy so that the PPO ratio starts at 1."""
         from trainers.learner import TrainSample
         from trainers.targets import decision_points, target_samples
 
         cfg = self.config
-        points = decision_points(trajs, [(t.adapter[0], t.agent) for t in trajs])
+        points = decision_points(trajs, roles, states)
         samples = target_samples(
             points, self.baselines, self.learner.tokenizer, cfg.q_target_coef,
             cfg.q_target_temperature,

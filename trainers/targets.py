@@ -19,6 +19,7 @@ temperature, the closer to Nash.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,24 +55,32 @@ class DecisionPoint:
 
 
 def decision_points(
-    trajectories: Sequence[Trajectory], roles: Sequence[Hashable]
+    trajectories: Sequence[Trajectory],
+    roles: Sequence[Hashable],
+    states: Sequence[Sequence[str]] | None = None,
 ) -> list[DecisionPoint]:
-    """The distinct constrained decision states of the trajectories, with their visit counts."""
-    found: dict[tuple[Hashable, str], DecisionPoint] = {}
-    for traj, role in zip(trajectories, roles, strict=True):
-        for turn, state in zip(traj.turns, decision_states(traj), strict=True):
-            if not turn.choices:
-                continue
-            old = found.get((role, state))
-            found[(role, state)] = DecisionPoint(
-                role,
-                state,
-                tuple(traj.token_ids[: turn.start]),
-                tuple(turn.choices),
-                turn.version,
-                1 if old is None else old.visits + 1,
-            )
-    return list(found.values())
+    """The distinct constrained decision states of the trajectories, with their visit counts.
+    `states`: each trajectory's `decision_states`, when the caller has them already."""
+    if states is None:
+        states = [decision_states(t) for t in trajectories]
+    first: dict[tuple[Hashable, str], tuple[Trajectory, TurnTokens]] = {}
+    visits: Counter[tuple[Hashable, str]] = Counter()
+    for traj, role, keys in zip(trajectories, roles, states, strict=True):
+        for turn, state in zip(traj.turns, keys, strict=True):
+            if turn.choices:
+                first.setdefault((role, state), (traj, turn))
+                visits[(role, state)] += 1
+    return [
+        DecisionPoint(
+            role,
+            state,
+            tuple(traj.token_ids[: turn.start]),
+            tuple(turn.choices),
+            turn.version,
+            visits[(role, state)],
+        )
+        for (role, state), (traj, turn) in first.items()
+    ]
 
 
 def target_samples(

@@ -53,8 +53,9 @@ def tags_in(run: Path) -> set[str]:
 def team_battle_run(tmp_path_factory, model_cache) -> Path:
     """One real smoke run of the main experiment, analysed by the tests below."""
     runs = tmp_path_factory.mktemp("runs")
-    os.environ["LORA_LEAGUE_CACHE"] = str(model_cache)
-    proc = run_experiment("team_battle", runs)
+    with pytest.MonkeyPatch.context() as mp:  # module scope: no function-scoped monkeypatch
+        mp.setenv("LORA_LEAGUE_CACHE", str(model_cache))
+        proc = run_experiment("team_battle", runs)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "run directory:" in proc.stdout
     return the_run(runs)
@@ -172,7 +173,7 @@ def test_analysis_agrees_with_the_run_files(team_battle_run):
             assert logged[step] == pytest.approx(expected.loc[(step, "main"), column], abs=1e-5)
 
 
-def test_evaluate_round_robin_of_checkpoints(team_battle_run):
+def test_evaluate_round_robin_of_checkpoints(team_battle_run, model_cache_env):
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
     cmd = [sys.executable, "-m", "experiments.evaluate", str(team_battle_run), "--games", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)

@@ -32,6 +32,7 @@ __all__ = [
     "KL_ESTIMATORS",
     "LOSSES",
     "aggregate",
+    "approx_kl",
     "decoupled_ppo_loss",
     "kl_penalty",
     "policy_loss",
@@ -122,13 +123,17 @@ def _clipped_surrogate(
     return objective, ratio, active
 
 
+def approx_kl(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor) -> float:
+    """k3 estimate of KL(old || new) on tokens sampled from old, as CleanRL logs it."""
+    return _masked_mean(_k3(logp.detach() - old_logp), mask)
+
+
 def _ratio_stats(
     ratio: torch.Tensor, log_ratio: torch.Tensor, active: torch.Tensor, mask: torch.Tensor
 ) -> Stats:
     return {
         "clip_fraction": _masked_mean(active.float(), mask),
-        # k3 estimate of KL(old || new) on tokens sampled from old, as CleanRL logs it.
-        "approx_kl": _masked_mean(_k3(log_ratio), mask),
+        "approx_kl": _masked_mean(_k3(log_ratio), mask),  # as approx_kl()
         "ratio_mean": _masked_mean(ratio, mask),
         "ratio_min": _masked_extreme(ratio, mask, largest=False),
         "ratio_max": _masked_extreme(ratio, mask, largest=True),
