@@ -18,11 +18,14 @@ import logging
 import time
 from pathlib import Path
 
+from agents.scripted.rps import BiasedBot
+from envs.kuhn_poker.theory import UNIFORM_EXPLOITABILITY
 from trainers import run_format as rf
 from trainers.config import TrainerConfig
 
-BEST_RPS_EXPLOIT = 0.6  # per round: always paper vs P(rock) = 0.6 + 0.4/3
-UNIFORM_KUHN_EXPLOITABILITY = 11 / 24
+# Always paper against the biased bot earns P(rock) - P(scissors) = p_rock per round.
+BEST_RPS_EXPLOIT = BiasedBot.p_rock
+UNIFORM_KUHN_EXPLOITABILITY = float(UNIFORM_EXPLOITABILITY)
 TABLES: list[dict] = []  # kuhn: the adapter's policy at every info set, at every probe
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,14 @@ class Trajectory:
     @property
     def completion_tokens(self) -> int:
         return sum(len(t.ids) for t in self.turns)
+
+
+def turns_from_chat(chat: Any) -> list[TurnTokens]:
+    """The turns of an agent's chat (`agents.conversation.Conversation`) as `TurnTokens`."""
+    return [
+        TurnTokens(t.prompt_len, t.completion_ids, t.logprobs, t.adapter_version, t.choices, t.text)
+        for t in chat.turns
+    ]
 
 
 def decision_states(trajectory: Trajectory) -> tuple[str, ...]:

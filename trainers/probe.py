@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import envs
@@ -67,28 +68,27 @@ def prompt_after(env_id: str, seed: int, history: Sequence[str], tokenizer: Any,
 
 def kuhn_policy_table(learner: Any, adapter: str, tokenizer: Any) -> dict[str, dict[str, float]]:
     """The adapter's policy at all 12 Kuhn info sets, in `envs.kuhn_poker.theory` format."""
+    from envs.kuhn_poker.rules import LETTER, legal_actions
     from envs.kuhn_poker.theory import info_sets
 
-    letters = {"c": None, "b": "[bet]", "f": "[fold]"}
     table = {}
     for key in info_sets():
         card, history = key.split(":")
         seed = _seed_dealing(card, len(history) % 2)
-        moves = []
-        for i, letter in enumerate(history):
-            if letter == "c":  # check, or call when facing a bet
-                moves.append("[call]" if "b" in history[:i] else "[check]")
-            else:
-                moves.append(letters[letter])
+        moves = [  # each letter back to the move it stands for where it was played
+            f"[{next(a for a in legal_actions(history[:i]) if LETTER[a] == letter)}]"
+            for i, letter in enumerate(history)
+        ]
         _, info, prompt = prompt_after("kuhn_poker_v0", seed, moves, tokenizer)
         table[key] = move_probabilities(learner, adapter, prompt, info["legal_moves"], tokenizer)
     return table
 
 
+@cache
 def _seed_dealing(card: str, player: int) -> int:
     """A seed whose deal gives `player` the `card` (deals are drawn from the seed)."""
+    env = envs.make("kuhn_poker_v0")
     for seed in range(10_000):
-        env = envs.make("kuhn_poker_v0")
         env.reset(seed=seed)
         agent = env.possible_agents[player]
         if env.infos[agent]["view"]["card"] == card:

@@ -20,7 +20,7 @@ from agents.policy import ActRequest
 from agents.scripted import make_bot
 from agents.serving.base import PolicyServer, room_for_choices
 from agents.serving.types import AdapterRef, GenerationRequest, SamplingSettings
-from trainers.episode import Episode, Trajectory, TurnTokens
+from trainers.episode import Episode, Trajectory, turns_from_chat
 
 log = logging.getLogger(__name__)
 
@@ -201,17 +201,7 @@ class Rollout:
             chat = chats.get(agent)
             if chat is not None:
                 traj.token_ids = list(chat.token_ids)
-                traj.turns = [
-                    TurnTokens(
-                        t.prompt_len,
-                        t.completion_ids,
-                        t.logprobs,
-                        t.adapter_version,
-                        t.choices,
-                        t.text,
-                    )
-                    for t in chat.turns
-                ]
+                traj.turns = turns_from_chat(chat)
             trajectories[agent] = traj
         return Episode(
             env_id=self.env_id,

@@ -9,19 +9,18 @@ vLLM runs at the start of every process it creates. The user's own process is le
 from __future__ import annotations
 
 import ctypes
-import logging
 import multiprocessing
 import os
 import signal
 import sys
 
-log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> bool:
     """In a multiprocessing child on Linux, ask for SIGKILL when the parent dies. True if set."""
-    if not sys.platform.startswith("linux") or multiprocessing.parent_process() is None:
+    parent = multiprocessing.parent_process()
+    if not sys.platform.startswith("linux") or parent is None:
         return False
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -30,7 +29,6 @@ def die_with_parent() -> bool:
     except OSError:
         return False
     # The parent may already be gone between fork and here: then nothing would ever signal us.
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.pid is not None and os.getppid() != parent.pid:
+    if parent.pid is not None and os.getppid() != parent.pid:
         os._exit(1)
     return True

@@ -14,7 +14,7 @@ import pytest
 
 from agents.serving import AdapterRef, PolicyServer, SamplingSettings
 from tests.integration.conftest import tiny_vllm_server
-from trainers.episode import Trajectory, TurnTokens
+from trainers.episode import Trajectory, turns_from_chat
 from trainers.learner import Learner, LearnerConfig, LoRASettings, samples_from_trajectories
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
@@ -54,10 +54,7 @@ def play(server: PolicyServer, ref: AdapterRef, constrained: bool, seed: int):
     for seat, chat in sorted(agent.end_game(0).items()):
         trajectory = Trajectory(seat, "red", seat, (ref.name, ref.version), True)
         trajectory.token_ids = list(chat.token_ids)
-        trajectory.turns = [
-            TurnTokens(t.prompt_len, t.completion_ids, t.logprobs, t.adapter_version, t.choices)
-            for t in chat.turns
-        ]
+        trajectory.turns = turns_from_chat(chat)
         trajectories.append(trajectory)
     advantages = [1.0 if i % 2 == 0 else -1.0 for i in range(len(trajectories))]
     return samples_from_trajectories(trajectories, advantages)

@@ -60,7 +60,7 @@ def test_choice_mask_allows_exactly_the_prefixes(tokenizer):
     mask = ChoiceMask(tokenizer, ["[rock]", "[paper]"])
     first = mask.allowed([])
     texts = {tokenizer.decode([t]) for t in first}
-    assert all("[rock]".startswith(t) or "[paper]".startswith(t) for t in texts)
+    assert texts and all("[rock]".startswith(t) or "[paper]".startswith(t) for t in texts)
     rock = tokenizer("[rock]", add_special_tokens=False)["input_ids"]
     assert mask.allowed(rock) == [tokenizer.eos_token_id]
     assert mask.is_complete(rock)

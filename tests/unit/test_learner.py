@@ -264,18 +264,19 @@ def test_entropy_bonus_is_the_masked_entropy_and_raises_it(tiny_model):
 def test_gradient_accumulation_equals_one_big_batch(tiny_model):
     samples = random_samples(make_learner(tiny_model), n=5)
     results = []
-    for micro, aggregation in [(1, "token_mean"), (8, "token_mean"), (2, "sequence_mean")]:
+    configs = [(1, "token_mean"), (8, "token_mean"), (2, "sequence_mean"), (8, "sequence_mean")]
+    for micro, aggregation in configs:
         learner = make_learner(
             tiny_model, micro_batch_size=micro, aggregation=aggregation, max_grad_norm=None
         )
         randomize(learner, "red", seed=4)
         stats = learner.update("red", samples, kl_coef=0.1)
         results.append((aggregation, stats, learner.adapter_weights("red")[0]))
-    (_, s1, w1), (_, s8, w8), _ = results
-    assert s1["loss"] == pytest.approx(s8["loss"], rel=1e-6)
-    assert s1["grad_norm"] == pytest.approx(s8["grad_norm"], rel=1e-4)
-    for key in w1:
-        assert torch.allclose(w1[key], w8[key], atol=1e-6), key
+    for (_, s1, w1), (_, s8, w8) in (results[:2], results[2:]):  # each aggregation on its own
+        assert s1["loss"] == pytest.approx(s8["loss"], rel=1e-6)
+        assert s1["grad_norm"] == pytest.approx(s8["grad_norm"], rel=1e-4)
+        for key in w1:
+            assert torch.allclose(w1[key], w8[key], atol=1e-6), key
 
 
 def test_updating_one_adapter_leaves_the_others_alone(tiny_model):
