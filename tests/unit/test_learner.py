@@ -272,8 +272,11 @@ def test_gradient_accumulation_equals_one_big_batch(tiny_model):
         randomize(learner, "red", seed=4)
         stats = learner.update("red", samples, kl_coef=0.1)
         results.append((aggregation, stats, learner.adapter_weights("red")[0]))
+    # Micro-batching changes only the order of fp32 sums: over a few hundred token terms of a
+    # loss near 200 that order moves the result by up to n * eps ~ 1e-5 relative (1.6e-6 was seen
+    # with MKL on 2 threads), so 1e-5 is the tightest bound the arithmetic guarantees.
     for (_, s1, w1), (_, s8, w8) in (results[:2], results[2:]):  # each aggregation on its own
-        assert s1["loss"] == pytest.approx(s8["loss"], rel=1e-6)
+        assert s1["loss"] == pytest.approx(s8["loss"], rel=1e-5)
         assert s1["grad_norm"] == pytest.approx(s8["grad_norm"], rel=1e-4)
         for key in w1:
             assert torch.allclose(w1[key], w8[key], atol=1e-6), key
