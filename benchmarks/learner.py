@@ -53,7 +53,7 @@ def make_samples(args: argparse.Namespace, vocab: int) -> list[Any]:
     import torch
 
     from trainers.episode import TurnTokens
-    from trainers.learner import TrainSample
+    from trainers.learn.learner import TrainSample
 
     gen = torch.Generator().manual_seed(args.seed)
     per_turn = [args.completion // args.turns] * args.turns
@@ -74,7 +74,7 @@ def make_samples(args: argparse.Namespace, vocab: int) -> list[Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from trainers.learner import Learner, LearnerConfig, LoRASettings
+    from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
 
     config = LearnerConfig(
         dtype=args.dtype, micro_batch_size=args.micro_batch, track_kl=False, lr=1e-6

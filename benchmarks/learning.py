@@ -20,8 +20,8 @@ from pathlib import Path
 
 from agents.scripted.rps import BiasedBot
 from envs.kuhn_poker.theory import UNIFORM_EXPLOITABILITY
-from trainers import run_format as rf
 from trainers.config import TrainerConfig
+from trainers.run import layout as rf
 
 # Always paper against the biased bot earns P(rock) - P(scissors) = p_rock per round.
 BEST_RPS_EXPLOIT = BiasedBot.p_rock
@@ -71,7 +71,7 @@ def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, f
         return {"return_per_round": per_round}
     if name == "kuhn":
         from envs.kuhn_poker.theory import exploitability
-        from trainers.probe import kuhn_policy_table
+        from trainers.learn.probe import kuhn_policy_table
 
         table = kuhn_policy_table(trainer.learner, trainer.adapters[0], trainer.learner.tokenizer)
         TABLES.append({"step": trainer.step, "policy": table})
@@ -111,7 +111,7 @@ def main() -> None:
         "--q-target-coef",
         type=float,
         default=0.0,
-        help="with --advantage decision_q: cross-entropy toward softmax(Q / T) (trainers.targets)",
+        help="with --advantage decision_q: cross-entropy toward softmax(Q / T)",
     )
     p.add_argument("--q-target-temperature", type=float, default=0.2)
     p.add_argument("--eval-every", type=int, default=4)

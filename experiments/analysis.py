@@ -1,7 +1,7 @@
 """Read back what a training run wrote, and shape it for figures.
 
 The run directory layout, the `matches.csv` columns and the TensorBoard tags are fixed by
-`trainers.run_format`; this module only reads them. `experiments.report` (PNG figures) and
+`trainers.run.layout`; this module only reads them. `experiments.report` (PNG figures) and
 `notebooks/analysis.ipynb` (interactive) share every helper here, so both draw the same numbers.
 
     run = load_run("runs/team_battle__1__20261128-101500")
@@ -15,7 +15,7 @@ The run directory layout, the `matches.csv` columns and the TensorBoard tags are
 either way round (`{"elo": {player: x}, "openskill": {player: {"mu", "sigma"}}}` or
 `{player: {"elo": x, ...}}`), the payoff as `{"players": [...], "win_rate": [[...]], ...}` or as
 nested `{row: {column: x}}`; where either is absent it is recomputed from the league's match
-records with `trainers.ratings` (pure functions of the records).
+records with `trainers.league.ratings` (pure functions of the records).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 __all__ = [
     "EVENT_GLOB",
@@ -81,7 +81,7 @@ _OPTIONAL = {
 
 
 class NotARunDirectoryError(FileNotFoundError):
-    """The folder lacks files every run writes (see `trainers.run_format`)."""
+    """The folder lacks files every run writes (see `trainers.run.layout`)."""
 
 
 @dataclass
@@ -138,7 +138,7 @@ def load_run(run_dir: str | Path) -> RunData:
     if missing:
         raise NotARunDirectoryError(
             f"{path} is not a LoRA League run directory: missing {', '.join(missing)}. "
-            "The layout is documented in trainers/run_format.py."
+            "The layout is documented in trainers/run/layout.py."
         )
     for name, what in _OPTIONAL.items():
         if not (path / name).is_file():
@@ -419,7 +419,7 @@ def ratings_frame(league: Mapping[str, Any], scalars: pd.DataFrame | None = None
                 frame = frame.join(values.rename(column), how="outer")
     records = _league_records(league)
     if "elo" not in frame.columns and records:
-        from trainers.ratings import elo_ratings
+        from trainers.league.ratings import elo_ratings
 
         logger.info("no stored Elo ratings: recomputing them from %d match records", len(records))
         frame = frame.join(pd.Series(elo_ratings(records), name="elo", dtype=float), how="outer")
@@ -464,7 +464,7 @@ def _league_players(league: Mapping[str, Any]) -> list[str]:
 
 
 def _league_records(league: Mapping[str, Any]) -> list[Any]:
-    from trainers.ratings import MatchRecord
+    from trainers.league.ratings import MatchRecord
 
     return [MatchRecord.from_dict(r) for r in _league_json(league).get("records", [])]
 
@@ -487,7 +487,7 @@ def payoff_frame(
             dict.fromkeys(p for r in records for p in r.players)
         )
         if records and players:
-            from trainers.ratings import payoff_matrix
+            from trainers.league.ratings import payoff_matrix
 
             frame = pd.DataFrame(
                 payoff_matrix(records, players, kind), index=players, columns=players

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from agents.serving import make_policy_server
     from agents.serving.types import AdapterRef, SamplingSettings
-    from trainers.checkpoint import CheckpointManager
     from trainers.config import TrainerConfig
-    from trainers.metrics import match_rows, player_stats
-    from trainers.modes import adapter_name, family_keys, get_mode, share_key, sides
-    from trainers.ratings import MatchRecord, elo_ratings, openskill_ratings, payoff_matrix
+    from trainers.league.modes import adapter_name, family_keys, get_mode, share_key, sides
+    from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings, payoff_matrix
     from trainers.rollout import MatchSpec, Rollout, Seat
+    from trainers.run.checkpoint import CheckpointManager
+    from trainers.run.metrics import match_rows, player_stats
 
     run = args.run_dir
     if not (run / rf.CONFIG).is_file():
@@ -146,7 +146,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         result["win_rate"] = np.where(np.isnan(matrix), None, matrix).tolist()
         result["elo"] = elo_ratings(records, players=ids)
         result["openskill"] = {p: r.ordinal for p, r in skill.items()}
-    from trainers.io import AppendLog, atomic_write_json
+    from trainers.run.io import AppendLog, atomic_write_json
 
     atomic_write_json(run / "evaluation.json", result)
     out = run / "evaluation_matches.csv"

@@ -43,7 +43,7 @@ from experiments.analysis import (
     ratings_frame,
     trend,
 )
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 __all__ = ["FIGURE_FILES", "main", "player_palette", "write_report"]
 
@@ -535,7 +535,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "Draw the figures of a LoRA League training run as PNG files: training trends, "
             "per-agent performance bars, a capability radar, the payoff heatmap, a 3D surface of "
             "return over step x player, a return vs invalid-move scatter and a dashboard. Reads "
-            "only the files the run wrote (layout: trainers/run_format.py)."
+            "only the files the run wrote (layout: trainers/run/layout.py)."
         ),
         epilog="Example: python -m experiments.report runs/team_battle__1__20261128-101500",
     )

@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from trainers.modes import SHARES, get_mode
+from trainers.league.modes import SHARES, get_mode
 
 ADVANTAGES = ("role_ema", "decision_ema", "decision_q", "group")
 BACKENDS = ("vllm", "hf")
@@ -96,7 +96,7 @@ class TrainerConfig:
     q_target_coef: float = 0.0
     """With advantage=decision_q: weight of a cross-entropy pulling each visited state's move
     distribution toward softmax(Q / q_target_temperature) of the critic's move values (soft
-    policy improvement; see `trainers.targets`). 0: off."""
+    policy improvement; see `trainers.learn.targets`). 0: off."""
     q_target_temperature: float = 0.2
     """Temperature of those targets (in reward units): lower is closer to a best response."""
     # ---- league
@@ -179,8 +179,8 @@ class TrainerConfig:
             raise ValueError(
                 f"no bots {sorted(unknown)} for {self.env_id}; it has {bot_kinds(self.env_id)}"
             )
-        from trainers.algorithms import LOSSES
-        from trainers.matchmaking import MATCHMAKERS
+        from trainers.league.matchmaking import MATCHMAKERS
+        from trainers.learn.algorithms import LOSSES
 
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")

@@ -63,7 +63,7 @@ def decision_states(trajectory: Trajectory) -> tuple[str, ...]:
     """One key per turn: a hash of the chat the agent had read before that move (its prompt).
 
     Two decisions share a key exactly when the agent saw the same tokens, e.g. the same Kuhn
-    poker information set, so a per-state baseline (`trainers.algorithms.DecisionBaseline`) can
+    poker information set, so a per-state baseline (`algorithms.DecisionBaseline`) can
     compare moves made from the same place. Incremental: each prefix is hashed once.
     """
     digest = hashlib.blake2b(digest_size=8)

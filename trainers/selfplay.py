@@ -23,14 +23,14 @@ import numpy as np
 
 import envs
 from agents.serving.types import AdapterRef, SamplingSettings
-from trainers import run_format as rf
 from trainers.config import TrainerConfig
 from trainers.episode import Episode, decision_moves, decision_states
-from trainers.league import League, LeagueConfig
-from trainers.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
-from trainers.modes import adapter_name, family_keys, get_mode, mix_at, share_key, sides
-from trainers.ratings import MatchRecord, elo_ratings, openskill_ratings
+from trainers.league.modes import adapter_name, family_keys, get_mode, mix_at, share_key, sides
+from trainers.league.population import League, LeagueConfig
+from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings
 from trainers.rollout import MatchSpec, Rollout, Seat
+from trainers.run import layout as rf
+from trainers.run.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class SelfPlayTrainer:
         self.episodes_done = 0
         self.weight_updates = 0
         self.rng = np.random.default_rng(config.seed)
-        from trainers.matchmaking import make_matchmaker
+        from trainers.league.matchmaking import make_matchmaker
 
         self.matchmaker = make_matchmaker(config.matchmaking)
         self.server = None
@@ -65,9 +65,9 @@ class SelfPlayTrainer:
     def setup(self, run_dir: Path | None = None) -> Path:
         """Load the model, start the server and learner, open (or resume) the run directory."""
         from agents.models import resolve_model
-        from trainers.checkpoint import CheckpointManager
-        from trainers.monitoring import RunMonitor, make_run_dir
-        from trainers.resources import plan_resources
+        from trainers.run.checkpoint import CheckpointManager
+        from trainers.run.monitoring import RunMonitor, make_run_dir
+        from trainers.run.resources import plan_resources
 
         cfg = self.config
         self._seed_everything(cfg.seed)
@@ -149,7 +149,7 @@ class SelfPlayTrainer:
         return make_policy_server(cfg.backend, **kwargs)
 
     def _start_learner(self):
-        from trainers.learner import Learner, LearnerConfig, LoRASettings
+        from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
 
         cfg = self.config
         return Learner(
@@ -171,7 +171,7 @@ class SelfPlayTrainer:
         )
 
     def _controllers(self) -> dict:
-        from trainers.algorithms import AdaptiveConfig, AdaptiveLoRAController
+        from trainers.learn.algorithms import AdaptiveConfig, AdaptiveLoRAController
 
         if not self.config.adaptive:
             return {}
@@ -179,7 +179,7 @@ class SelfPlayTrainer:
         return {name: AdaptiveLoRAController(name, ac) for name in self.adapters}
 
     def _baselines(self):
-        from trainers.algorithms import DecisionBaseline, RoleBaseline
+        from trainers.learn.algorithms import DecisionBaseline, RoleBaseline
 
         if self.config.advantage in ("decision_ema", "decision_q"):
             return DecisionBaseline()
@@ -312,7 +312,7 @@ class SelfPlayTrainer:
         """One advantage per trajectory, or one per turn when `states` (per-decision baselines)."""
         import torch
 
-        from trainers.algorithms import group_baseline_advantages
+        from trainers.learn.algorithms import group_baseline_advantages
 
         rewards = [t.episode_return for t in trajs]
         if states is not None:
@@ -329,8 +329,8 @@ class SelfPlayTrainer:
         return [float(x) for x in group_baseline_advantages(torch.tensor(rewards), roles)]
 
     def _learn(self, episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
-        from trainers.algorithms import DecisionBaseline
-        from trainers.learner import samples_from_trajectories
+        from trainers.learn.algorithms import DecisionBaseline
+        from trainers.learn.learner import samples_from_trajectories
 
         by_adapter: dict[str, list] = defaultdict(list)
         for ep in episodes:
@@ -360,9 +360,9 @@ class SelfPlayTrainer:
 
     def _target_samples(self, adapter: str, trajs: list, roles: list, states: list) -> list:
         """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
-        (`trainers.targets`), scored on-policy so that the PPO ratio starts at 1."""
-        from trainers.learner import TrainSample
-        from trainers.targets import decision_points, target_samples
+        (`trainers.learn.targets`), scored on-policy so that the PPO ratio starts at 1."""
+        from trainers.learn.learner import TrainSample
+        from trainers.learn.targets import decision_points, target_samples
 
         cfg = self.config
         points = decision_points(trajs, roles, states)
@@ -543,12 +543,12 @@ class SelfPlayTrainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self) -> Path:
-        from trainers.persistence import write_checkpoint
+        from trainers.run.persistence import write_checkpoint
 
         return write_checkpoint(self)
 
     def _restore(self, folder: Path) -> None:
-        from trainers.persistence import restore_checkpoint
+        from trainers.run.persistence import restore_checkpoint
 
         restore_checkpoint(self, folder)
 

@@ -1,8 +1,8 @@
-"""A small run directory in the documented format (trainers/run_format.py), written for real.
+"""A small run directory in the documented format (trainers/run/layout.py), written for real.
 
 `write_synthetic_run(path)` writes what a 5-step run of three players would: TensorBoard events with
 torch's SummaryWriter, matches.csv with csv, league.json from a real `League`, ratings and payoff
-from `trainers.ratings`, run_report.json, config.json and metrics.jsonl. It returns what it wrote,
+from `league.ratings`, run_report.json, config.json and metrics.jsonl. It returns what it wrote,
 so tests can compare the read-back values.
 
 The generic tests take the `run_dir` fixture. It is the synthetic run, and also the run named by
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trainers import run_format as rf
-from trainers.league import League
-from trainers.ratings import MatchRecord, elo_ratings, openskill_ratings, payoff_matrix
+from trainers.league.population import League
+from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings, payoff_matrix
+from trainers.run import layout as rf
 
 PLAYERS = ("red", "blue", "bot:strong")
 LEARNERS = ("red", "blue")

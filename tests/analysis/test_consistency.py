@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from experiments.analysis import load_run, player_summary, trend
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 CHECKS = {
     rf.TAG_RETURN: "mean_return",

@@ -20,9 +20,9 @@ from experiments.analysis import (
     ratings_frame,
     trend,
 )
-from trainers import run_format as rf
-from trainers.league import League
-from trainers.ratings import MatchRecord
+from trainers.league.population import League
+from trainers.league.ratings import MatchRecord
+from trainers.run import layout as rf
 
 
 def _rows(*rows: tuple) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from experiments.analysis import (
     load_run,
     load_scalars,
 )
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 
 def test_load_run_reads_every_file(run_dir: Path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.analysis.images import assert_valid_png
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "analysis.ipynb"
 FIGURES = ("trends", "performance", "radar", "payoff", "scatter", "surface")

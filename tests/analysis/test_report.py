@@ -10,7 +10,7 @@ from pathlib import Path
 
 from experiments.report import FIGURE_FILES
 from tests.analysis.images import assert_valid_png
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 REPO = Path(__file__).resolve().parents[2]
 

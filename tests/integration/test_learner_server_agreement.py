@@ -15,7 +15,7 @@ import pytest
 from agents.serving import AdapterRef, PolicyServer, SamplingSettings
 from tests.integration.conftest import tiny_vllm_server
 from trainers.episode import Trajectory, turns_from_chat
-from trainers.learner import Learner, LearnerConfig, LoRASettings, samples_from_trajectories
+from trainers.learn.learner import Learner, LearnerConfig, LoRASettings, samples_from_trajectories
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 

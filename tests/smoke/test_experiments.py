@@ -14,7 +14,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from trainers import run_format as rf
+from trainers.run import layout as rf
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 EXPERIMENTS = ["team_battle", "competitive", "cooperative", "mixed"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from trainers.algorithms import AdaptiveConfig, AdaptiveLoRAController, Change
+from trainers.learn.algorithms import AdaptiveConfig, AdaptiveLoRAController, Change
 
 KL_ONLY = AdaptiveConfig(kl_target=0.1, kl_coef=0.05, adapt_lr=False)
 LR_ONLY = AdaptiveConfig(adapt_kl=False, warmup_steps=5, lr_cooldown=5)

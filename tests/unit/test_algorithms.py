@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainers.algorithms import (
+from trainers.learn.algorithms import (
     LOSSES,
     DecisionBaseline,
     RoleBaseline,

@@ -19,10 +19,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing import event_accumulator
 
-from trainers import run_format as rf
-from trainers.checkpoint import CheckpointManager, capture_rng, load_json, restore_rng
-from trainers.io import TEMP_PREFIX, atomic_write_json, load_tensors, save_tensors
-from trainers.monitoring import RunMonitor
+from trainers.run import layout as rf
+from trainers.run.checkpoint import CheckpointManager, capture_rng, load_json, restore_rng
+from trainers.run.io import TEMP_PREFIX, atomic_write_json, load_tensors, save_tensors
+from trainers.run.monitoring import RunMonitor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -184,9 +184,9 @@ CHILD = textwrap.dedent(
     import sys
     import numpy as np
     import torch
-    from trainers.checkpoint import CheckpointManager
-    from trainers.io import atomic_write_json, save_tensors
-    from trainers.monitoring import RunMonitor
+    from trainers.run.checkpoint import CheckpointManager
+    from trainers.run.io import atomic_write_json, save_tensors
+    from trainers.run.monitoring import RunMonitor
 
     run_dir = sys.argv[1]
     mon = RunMonitor(run_dir, {"child": True}, flush_secs=1, fsync_every=4, system=False)

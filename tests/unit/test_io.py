@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 import torch
 
-from trainers import io as tio
-from trainers.io import (
+from trainers.run import io as tio
+from trainers.run.io import (
     TEMP_PREFIX,
     AppendLog,
     atomic_directory,

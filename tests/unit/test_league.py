@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from trainers.league import League, LeagueConfig, Player
-from trainers.ratings import MatchRecord
+from trainers.league.population import League, LeagueConfig, Player
+from trainers.league.ratings import MatchRecord
 
 
 def duel(a: str, b: str, a_wins: bool = True, step: int = 0) -> MatchRecord:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from trainers.episode import Trajectory, TurnTokens
-from trainers.learner import (
+from trainers.learn.learner import (
     Learner,
     LearnerConfig,
     LoRASettings,

@@ -7,15 +7,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from trainers.league import League
-from trainers.matchmaking import (
+from trainers.league.matchmaking import (
     MATCHMAKERS,
     ExploiterMatchmaker,
     PFSPMatchmaker,
     make_matchmaker,
     pfsp_weights,
 )
-from trainers.ratings import MatchRecord
+from trainers.league.population import League
+from trainers.league.ratings import MatchRecord
 
 
 def play(league: League, a: str, b: str, a_wins: int, games: int = 10) -> None:

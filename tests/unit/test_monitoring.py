@@ -14,16 +14,16 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from trainers import run_format as rf
-from trainers.league import League
-from trainers.monitoring import (
+from trainers.league.population import League
+from trainers.league.ratings import MatchRecord, elo_ratings
+from trainers.run import layout as rf
+from trainers.run.monitoring import (
     RunMonitor,
     SystemMonitor,
     hparams_markdown,
     make_run_dir,
     parse_run_name,
 )
-from trainers.ratings import MatchRecord, elo_ratings
 
 SYSTEM_TAGS = {rf.TAG_CPU, rf.TAG_RSS, rf.TAG_MEM_PERCENT, rf.TAG_DISK_FREE}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from envs.kuhn_poker.theory import exploitability, info_sets
-from trainers.learner import Learner, LearnerConfig, LoRASettings
-from trainers.probe import kuhn_policy_table, move_probabilities, prompt_after
+from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
+from trainers.learn.probe import kuhn_policy_table, move_probabilities, prompt_after
 
 
 def test_kuhn_policy_table_covers_every_info_set_with_its_legal_moves(tiny_model):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainers.ratings import (
+from trainers.league.ratings import (
     MatchRecord,
     elo_ratings,
     meetings,

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from trainers.algorithms import DecisionBaseline
 from trainers.episode import Trajectory, TurnTokens
-from trainers.targets import decision_points, soft_targets, target_samples
+from trainers.learn.algorithms import DecisionBaseline
+from trainers.learn.targets import decision_points, soft_targets, target_samples
 
 MOVES = ("[call]", "[fold]")
 

@@ -6,10 +6,16 @@ import pytest
 
 from trainers.config import TrainerConfig
 from trainers.episode import Episode, Trajectory, TurnTokens, decision_states
-from trainers.metrics import cooperation_stats, match_rows, outcome, player_stats, team_win_rates
-from trainers.modes import family_keys, mix_at, share_key, sides
+from trainers.league.modes import family_keys, mix_at, share_key, sides
 from trainers.rollout import MatchSpec, Rollout, Seat
-from trainers.run_format import MATCH_COLUMNS
+from trainers.run.layout import MATCH_COLUMNS
+from trainers.run.metrics import (
+    cooperation_stats,
+    match_rows,
+    outcome,
+    player_stats,
+    team_win_rates,
+)
 
 TEAMS = {"red_0": "red", "red_1": "red", "blue_0": "blue", "blue_1": "blue"}
 

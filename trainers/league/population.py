@@ -10,7 +10,7 @@ A learner may be flagged `exploiter`: it trains against the main agents (the oth
 find their weaknesses, as in AlphaStar's league; matchmaking reads the flag.
 
 The league records every `MatchRecord` and keeps per-pair win counts, so matchmaking can ask
-`win_rate(a, b)` cheaply; ratings are recomputed from `records` by `trainers.ratings`. A learner
+`win_rate(a, b)` cheaply; ratings are recomputed from `records` by `league.ratings`. A learner
 keeps one id across versions, so its results pile up over all of them; its snapshots give the
 per-version picture. Snapshots
 beyond `max_snapshots` per learner are evicted oldest first, and every call that drops a player or
@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trainers.ratings import MatchRecord, meetings, payoff_matrix
+from trainers.league.ratings import MatchRecord, meetings, payoff_matrix
 
 __all__ = ["PLAYER_KINDS", "AdapterVersion", "League", "LeagueConfig", "Player", "SnapshotResult"]
 

@@ -20,7 +20,7 @@ def outcome(episode: Episode, team: str) -> float:
 
 
 def match_rows(episodes: Sequence[Episode], first_episode: int) -> list[dict[str, Any]]:
-    """One matches.csv row per agent per episode (see trainers.run_format.MATCH_COLUMNS)."""
+    """One matches.csv row per agent per episode (see trainers.run.layout.MATCH_COLUMNS)."""
     rows = []
     for i, ep in enumerate(episodes):
         for agent, t in ep.trajectories.items():

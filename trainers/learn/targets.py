@@ -1,7 +1,7 @@
 """Soft policy-improvement targets from the tabular critic of `advantage="decision_q"`.
 
 In games whose decision states repeat (Kuhn poker has 12 information sets), the critic
-(`trainers.algorithms.DecisionBaseline` with move keys) holds a running mean return Q(s, a) for
+(`algorithms.DecisionBaseline` with move keys) holds a running mean return Q(s, a) for
 every legal move a it has seen played from state s. For a state whose legal moves all have one, the
 target is the softmax policy improvement
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainers.episode import Trajectory, TurnTokens, decision_states
-from trainers.probe import completion_ids
+from trainers.learn.probe import completion_ids
 
 __all__ = ["DecisionPoint", "decision_points", "soft_targets", "target_samples"]
 
@@ -97,7 +97,7 @@ def target_samples(
     move the policy has nearly stopped playing would never get a value, and its state no target.
     Behaviour log-probs are left 0: score the samples with the learner before a PPO-style loss
     uses them."""
-    from trainers.learner import TrainSample
+    from trainers.learn.learner import TrainSample
 
     samples = []
     for point in points:

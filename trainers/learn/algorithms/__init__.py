@@ -12,13 +12,13 @@ This is the only part of `trainers` that imports torch.
 
 from __future__ import annotations
 
-from trainers.algorithms.adaptive import AdaptiveConfig, AdaptiveLoRAController, Change
-from trainers.algorithms.advantages import (
+from trainers.learn.algorithms.adaptive import AdaptiveConfig, AdaptiveLoRAController, Change
+from trainers.learn.algorithms.advantages import (
     DecisionBaseline,
     RoleBaseline,
     group_baseline_advantages,
 )
-from trainers.algorithms.losses import (
+from trainers.learn.algorithms.losses import (
     AGGREGATIONS,
     KL_ESTIMATORS,
     LOSSES,

@@ -1,7 +1,7 @@
 """What a run tells the outside world while it trains: TensorBoard, metrics.jsonl, matches.csv.
 
-The layout, file names, columns and tags are fixed in `trainers.run_format`; this module writes
-them, crash-safely (`trainers.io`):
+The layout, file names, columns and tags are fixed in `trainers.run.layout`; this module writes
+them, crash-safely (`trainers.run.io`):
 
 - `make_run_dir`: `<root>/<experiment>__<seed>__<YYYYmmdd-HHMMSS>`, CleanRL's naming.
 - `SystemMonitor`: the `system/` scalars (CPU, memory, disk, GPU via NVML when present).
@@ -27,8 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainers import run_format as rf
-from trainers.io import AppendLog, atomic_write_json, remove_stale_temps
+from trainers.run import layout as rf
+from trainers.run.io import AppendLog, atomic_write_json, remove_stale_temps
 
 if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainers import run_format as rf
-from trainers.io import (
+from trainers.run import layout as rf
+from trainers.run.io import (
     atomic_directory,
     atomic_write_json,
     load_tensors,

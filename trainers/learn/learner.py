@@ -10,7 +10,7 @@
   position is most of the cost on a CPU and is thrown away. Each log-prob is taken under the
   distribution the server sampled from: logits / temperature, masked to the legal-move tokens on
   constrained turns (`agents.serving.choices.ChoiceMask`), log-softmax, as `process_logits` does.
-- Training. `update()` is one optimizer step of the configured loss (`trainers.algorithms.LOSSES`)
+- Training. `update()` is one optimizer step of the configured loss (`algorithms.LOSSES`)
   over every sample, with gradient accumulation over padded micro-batches, an optional KL penalty
   to the base model and gradient clipping. The KL reference is the same base with the adapters
   switched off (`disable_adapter()`): there is no second model in memory.
@@ -45,7 +45,8 @@ from typing import Any, Literal
 
 import torch
 
-from trainers.algorithms import (
+from trainers.episode import Trajectory, TurnTokens
+from trainers.learn.algorithms import (
     AGGREGATIONS,
     KL_ESTIMATORS,
     LOSSES,
@@ -54,7 +55,6 @@ from trainers.algorithms import (
     kl_penalty,
     policy_loss,
 )
-from trainers.episode import Trajectory, TurnTokens
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class LearnerConfig:
     micro_batch_size: int = 8
     """Sequences per forward/backward pass; gradients accumulate over a whole `update()`."""
     loss: str = "ppo_clip"
-    """Policy loss by name, from `trainers.algorithms.LOSSES`."""
+    """Policy loss by name, from `trainers.learn.algorithms.LOSSES`."""
     aggregation: str = "token_mean"
     """How token losses reduce to a scalar: token_mean or sequence_mean (over the whole batch)."""
     clip_eps: float = 0.2
@@ -152,7 +152,7 @@ class LearnerConfig:
     kl_coef: float = 0.0
     """Weight of the KL penalty to the base model (adapters off); `update(kl_coef=)` overrides."""
     kl_estimator: str = "k3"
-    """KL estimator: k1, k2 or k3 (see `trainers.algorithms.kl_penalty`)."""
+    """KL estimator: k1, k2 or k3 (see `trainers.learn.algorithms.kl_penalty`)."""
     entropy_coef: float = 0.0
     """Weight of an entropy bonus: the mean, over the agent's tokens, of the entropy of the
     distribution each was sampled from (masked to the legal moves on constrained turns, so forced
@@ -884,7 +884,7 @@ class Learner:
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write every adapter and optimizer state to `folder` (replaced if it exists), atomically:
         everything goes to a temporary sibling first, renamed into place when complete."""
-        from trainers.io import atomic_directory
+        from trainers.run.io import atomic_directory
 
         folder = Path(folder)
         with atomic_directory(folder, overwrite=True) as tmp:

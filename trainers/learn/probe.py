@@ -30,7 +30,7 @@ def move_probabilities(
     tokenizer: Any,
 ) -> dict[str, float]:
     """P(move) for each legal move after `prompt`, normalised over `moves`."""
-    from trainers.learner import TrainSample
+    from trainers.learn.learner import TrainSample
 
     samples = []
     for move in moves:

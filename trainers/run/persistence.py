@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents.serving.types import AdapterRef
-from trainers.league import League
-from trainers.modes import adapter_name
+from trainers.league.modes import adapter_name
+from trainers.league.population import League
 
 if TYPE_CHECKING:
     from trainers.selfplay import SelfPlayTrainer
@@ -71,7 +71,7 @@ def write_checkpoint(trainer: SelfPlayTrainer) -> Path:
 
 
 def restore_checkpoint(trainer: SelfPlayTrainer, folder: Path) -> None:
-    from trainers.checkpoint import load_json, restore_rng
+    from trainers.run.checkpoint import load_json, restore_rng
 
     state = load_json(folder, TRAINER_STATE)
     trainer.learner.load(folder / "learner")

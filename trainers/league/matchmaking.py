@@ -27,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from trainers.league import PLAYER_KINDS, League
+from trainers.league.population import PLAYER_KINDS, League
 
 __all__ = [
     "MATCHMAKERS",

@@ -1,0 +1,1 @@
+"""The league: population of players, matchmaking, ratings and training modes (no torch)."""

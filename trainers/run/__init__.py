@@ -1,0 +1,1 @@
+"""A run on disk and on screen: directory layout, atomic io, checkpoints, monitoring, metrics."""
