@@ -1,6 +1,8 @@
 """The files a run writes: one source of truth for the trainer, the report and the notebook.
 
     runs/<experiment>__<seed>__<YYYYmmdd-HHMMSS>/
+        lora_league_run.json       marker: this folder is a run, and its identity (env, mode, ...)
+        .lock                      held (flock) by the trainer writing the run
         events.out.tfevents.*      TensorBoard scalars (tags below) and text (transcripts, config)
         config.json                the full config of the run
         metrics.jsonl              one json object per iteration: {"step": N, "<tag>": value, ...}
@@ -13,7 +15,8 @@
         checkpoints/step_N/        adapters/<name>/ (peft safetensors),
                                    optimizer/<name>.safetensors, league.json, rng.json,
                                    rng_torch.safetensors, trainer_state.json, config.json,
-                                   performance_metrics.json, COMPLETE (written last)
+                                   performance_metrics.json, COMPLETE (written last: the step
+                                   and the size and sha256 of every file, checked on resume)
         visualization_outputs/     PNG figures written by `python -m experiments.report`
 
 All files are written atomically (temp file + rename): a killed run never leaves a half-written one.
@@ -23,6 +26,7 @@ Temp files and folders start with `.tmp-` and are removed by the next run; the a
 
 from __future__ import annotations
 
+RUN_MARKER = "lora_league_run.json"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 MATCHES = "matches.csv"
