@@ -3,6 +3,7 @@
     runs/<experiment>__<seed>__<YYYYmmdd-HHMMSS>/
         lora_league_run.json       marker: this folder is a run, and its identity (env, mode, ...)
         .lock                      held (flock) by the trainer writing the run
+        train.log                  everything the console does not show (engine, libraries)
         events.out.tfevents.*      TensorBoard scalars (tags below) and text (transcripts, config)
         config.json                the full config of the run
         metrics.jsonl              one json object per iteration: {"step": N, "<tag>": value, ...}
@@ -27,6 +28,7 @@ Temp files and folders start with `.tmp-` and are removed by the next run; the a
 from __future__ import annotations
 
 RUN_MARKER = "lora_league_run.json"
+LOG = "train.log"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 MATCHES = "matches.csv"
