@@ -330,7 +330,7 @@ class SelfPlayTrainer:
 
     def _learn(self, episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
         from trainers.learn.algorithms import DecisionBaseline
-        from trainers.learn.learner import samples_from_trajectories
+        from trainers.learn.samples import samples_from_trajectories
 
         by_adapter: dict[str, list] = defaultdict(list)
         for ep in episodes:
@@ -361,7 +361,7 @@ class SelfPlayTrainer:
     def _target_samples(self, adapter: str, trajs: list, roles: list, states: list) -> list:
         """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
         (`trainers.learn.targets`), scored on-policy so that the PPO ratio starts at 1."""
-        from trainers.learn.learner import TrainSample
+        from trainers.learn.samples import TrainSample
         from trainers.learn.targets import decision_points, target_samples
 
         cfg = self.config
