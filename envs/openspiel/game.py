@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar
 
+import numpy as np
+
 from envs.core.game import Game
 from envs.core.parsing import match_legal
 
@@ -114,8 +116,8 @@ class OpenSpielGame(Game):
         """Sample chance nodes until a player must act; score the game when it ends."""
         while self.state.is_chance_node():
             outcomes = self.state.chance_outcomes()
-            probs = [p for _, p in outcomes]
-            index = int(self.rng.choice(len(outcomes), p=[p / sum(probs) for p in probs]))
+            probs = np.array([p for _, p in outcomes], dtype=float)
+            index = int(self.rng.choice(len(outcomes), p=probs / probs.sum()))
             self.state.apply_action(int(outcomes[index][0]))
             self.log("Chance acted.", visible_to=())
         if self.state.is_terminal() and not self.over:
