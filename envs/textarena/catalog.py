@@ -161,7 +161,6 @@ GAMES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ('Snake-v0-large', (2, 3, 4, 5, 6)),
     ('Snake-v0-standard', (2, 3, 4, 5, 6)),
     ('Sokoban-v0', (1,)),
-    ('Sokoban-v0-medium', (1,)),
     ('SpiteAndMalice-v0', (2,)),
     ('Stratego-v0', (2,)),
     ('Sudoku-v0', (1,)),
@@ -222,6 +221,9 @@ CONCLAVE = (
 MISSING_DATA = "data files are missing from the textarena 0.7.4 wheel (FileNotFoundError)"
 
 LEFT_OUT: dict[str, str] = {
+    'Sokoban-v0-medium': (
+        "reset does not finish in 20 s for most seeds (its room generator retries at random)"
+    ),
     'BabyAiText-v0': "imports the old 'gym' package, which is not installed",
     'CharacterConclave-v0': CONCLAVE,
     'CharacterConclave-v0-extreme': CONCLAVE,

@@ -73,8 +73,9 @@ def listed_moves(text: str) -> list[str]:
     """Bracketed moves named on the last line of `text` that lists moves, else []."""
     moves: list[str] = []
     for line in text.splitlines():
-        if _LISTING.search(line):
-            tokens = _TOKEN.findall(line)
+        found = _LISTING.search(line)
+        if found:
+            tokens = _TOKEN.findall(line[found.end() :])
             if tokens:
                 moves = tokens
     seen: dict[str, str] = {}
@@ -84,8 +85,10 @@ def listed_moves(text: str) -> list[str]:
 
 
 def render_message(sender: int, message: str, names: dict[int, str]) -> str:
+    """One message as a history line, "GAME: ..." or "player_1: ..." (no brackets: brackets are
+    moves)."""
     who = "GAME" if sender == GAME_ID else names.get(sender, f"player_{sender}")
-    return f"[{who}] {message}"
+    return f"{who}: {message}"
 
 
 class TextArenaGame(Game):
@@ -231,8 +234,8 @@ class TextArenaGame(Game):
         prompt = "\n".join(self._prompts[agent]) or f"You are {agent} in {self.ta_id}."
         return (
             f"{prompt}\n\n(TextArena game {self.ta_id}; you are {agent}, player "
-            f"{self.agents.index(agent)} of {len(self.agents)}. Messages from the game are "
-            "marked [GAME]. An invalid move costs a penalty and you are asked again; "
+            f"{self.agents.index(agent)} of {len(self.agents)}. Messages from the game start "
+            "with GAME:. An invalid move costs a penalty and you are asked again; "
             f"{self.max_invalid} in a row forfeit.)"
         )
 
