@@ -65,7 +65,7 @@ class SelfPlayTrainer:
         self.learner = None
 
     # ------------------------------------------------------------------ setup
-    def setup(self, run_dir: Path | None = None) -> Path:
+    def setup(self) -> Path:
         """Load the model, start the server and learner, open (or resume) the run directory."""
         from agents.models import resolve_model
         from trainers.run.checkpoint import CheckpointManager
@@ -76,9 +76,7 @@ class SelfPlayTrainer:
         self._seed_everything(cfg.seed)
         self.model_path = resolve_model(cfg.model)
         resume_dir = self._resume_dir()
-        self.run_dir = (
-            run_dir or resume_dir or make_run_dir(Path(cfg.runs_dir), cfg.experiment, cfg.seed)
-        )
+        self.run_dir = resume_dir or make_run_dir(Path(cfg.runs_dir), cfg.experiment, cfg.seed)
         self.plan = plan_resources(
             self.model_path,
             cfg.memory_budget_gb,
