@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -187,7 +187,9 @@ class SelfPlayTrainer:
                 self.league.add_bot(f"bot:{kind}", kind)
 
     # ------------------------------------------------------------------ the loop
-    def run(self) -> Path:
+    def run(self, on_iteration: Callable[[dict[str, float]], None] | None = None) -> Path:
+        """Iterate up to `config.iterations`, checkpointing on schedule; `on_iteration(metrics)`
+        is called after each iteration (before its checkpoint), e.g. by a benchmark."""
         if self.server is None:
             self.setup()
         cfg = self.config
@@ -195,6 +197,8 @@ class SelfPlayTrainer:
         try:
             while self.step < cfg.iterations:
                 metrics = self.iteration()
+                if on_iteration is not None:
+                    on_iteration(metrics)
                 bar.update(1)
                 bar.set_postfix(_postfix(metrics))
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
@@ -221,7 +225,7 @@ class SelfPlayTrainer:
         self._record(episodes)
         learn = self._learn(episodes)
         publish_ms = self._publish_and_snapshot()
-        evaluation = self._evaluate() if cfg.eval_every and self.step % cfg.eval_every == 0 else {}
+        evaluation = self.evaluate() if cfg.eval_every and self.step % cfg.eval_every == 0 else {}
         metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
@@ -364,7 +368,7 @@ class SelfPlayTrainer:
         return 1e3 * (time.perf_counter() - start)
 
     # ------------------------------------------------------------------ evaluation & metrics
-    def _evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> dict[str, float]:
         """Win rate of the current learner against each bot, in games that do not train."""
         out = {}
         for bot in self.league.bots():
