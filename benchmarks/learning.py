@@ -78,7 +78,7 @@ def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, f
         print("  P(bet | fold):", _compact(table), flush=True)
         return {"exploitability": float(exploitability(table))}
     if metrics is None:  # the untrained adapters against the bots, as the baseline
-        metrics = trainer._evaluate()
+        metrics = trainer.evaluate()
     out = {}
     for key, value in metrics.items():
         if key.startswith(f"{rf.TAG_WIN_RATE}_eval/"):
@@ -136,21 +136,18 @@ def main() -> None:
     trainer.setup()
     rows = []
     start = time.time()
+
+    def record(metrics: dict[str, float] | None) -> None:
+        due = metrics is None or args.scenario != "kuhn" or trainer.step % args.probe_every == 0
+        figures = measure(args.scenario, trainer, metrics) if due else {}
+        if figures:
+            row = {"step": trainer.step, "seconds": round(time.time() - start, 1), **figures}
+            rows.append(row)
+            print(f"step {trainer.step:3d}  {row}", flush=True)
+
     try:
-        before = measure(args.scenario, trainer, None)
-        if before:
-            rows.append({"step": trainer.step, "seconds": 0.0, **before})
-            print(f"step {trainer.step:3d}  {before}", flush=True)
-        while trainer.step < cfg.iterations:
-            metrics = trainer.iteration()
-            due = args.scenario != "kuhn" or trainer.step % args.probe_every == 0
-            figures = measure(args.scenario, trainer, metrics) if due else {}
-            if figures:
-                row = {"step": trainer.step, "seconds": round(time.time() - start, 1), **figures}
-                rows.append(row)
-                print(f"step {trainer.step:3d}  {row}", flush=True)
-            if trainer.step % cfg.checkpoint_every == 0 or trainer.step == cfg.iterations:
-                trainer.save_checkpoint()  # what --resume continues from
+        record(None)  # the untrained adapters, as the baseline
+        trainer.run(on_iteration=record)
     finally:
         trainer.close()
     report(args, rows, trainer.run_dir)

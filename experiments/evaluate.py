@@ -76,7 +76,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     )
     players: dict[str, dict[str, Seat]] = {}
     for step in steps:
-        folder = manager.path(step) / "learner" / rf.ADAPTERS
+        folder = manager.path(step) / rf.LEARNER / rf.ADAPTERS
         pid = f"step_{step}"
         family = f"ck{step}"
         refs = {}

@@ -7,10 +7,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from agents.serving import LOCAL_BACKENDS as BACKENDS
 from trainers.league.modes import SHARES, get_mode
+from trainers.learn.estimators import ESTIMATORS
 
-ADVANTAGES = ("role_ema", "decision_ema", "decision_q", "group")
-BACKENDS = ("vllm", "hf")
+ADVANTAGES = tuple(ESTIMATORS)
 
 
 @dataclass

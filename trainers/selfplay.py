@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 
 import envs
-from agents.serving.types import AdapterRef, SamplingSettings
+from agents.serving.types import SamplingSettings
 from trainers.config import TrainerConfig
-from trainers.episode import Episode, decision_moves, decision_states
-from trainers.league.modes import adapter_name, family_keys, get_mode, mix_at, share_key, sides
+from trainers.episode import Episode
+from trainers.league.modes import family_keys, get_mode, mix_at, share_key, sides
 from trainers.league.population import League, LeagueConfig
+from trainers.league.publishing import AdapterFamily, adapter_ref, export_versions, import_versions
 from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings
+from trainers.learn.estimators import make_estimator
 from trainers.rollout import MatchSpec, Rollout, Seat
 from trainers.run import layout as rf
 from trainers.run.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
@@ -50,7 +52,8 @@ class SelfPlayTrainer:
         if self.mode.adversarial and len(self.sides) < 2:
             raise ValueError(f"{config.env_id} has one side only: mode {config.mode} needs two")
         self.keys = family_keys(self.agents, self.teams, config.share)
-        self.adapters = [adapter_name(LEARNER, k) for k in self.keys]
+        self.family = AdapterFamily(LEARNER, self.keys)
+        self.adapters = self.family.names
         self.step = 0
         self.episodes_done = 0
         self.weight_updates = 0
@@ -62,7 +65,7 @@ class SelfPlayTrainer:
         self.learner = None
 
     # ------------------------------------------------------------------ setup
-    def setup(self, run_dir: Path | None = None) -> Path:
+    def setup(self) -> Path:
         """Load the model, start the server and learner, open (or resume) the run directory."""
         from agents.models import resolve_model
         from trainers.run.checkpoint import CheckpointManager
@@ -73,9 +76,7 @@ class SelfPlayTrainer:
         self._seed_everything(cfg.seed)
         self.model_path = resolve_model(cfg.model)
         resume_dir = self._resume_dir()
-        self.run_dir = (
-            run_dir or resume_dir or make_run_dir(Path(cfg.runs_dir), cfg.experiment, cfg.seed)
-        )
+        self.run_dir = resume_dir or make_run_dir(Path(cfg.runs_dir), cfg.experiment, cfg.seed)
         self.plan = plan_resources(
             self.model_path,
             cfg.memory_budget_gb,
@@ -90,7 +91,7 @@ class SelfPlayTrainer:
             LeagueConfig(snapshot_every=cfg.snapshot_every, max_snapshots=cfg.max_snapshots)
         )
         self.controllers = self._controllers()
-        self.baselines = self._baselines()
+        self.estimator = make_estimator(cfg.advantage)
         self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.keep_checkpoints)
         latest = self.checkpoints.latest() if resume_dir else None
         if latest is not None:
@@ -178,22 +179,17 @@ class SelfPlayTrainer:
         ac = AdaptiveConfig(kl_target=self.config.kl_target, kl_coef=max(self.config.kl_coef, 1e-4))
         return {name: AdaptiveLoRAController(name, ac) for name in self.adapters}
 
-    def _baselines(self):
-        from trainers.learn.algorithms import DecisionBaseline, RoleBaseline
-
-        if self.config.advantage in ("decision_ema", "decision_q"):
-            return DecisionBaseline()
-        return RoleBaseline() if self.config.advantage == "role_ema" else None
-
     def _fresh_league(self) -> None:
-        version = self._publish_all()
+        version = self.family.publish(self.server, self.learner.adapter_weights)
         self.league.add_learner(LEARNER, adapter=LEARNER, version=version)
         if self.mode.adversarial:
             for kind in self.config.bots:
                 self.league.add_bot(f"bot:{kind}", kind)
 
     # ------------------------------------------------------------------ the loop
-    def run(self) -> Path:
+    def run(self, on_iteration: Callable[[dict[str, float]], None] | None = None) -> Path:
+        """Iterate up to `config.iterations`, checkpointing on schedule; `on_iteration(metrics)`
+        is called after each iteration (before its checkpoint), e.g. by a benchmark."""
         if self.server is None:
             self.setup()
         cfg = self.config
@@ -201,6 +197,8 @@ class SelfPlayTrainer:
         try:
             while self.step < cfg.iterations:
                 metrics = self.iteration()
+                if on_iteration is not None:
+                    on_iteration(metrics)
                 bar.update(1)
                 bar.set_postfix(_postfix(metrics))
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
@@ -227,7 +225,7 @@ class SelfPlayTrainer:
         self._record(episodes)
         learn = self._learn(episodes)
         publish_ms = self._publish_and_snapshot()
-        evaluation = self._evaluate() if cfg.eval_every and self.step % cfg.eval_every == 0 else {}
+        evaluation = self.evaluate() if cfg.eval_every and self.step % cfg.eval_every == 0 else {}
         metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
@@ -258,7 +256,7 @@ class SelfPlayTrainer:
         if player.kind == "bot":
             return Seat(player_id, bot=player.bot)
         key = share_key(agent, self.teams[agent], self.config.share)
-        ref = AdapterRef(adapter_name(player.adapter, key), int(player.version))
+        ref = adapter_ref(player.adapter, key, player.version)
         return Seat(player_id, adapter=ref, learning=learning and player.kind == "learner")
 
     def _next_seed(self) -> int:
@@ -306,30 +304,7 @@ class SelfPlayTrainer:
             self.league.record(MatchRecord(ep.env_id, teams, scores, step=self.step))
 
     # ------------------------------------------------------------------ learning
-    def _advantages(
-        self, trajs: list, roles: list, states: list | None
-    ) -> list[float] | list[tuple[float, ...]]:
-        """One advantage per trajectory, or one per turn when `states` (per-decision baselines)."""
-        import torch
-
-        from trainers.learn.algorithms import group_baseline_advantages
-
-        rewards = [t.episode_return for t in trajs]
-        if states is not None:
-            moves = None
-            if self.config.advantage == "decision_q":
-                moves = [decision_moves(t) for t in trajs]
-            per_turn = self.baselines.advantages(rewards, roles, states, moves)
-            self.baselines.update(rewards, roles, states, moves)
-            return per_turn
-        if self.baselines is not None:
-            adv = self.baselines.advantages(torch.tensor(rewards), roles)
-            self.baselines.update(torch.tensor(rewards), roles)
-            return [float(x) for x in adv]
-        return [float(x) for x in group_baseline_advantages(torch.tensor(rewards), roles)]
-
     def _learn(self, episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
-        from trainers.learn.algorithms import DecisionBaseline
         from trainers.learn.samples import samples_from_trajectories
 
         by_adapter: dict[str, list] = defaultdict(list)
@@ -340,12 +315,10 @@ class SelfPlayTrainer:
         stats = {}
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
-            states = None
-            if isinstance(self.baselines, DecisionBaseline):
-                states = [decision_states(t) for t in trajs]
-            samples = samples_from_trajectories(trajs, self._advantages(trajs, roles, states))
-            if self.config.q_target_coef > 0:  # config validation: states is not None here
-                samples += self._target_samples(name, trajs, roles, states)
+            estimate = self.estimator.estimate(trajs, roles)
+            samples = samples_from_trajectories(trajs, estimate.advantages)
+            if self.config.q_target_coef > 0:  # config validation: a per-decision critic
+                samples += self._target_samples(name, trajs, roles, estimate.states)
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
@@ -367,7 +340,7 @@ class SelfPlayTrainer:
         cfg = self.config
         points = decision_points(trajs, roles, states)
         samples = target_samples(
-            points, self.baselines, self.learner.tokenizer, cfg.q_target_coef,
+            points, self.estimator.critic, self.learner.tokenizer, cfg.q_target_coef,
             cfg.q_target_temperature,
         )  # fmt: skip
         if not samples:
@@ -382,32 +355,20 @@ class SelfPlayTrainer:
             for s, lp in zip(samples, logps, strict=True)
         ]
 
-    def _publish_all(self, version: int | None = None) -> int:
-        """Publish every adapter of the learner family; they share one version number."""
-        versions = set()
-        for name in self.adapters:
-            weights, lora = self.learner.adapter_weights(name)
-            versions.add(self.server.publish(name, weights, lora, version=version).version)
-        if len(versions) != 1:
-            raise RuntimeError(f"learner adapters out of step: versions {sorted(versions)}")
-        return versions.pop()
-
     def _publish_and_snapshot(self) -> float:
         if self.mode.adversarial and self.league.snapshot_due(LEARNER, self.step):
             result = self.league.add_snapshot(LEARNER, step=self.step)
-            for key in self.keys:
-                self.server.hold(AdapterRef(adapter_name(LEARNER, key), result.player.version))
+            self.family.hold(self.server, result.player.version)
             for old in result.evicted:
-                for key in self.keys:
-                    self.server.release(AdapterRef(adapter_name(old.adapter, key), old.version))
+                self.family.release(self.server, old.version, family=old.adapter)
         start = time.perf_counter()
-        version = self._publish_all()
+        version = self.family.publish(self.server, self.learner.adapter_weights)
         self.league.set_version(LEARNER, version)
         self.weight_updates += 1
         return 1e3 * (time.perf_counter() - start)
 
     # ------------------------------------------------------------------ evaluation & metrics
-    def _evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> dict[str, float]:
         """Win rate of the current learner against each bot, in games that do not train."""
         out = {}
         for bot in self.league.bots():
@@ -489,8 +450,6 @@ class SelfPlayTrainer:
         }
 
     def _write_league(self) -> None:
-        import json
-
         players = list(self.league.players)
         matrix = self.league.payoff_matrix(players) if self.league.records else None
         payoff = {
@@ -499,7 +458,7 @@ class SelfPlayTrainer:
             if matrix is None
             else np.where(np.isnan(matrix), None, matrix).tolist(),
         }
-        self.monitor.write_league(json.loads(self.league.to_json()), self._ratings(), payoff)
+        self.monitor.write_league(self.league.state_dict(), self._ratings(), payoff)
 
     def report(self) -> dict[str, Any]:
         from agents.models import describe_model
@@ -541,16 +500,67 @@ class SelfPlayTrainer:
             },
         }
 
-    # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(self) -> Path:
-        from trainers.run.persistence import write_checkpoint
+    # ------------------------------------------------------------------ state and checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The loop's own state (counters, served version) and its stateful parts' that share
+        `trainer_state.json`: adaptive controllers and the advantage estimator."""
+        return {
+            "step": self.step,
+            "episodes_done": self.episodes_done,
+            "weight_updates": self.weight_updates,
+            "version": self.league.get(LEARNER).version,
+            "controllers": {n: c.state_dict() for n, c in self.controllers.items()},
+            "baselines": self.estimator.state_dict(),
+        }
 
-        return write_checkpoint(self)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.episodes_done = int(state["episodes_done"])
+        self.weight_updates = int(state["weight_updates"])
+        for name, ctrl_state in state["controllers"].items():
+            if name in self.controllers:
+                self.controllers[name].load_state_dict(ctrl_state)
+        self.estimator.load_state_dict(state.get("baselines"))
+
+    def save_checkpoint(self) -> Path:
+        """`checkpoints/step_N/`: the union of the parts' state dicts (see `trainers.run.layout`),
+        the learner's weights and the frozen versions the server still serves."""
+        snapshots = [
+            ref for p in self.league.snapshots() for ref in self.family.refs(p.version, p.adapter)
+        ]
+
+        def write(folder: Path) -> None:
+            self.learner.save(folder / rf.LEARNER)
+            export_versions(self.server, snapshots, folder / rf.SNAPSHOTS)
+
+        path = self.checkpoints.save(
+            self.step,
+            write,
+            json_files={
+                rf.TRAINER_STATE: self.state_dict(),
+                rf.LEAGUE: self.league.state_dict(),
+                rf.CONFIG: self.config.to_dict(),
+                rf.PERFORMANCE: self.report()["performance"],
+            },
+            generators={"matchmaking": self.rng},
+        )
+        self.monitor.flush()  # rows up to this checkpoint now survive a kill
+        return path
 
     def _restore(self, folder: Path) -> None:
-        from trainers.run.persistence import restore_checkpoint
+        from trainers.run.checkpoint import load_json, restore_rng
 
-        restore_checkpoint(self, folder)
+        self.learner.load(folder / rf.LEARNER)
+        self.league.load_state_dict(load_json(folder, rf.LEAGUE))
+        # The server is new: publish the frozen versions first (in order, under their old
+        # numbers, held as the league holds them), then the learner's current weights.
+        import_versions(self.server, folder / rf.SNAPSHOTS)
+        state = load_json(folder, rf.TRAINER_STATE)
+        self.family.publish(self.server, self.learner.adapter_weights, version=state["version"])
+        self.load_state_dict(state)
+        restore_rng(folder, {"matchmaking": self.rng})
+        self.checkpoints.discard_after(self.step)
+        log.info("resumed from %s (step %d)", folder, self.step)
 
     def close(self) -> None:
         executor = getattr(self, "_executor", None)
