@@ -11,13 +11,14 @@ league.record(episodes); snapshots; monitor   # ratings, payoff matrix, TensorBo
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,7 +33,11 @@ from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings
 from trainers.learn.estimators import make_estimator
 from trainers.rollout import MatchSpec, Rollout, Seat
 from trainers.run import layout as rf
+from trainers.run.io import TEMP_PREFIX, remove_directory
 from trainers.run.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
+
+if TYPE_CHECKING:
+    from trainers.run.console import Console
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ LEARNER = "main"
 
 
 class SelfPlayTrainer:
-    def __init__(self, config: TrainerConfig) -> None:
+    def __init__(self, config: TrainerConfig, console: Console | None = None) -> None:
         config.validate()
         self.config = config
         self.mode = get_mode(config.mode)
@@ -62,6 +67,8 @@ class SelfPlayTrainer:
 
         self.matchmaker = make_matchmaker(config.matchmaking)
         self.server = None
+        #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
+        self.console = console
         self.learner = None
 
     # ------------------------------------------------------------------ setup
@@ -69,14 +76,18 @@ class SelfPlayTrainer:
         """Load the model, start the server and learner, open (or resume) the run directory."""
         from agents.models import resolve_model
         from trainers.run.checkpoint import CheckpointManager
-        from trainers.run.monitoring import RunMonitor, make_run_dir
+        from trainers.run.guard import open_run
+        from trainers.run.monitoring import RunMonitor
         from trainers.run.resources import plan_resources
 
         cfg = self.config
         self._seed_everything(cfg.seed)
         self.model_path = resolve_model(cfg.model)
-        resume_dir = self._resume_dir()
-        self.run_dir = resume_dir or make_run_dir(Path(cfg.runs_dir), cfg.experiment, cfg.seed)
+        # Every refusal (not a run, another setup, another trainer, unwritable) before the engine.
+        self._run = open_run(cfg.to_dict(), cfg.runs_dir, cfg.experiment, cfg.seed, cfg.resume)
+        self.run_dir = self._run.path
+        if self.console is not None:
+            self.console.attach(self.run_dir)
         self.plan = plan_resources(
             self.model_path,
             cfg.memory_budget_gb,
@@ -93,12 +104,12 @@ class SelfPlayTrainer:
         self.controllers = self._controllers()
         self.estimator = make_estimator(cfg.advantage)
         self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.keep_checkpoints)
-        latest = self.checkpoints.latest() if resume_dir else None
+        latest = self.checkpoints.resume_point() if self._run.resumed else None
         if latest is not None:
             self._restore(latest)
         else:
             self._fresh_league()
-        resume_step = None if resume_dir is None else (self.step if latest else -1)
+        resume_step = None if not self._run.resumed else (self.step if latest else -1)
         self.monitor = RunMonitor(self.run_dir, cfg.to_dict(), resume_step=resume_step)
         if latest is None:
             self.monitor.log_hparams(cfg.to_dict())
@@ -121,24 +132,17 @@ class SelfPlayTrainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
-    def _resume_dir(self) -> Path | None:
-        resume = self.config.resume
-        if not resume:
-            return None
-        if resume != "auto":
-            path = Path(resume)
-            if not path.is_dir():
-                raise FileNotFoundError(f"resume: no run directory {path}")
-            return path
-        root = Path(self.config.runs_dir)
-        found = sorted(root.glob(f"{self.config.experiment}__{self.config.seed}__*"))
-        return found[-1] if found else None
-
     def _start_server(self):
         from agents.serving import make_policy_server
 
         cfg = self.config
-        kwargs: dict[str, Any] = {"model": self.model_path, "max_model_len": cfg.max_model_len}
+        kwargs: dict[str, Any] = {
+            "model": self.model_path,
+            "max_model_len": cfg.max_model_len,
+            # Published versions live in the run folder (a `.tmp-` name: removed at close, and by
+            # the next start in this folder if a kill left it), never in the system temp dir.
+            "store_dir": self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}",
+        }
         if cfg.backend == "vllm":
             kwargs.update(
                 dtype=cfg.dtype,
@@ -193,7 +197,8 @@ class SelfPlayTrainer:
         if self.server is None:
             self.setup()
         cfg = self.config
-        bar = _progress(cfg.iterations, self.step, cfg.progress)
+        stream = None if self.console is None else self.console.stream
+        bar = _progress(cfg.iterations, self.step, cfg.progress, stream)
         try:
             while self.step < cfg.iterations:
                 metrics = self.iteration()
@@ -572,12 +577,24 @@ class SelfPlayTrainer:
         if self.server is not None:
             self.server.close()
             self.server = None
+        run = getattr(self, "_run", None)
+        if run is not None:
+            remove_directory(self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}")
+            run.lock.release()
 
 
-def _progress(total: int, initial: int, enabled: bool):
+def _progress(total: int, initial: int, enabled: bool, stream=None):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="iterations", unit="it", disable=not enabled)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc="iterations",
+        unit="it",
+        disable=not enabled,
+        file=stream,
+        ncols=80,  # the bar and its postfix fit an 80-column terminal
+    )
 
 
 def _postfix(metrics: dict[str, float]) -> dict[str, str]:
