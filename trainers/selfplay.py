@@ -28,7 +28,13 @@ from trainers.config import TrainerConfig
 from trainers.episode import Episode
 from trainers.league.modes import family_keys, get_mode, mix_at, share_key, sides
 from trainers.league.population import League, LeagueConfig
-from trainers.league.publishing import AdapterFamily, adapter_ref, export_versions, import_versions
+from trainers.league.publishing import (
+    LEARNER,
+    AdapterFamily,
+    adapter_ref,
+    export_versions,
+    import_versions,
+)
 from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings
 from trainers.learn.estimators import make_estimator
 from trainers.rollout import MatchSpec, Rollout, Seat
@@ -41,31 +47,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LEARNER = "main"
-
 
 class SelfPlayTrainer:
     def __init__(self, config: TrainerConfig, console: Console | None = None) -> None:
         config.validate()
         self.config = config
-        self.mode = get_mode(config.mode)
-        probe = envs.make(config.env_id, payoff=self.mode.payoff, **config.env_kwargs)
+        self.mode = get_mode(config.game.mode)
+        probe = envs.make(config.game.env_id, payoff=self.mode.payoff, **config.game.env_kwargs)
         probe.reset(seed=0)
         self.agents = list(probe.possible_agents)
         self.teams = {a: probe.infos[a]["team"] for a in self.agents}
         self.sides = sides(self.agents, self.teams)
         if self.mode.adversarial and len(self.sides) < 2:
-            raise ValueError(f"{config.env_id} has one side only: mode {config.mode} needs two")
-        self.keys = family_keys(self.agents, self.teams, config.share)
+            raise ValueError(
+                f"{config.game.env_id} has one side only: mode {config.game.mode} needs two"
+            )
+        self.keys = family_keys(self.agents, self.teams, config.game.share)
         self.family = AdapterFamily(LEARNER, self.keys)
         self.adapters = self.family.names
         self.step = 0
         self.episodes_done = 0
         self.weight_updates = 0
-        self.rng = np.random.default_rng(config.seed)
+        self.rng = np.random.default_rng(config.run.seed)
         from trainers.league.matchmaking import make_matchmaker
 
-        self.matchmaker = make_matchmaker(config.matchmaking)
+        self.matchmaker = make_matchmaker(config.league.matchmaking)
         self.server = None
         #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
         self.console = console
@@ -81,29 +87,33 @@ class SelfPlayTrainer:
         from trainers.run.resources import plan_resources
 
         cfg = self.config
-        self._seed_everything(cfg.seed)
-        self.model_path = resolve_model(cfg.model)
+        self._seed_everything(cfg.run.seed)
+        self.model_path = resolve_model(cfg.serving.model)
         # Every refusal (not a run, another setup, another trainer, unwritable) before the engine.
-        self._run = open_run(cfg.to_dict(), cfg.runs_dir, cfg.experiment, cfg.seed, cfg.resume)
+        self._run = open_run(
+            cfg.to_dict(), cfg.run.runs_dir, cfg.game.experiment, cfg.run.seed, cfg.run.resume
+        )
         self.run_dir = self._run.path
         if self.console is not None:
             self.console.attach(self.run_dir)
         self.plan = plan_resources(
             self.model_path,
-            cfg.memory_budget_gb,
-            cfg.kv_cache_gib,
-            cfg.micro_batch_size,
-            cfg.max_model_len,
-            engine=cfg.backend == "vllm",
+            cfg.serving.memory_budget_gb,
+            cfg.serving.kv_cache_gib,
+            cfg.learn.micro_batch_size,
+            cfg.serving.max_model_len,
+            engine=cfg.serving.backend == "vllm",
         )
         self.server = self._start_server()
         self.learner = self._start_learner()
         self.league = League(
-            LeagueConfig(snapshot_every=cfg.snapshot_every, max_snapshots=cfg.max_snapshots)
+            LeagueConfig(
+                snapshot_every=cfg.league.snapshot_every, max_snapshots=cfg.league.max_snapshots
+            )
         )
         self.controllers = self._controllers()
-        self.estimator = make_estimator(cfg.advantage)
-        self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.keep_checkpoints)
+        self.estimator = make_estimator(cfg.learn.advantage)
+        self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.run.keep_checkpoints)
         latest = self.checkpoints.resume_point() if self._run.resumed else None
         if latest is not None:
             self._restore(latest)
@@ -115,11 +125,13 @@ class SelfPlayTrainer:
             self.monitor.log_hparams(cfg.to_dict())
         self.rollout = Rollout(
             self.server,
-            cfg.env_id,
-            cfg.env_kwargs,
+            cfg.game.env_id,
+            cfg.game.env_kwargs,
             self.mode.payoff,
-            SamplingSettings(temperature=cfg.temperature, max_tokens=cfg.max_new_tokens),
-            cfg.constrained,
+            SamplingSettings(
+                temperature=cfg.rollout.temperature, max_tokens=cfg.rollout.max_new_tokens
+            ),
+            cfg.rollout.constrained,
         )
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
@@ -138,75 +150,67 @@ class SelfPlayTrainer:
         cfg = self.config
         kwargs: dict[str, Any] = {
             "model": self.model_path,
-            "max_model_len": cfg.max_model_len,
+            "max_model_len": cfg.serving.max_model_len,
             # Published versions live in the run folder (a `.tmp-` name: removed at close, and by
             # the next start in this folder if a kill left it), never in the system temp dir.
             "store_dir": self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}",
         }
-        if cfg.backend == "vllm":
+        if cfg.serving.backend == "vllm":
             kwargs.update(
-                dtype=cfg.dtype,
-                max_loras=max(cfg.max_loras, len(self.adapters)),
-                max_lora_rank=cfg.lora_rank,
+                dtype=cfg.serving.dtype,
+                max_loras=max(cfg.serving.max_loras, len(self.adapters)),
+                max_lora_rank=cfg.learn.lora_rank,
                 kv_cache_gib=self.plan.kv_cache_gib,
-                seed=cfg.seed,
+                seed=cfg.run.seed,
             )
-        return make_policy_server(cfg.backend, **kwargs)
+        return make_policy_server(cfg.serving.backend, **kwargs)
 
     def _start_learner(self):
-        from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
+        from trainers.learn.learner import Learner
 
         cfg = self.config
         return Learner(
             self.model_path,
             self.adapters,
-            LoRASettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha),
-            LearnerConfig(
-                lr=cfg.lr,
-                micro_batch_size=cfg.micro_batch_size,
-                loss=cfg.loss,
-                clip_eps=cfg.clip_eps,
-                kl_coef=cfg.kl_coef,
-                entropy_coef=cfg.entropy_coef,
-                dtype=cfg.learner_dtype,
-                temperature=cfg.temperature,
-                device=self.plan.device,
-            ),
-            seed=cfg.seed,
+            cfg.learn.lora_settings(),
+            cfg.learn.learner_config(cfg.rollout.temperature, device=self.plan.device),
+            seed=cfg.run.seed,
         )
 
     def _controllers(self) -> dict:
         from trainers.learn.algorithms import AdaptiveConfig, AdaptiveLoRAController
 
-        if not self.config.adaptive:
+        if not self.config.learn.adaptive:
             return {}
-        ac = AdaptiveConfig(kl_target=self.config.kl_target, kl_coef=max(self.config.kl_coef, 1e-4))
+        ac = AdaptiveConfig(
+            kl_target=self.config.learn.kl_target, kl_coef=max(self.config.learn.kl_coef, 1e-4)
+        )
         return {name: AdaptiveLoRAController(name, ac) for name in self.adapters}
 
     def _fresh_league(self) -> None:
         version = self.family.publish(self.server, self.learner.adapter_weights)
         self.league.add_learner(LEARNER, adapter=LEARNER, version=version)
         if self.mode.adversarial:
-            for kind in self.config.bots:
+            for kind in self.config.league.bots:
                 self.league.add_bot(f"bot:{kind}", kind)
 
     # ------------------------------------------------------------------ the loop
     def run(self, on_iteration: Callable[[dict[str, float]], None] | None = None) -> Path:
-        """Iterate up to `config.iterations`, checkpointing on schedule; `on_iteration(metrics)`
+        """Iterate up to `config.run.iterations`, checkpointing on schedule; `on_iteration(metrics)`
         is called after each iteration (before its checkpoint), e.g. by a benchmark."""
         if self.server is None:
             self.setup()
         cfg = self.config
         stream = None if self.console is None else self.console.stream
-        bar = _progress(cfg.iterations, self.step, cfg.progress, stream)
+        bar = _progress(cfg.run.iterations, self.step, cfg.run.progress, stream)
         try:
-            while self.step < cfg.iterations:
+            while self.step < cfg.run.iterations:
                 metrics = self.iteration()
                 if on_iteration is not None:
                     on_iteration(metrics)
                 bar.update(1)
                 bar.set_postfix(_postfix(metrics))
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
+                if self.step % cfg.run.checkpoint_every == 0 or self.step == cfg.run.iterations:
                     self.save_checkpoint()
         finally:
             bar.close()
@@ -217,25 +221,34 @@ class SelfPlayTrainer:
         cfg = self.config
         start = time.perf_counter()
         self.step += 1
-        mix = mix_at(self.step - 1, cfg.iterations, cfg.mix_start, cfg.mix_end)
-        if cfg.async_rollout:
+        mix = mix_at(self.step - 1, cfg.run.iterations, cfg.game.mix_start, cfg.game.mix_end)
+        if cfg.rollout.async_rollout:
             episodes = self._next_rollout(mix).result()
-            if self.step < cfg.iterations:  # the next games play while this batch trains
-                next_mix = mix_at(self.step, cfg.iterations, cfg.mix_start, cfg.mix_end)
+            if self.step < cfg.run.iterations:  # the next games play while this batch trains
+                next_mix = mix_at(
+                    self.step, cfg.run.iterations, cfg.game.mix_start, cfg.game.mix_end
+                )
                 self._pending = self._start_rollout(self.step + 1, next_mix)
         else:
-            matches = self.make_matches(cfg.games_per_iteration)
+            matches = self.make_matches(cfg.rollout.games_per_iteration)
             episodes = self.rollout.play(matches, step=self.step, mix=mix)
         rollout_s = time.perf_counter() - start
         self._record(episodes)
         learn = self._learn(episodes)
         publish_ms = self._publish_and_snapshot()
-        evaluation = self.evaluate() if cfg.eval_every and self.step % cfg.eval_every == 0 else {}
+        evaluation = (
+            self.evaluate()
+            if cfg.league.eval_every and self.step % cfg.league.eval_every == 0
+            else {}
+        )
         metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
         self.monitor.log_scalars(self.step, metrics)
-        if cfg.transcript_every and self.step % cfg.transcript_every == 1 % cfg.transcript_every:
+        if (
+            cfg.run.transcript_every
+            and self.step % cfg.run.transcript_every == 1 % cfg.run.transcript_every
+        ):
             self.monitor.log_text(self.step, rf.TEXT_TRANSCRIPT, _transcript_md(episodes[0]))
         self._write_league()
         return metrics
@@ -247,7 +260,7 @@ class SelfPlayTrainer:
 
         if getattr(self, "_executor", None) is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout")
-        matches = self.make_matches(self.config.games_per_iteration)
+        matches = self.make_matches(self.config.rollout.games_per_iteration)
         return self._executor.submit(self.rollout.play, matches, step, mix)
 
     def _next_rollout(self, mix: float):
@@ -260,13 +273,13 @@ class SelfPlayTrainer:
         player = self.league.get(player_id)
         if player.kind == "bot":
             return Seat(player_id, bot=player.bot)
-        key = share_key(agent, self.teams[agent], self.config.share)
+        key = share_key(agent, self.teams[agent], self.config.game.share)
         ref = adapter_ref(player.adapter, key, player.version)
         return Seat(player_id, adapter=ref, learning=learning and player.kind == "learner")
 
     def _next_seed(self) -> int:
         self.episodes_done += 1
-        return self.config.seed * 1_000_003 + self.episodes_done
+        return self.config.run.seed * 1_000_003 + self.episodes_done
 
     def make_matches(
         self, n: int, opponent: str | None = None, learning: bool = True
@@ -322,10 +335,10 @@ class SelfPlayTrainer:
             roles = [(t.adapter[0], t.agent) for t in trajs]
             estimate = self.estimator.estimate(trajs, roles)
             samples = samples_from_trajectories(trajs, estimate.advantages)
-            if self.config.q_target_coef > 0:  # config validation: a per-decision critic
+            if self.config.learn.q_target_coef > 0:  # config validation: a per-decision critic
                 samples += self._target_samples(name, trajs, roles, estimate.states)
             ctrl = self.controllers.get(name)
-            kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
+            kl_coef = ctrl.kl_coef if ctrl else self.config.learn.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
             s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
@@ -345,8 +358,8 @@ class SelfPlayTrainer:
         cfg = self.config
         points = decision_points(trajs, roles, states)
         samples = target_samples(
-            points, self.estimator.critic, self.learner.tokenizer, cfg.q_target_coef,
-            cfg.q_target_temperature,
+            points, self.estimator.critic, self.learner.tokenizer, cfg.learn.q_target_coef,
+            cfg.learn.q_target_temperature,
         )  # fmt: skip
         if not samples:
             return []
@@ -377,7 +390,9 @@ class SelfPlayTrainer:
         """Win rate of the current learner against each bot, in games that do not train."""
         out = {}
         for bot in self.league.bots():
-            matches = self.make_matches(self.config.eval_games, opponent=bot.id, learning=False)
+            matches = self.make_matches(
+                self.config.league.eval_games, opponent=bot.id, learning=False
+            )
             episodes = self.rollout.play(matches, step=self.step)
             self._record(episodes)
             rates = team_win_rates(episodes, LEARNER)
@@ -482,10 +497,10 @@ class SelfPlayTrainer:
             }
         publish = self.server.publish_seconds
         return {
-            "experiment": self.config.experiment,
-            "env_id": self.config.env_id,
-            "mode": self.config.mode,
-            "seed": self.config.seed,
+            "experiment": self.config.game.experiment,
+            "env_id": self.config.game.env_id,
+            "mode": self.config.game.mode,
+            "seed": self.config.run.seed,
             "model": str(self.model_path),
             "model_info": describe_model(self.model_path),
             "device": self.plan.device,

@@ -18,7 +18,10 @@ from typing import Any
 from agents.serving.types import AdapterRef
 from trainers.league.modes import adapter_name
 
-__all__ = ["AdapterFamily", "adapter_ref", "export_versions", "import_versions"]
+__all__ = ["LEARNER", "AdapterFamily", "adapter_ref", "export_versions", "import_versions"]
+
+#: The league id and adapter family of the learning player.
+LEARNER = "main"
 
 #: (weights, LoraConfig) of one adapter by name, e.g. `Learner.adapter_weights`.
 WeightsOf = Callable[[str], tuple[Any, Any]]
