@@ -26,6 +26,8 @@ import envs
 from agents.serving.types import SamplingSettings
 from trainers.config import TrainerConfig
 from trainers.episode import Episode
+from trainers.intervals import WinRate
+from trainers.league.evaluation import custom_scalar_layout, eval_scalars
 from trainers.league.modes import family_keys, get_mode, mix_at, share_key, sides
 from trainers.league.population import League, LeagueConfig
 from trainers.league.publishing import (
@@ -40,7 +42,13 @@ from trainers.learn.estimators import make_estimator
 from trainers.rollout import MatchSpec, Rollout, Seat
 from trainers.run import layout as rf
 from trainers.run.io import TEMP_PREFIX, remove_directory
-from trainers.run.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
+from trainers.run.metrics import (
+    cooperation_stats,
+    match_rows,
+    player_stats,
+    team_win_counts,
+    team_win_rates,
+)
 
 if TYPE_CHECKING:
     from trainers.run.console import Console
@@ -73,6 +81,7 @@ class SelfPlayTrainer:
 
         self.matchmaker = make_matchmaker(config.league.matchmaking)
         self.server = None
+        self._reference: WinRate | None = None  # pooled result of the last evaluation
         #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
         self.console = console
         self.learner = None
@@ -123,6 +132,7 @@ class SelfPlayTrainer:
         self.monitor = RunMonitor(self.run_dir, cfg.to_dict(), resume_step=resume_step)
         if latest is None:
             self.monitor.log_hparams(cfg.to_dict())
+            self.monitor.log_layout(custom_scalar_layout(p.id for p in self.league.bots()))
         self.rollout = Rollout(
             self.server,
             cfg.game.env_id,
@@ -182,8 +192,11 @@ class SelfPlayTrainer:
 
         if not self.config.learn.adaptive:
             return {}
+        # Zero-sum self-play reward says nothing about the LR (see `algorithms.adaptive`).
         ac = AdaptiveConfig(
-            kl_target=self.config.learn.kl_target, kl_coef=max(self.config.learn.kl_coef, 1e-4)
+            kl_target=self.config.learn.kl_target,
+            kl_coef=max(self.config.learn.kl_coef, 1e-4),
+            lr_signal="reference" if self.mode.adversarial else "reward",
         )
         return {name: AdaptiveLoRAController(name, ac) for name in self.adapters}
 
@@ -201,6 +214,9 @@ class SelfPlayTrainer:
         if self.server is None:
             self.setup()
         cfg = self.config
+        if self.step == 0 and cfg.league.eval_every and self.league.bots():
+            # The untrained adapter's point: what every later evaluation is read against.
+            self.monitor.log_scalars(0, self.evaluate(cfg.league.final_eval_games or None))
         stream = None if self.console is None else self.console.stream
         bar = _progress(cfg.run.iterations, self.step, cfg.run.progress, stream)
         try:
@@ -236,11 +252,7 @@ class SelfPlayTrainer:
         self._record(episodes)
         learn = self._learn(episodes)
         publish_ms = self._publish_and_snapshot()
-        evaluation = (
-            self.evaluate()
-            if cfg.league.eval_every and self.step % cfg.league.eval_every == 0
-            else {}
-        )
+        evaluation = self._evaluation_due()
         metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
@@ -331,6 +343,7 @@ class SelfPlayTrainer:
                 if t.learning and t.turns and t.adapter is not None:
                     by_adapter[t.adapter[0]].append(t)
         stats = {}
+        reference, self._reference = self._reference, None  # the last evaluation, read once
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
             estimate = self.estimator.estimate(trajs, roles)
@@ -343,7 +356,7 @@ class SelfPlayTrainer:
             s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
             if ctrl:
-                for change in ctrl.step(s["reward_mean"], s.get("kl")):
+                for change in ctrl.step(s["reward_mean"], s.get("kl"), reference):
                     log.info("adaptive LoRA: %s", change.to_dict())
                     self.monitor.log_text(self.step, "adaptive/changes", str(change.to_dict()))
             stats[name] = s
@@ -386,18 +399,31 @@ class SelfPlayTrainer:
         return 1e3 * (time.perf_counter() - start)
 
     # ------------------------------------------------------------------ evaluation & metrics
-    def evaluate(self) -> dict[str, float]:
-        """Win rate of the current learner against each bot, in games that do not train."""
-        out = {}
+    def evaluate(self, games: int | None = None) -> dict[str, float]:
+        """Win rate of the current learner against each bot, with its 95% interval, in games
+        that do not train; the controllers read the pooled result as their reference signal."""
+        results = {}
         for bot in self.league.bots():
-            matches = self.make_matches(
-                self.config.league.eval_games, opponent=bot.id, learning=False
-            )
+            n = games or self.config.league.eval_games
+            matches = self.make_matches(n, opponent=bot.id, learning=False)
             episodes = self.rollout.play(matches, step=self.step)
             self._record(episodes)
-            rates = team_win_rates(episodes, LEARNER)
-            out[f"{rf.TAG_WIN_RATE}_eval/{bot.id}"] = rates.get(bot.id, float("nan"))
-        return out
+            results[bot.id] = team_win_counts(episodes, LEARNER).get(bot.id, WinRate(0.0, 0))
+        if results:
+            self._reference = WinRate(
+                sum(r.wins for r in results.values()), sum(r.games for r in results.values())
+            )
+        return eval_scalars(results)
+
+    def _evaluation_due(self) -> dict[str, float]:
+        """This iteration's evaluation, if one is due: every `eval_every` steps, and the last
+        step with `final_eval_games` (the step-0 point of the untrained adapter is in `run`)."""
+        league, last = self.config.league, self.step == self.config.run.iterations
+        if not league.eval_every:
+            return {}
+        if last:
+            return self.evaluate(league.final_eval_games or None)
+        return self.evaluate() if self.step % league.eval_every == 0 else {}
 
     def _metrics(self, episodes, learn, evaluation, mix, rollout_s, publish_ms) -> dict[str, float]:
         m: dict[str, float] = {}
