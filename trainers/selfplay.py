@@ -38,7 +38,8 @@ from trainers.league.ratings import MatchRecord
 from trainers.learn.step import LearnStep
 from trainers.rollout import MatchSpec, Rollout
 from trainers.run import layout as rf
-from trainers.run.io import TEMP_PREFIX, remove_directory
+from trainers.run.guard import ADAPTER_STORE_PREFIX
+from trainers.run.io import remove_directory
 from trainers.run.metrics import match_rows, team_win_counts
 from trainers.run.scalars import (
     IterationFacts,
@@ -160,8 +161,8 @@ class SelfPlayTrainer:
         kwargs: dict[str, Any] = {
             "model": self.model_path,
             "max_model_len": cfg.serving.max_model_len,
-            # Published versions live in the run folder (a `.tmp-` name: removed at close, and by
-            # the next start in this folder if a kill left it), never in the system temp dir.
+            # Published versions live in the run folder (removed at close, and by the next start
+            # in this folder if a kill left them), never in the system temp dir.
             "store_dir": self._store_dir,
         }
         if cfg.serving.backend == "vllm":
@@ -176,7 +177,7 @@ class SelfPlayTrainer:
 
     @property
     def _store_dir(self) -> Path:
-        return self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}"
+        return self.run_dir / f"{ADAPTER_STORE_PREFIX}{os.getpid()}"
 
     def _start_learner(self):
         from trainers.learn.learner import Learner
