@@ -48,3 +48,12 @@ def test_a_user_registers_their_own_game():
         assert env.infos[env.agent_selection]["legal_moves"]
     finally:
         del registry._REGISTRY["my_kuhn_v0"]
+
+
+def test_importing_envs_does_not_import_the_foreign_packages():
+    import subprocess
+    import sys
+
+    code = "import sys, envs; print(sorted({'pyspiel', 'textarena', 'nltk'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
