@@ -86,7 +86,8 @@ def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, f
     return out
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
+    """The command line (also what `benchmarks/iteration.py` takes its scenario defaults from)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("scenario", choices=["rps", "kuhn", "team_battle"])
     p.add_argument("--model", default="default")
@@ -127,7 +128,11 @@ def main() -> None:
         "(the curve so far is kept)",
     )
     p.add_argument("--out", type=Path, default=Path("runs/benchmarks"))
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
     logging.basicConfig(level=logging.WARNING)
     from trainers.selfplay import SelfPlayTrainer
 
