@@ -53,7 +53,7 @@ def make_samples(args: argparse.Namespace, vocab: int) -> list[Any]:
     import torch
 
     from trainers.episode import TurnTokens
-    from trainers.learn.learner import TrainSample
+    from trainers.learn.samples import TrainSample
 
     gen = torch.Generator().manual_seed(args.seed)
     per_turn = [args.completion // args.turns] * args.turns

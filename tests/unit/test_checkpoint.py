@@ -20,7 +20,14 @@ import torch
 from tensorboard.backend.event_processing import event_accumulator
 
 from trainers.run import layout as rf
-from trainers.run.checkpoint import CheckpointManager, capture_rng, load_json, restore_rng
+from trainers.run.checkpoint import (
+    CheckpointManager,
+    capture_rng,
+    load_json,
+    manifest,
+    restore_rng,
+    verify,
+)
 from trainers.run.io import TEMP_PREFIX, atomic_write_json, load_tensors, save_tensors
 from trainers.run.monitoring import RunMonitor
 
@@ -269,3 +276,64 @@ def test_sigkill_leaves_a_resumable_run(tmp_path, seed):
     acc.Reload()
     assert [e.step for e in acc.Scalars("charts/x")] == list(range(1, step + 1))
     atomic_write_json(run_dir / "probe.json", {})  # the folder is still writable
+
+
+# ---- verification: a corrupt newest checkpoint costs one checkpoint, not the run
+
+
+def corrupt_truncate(folder: Path) -> None:
+    path = folder / rf.OPTIMIZER / "red.safetensors"
+    path.write_bytes(path.read_bytes()[:20])
+
+
+def corrupt_json(folder: Path) -> None:
+    (folder / rf.TRAINER_STATE).write_text('{"step": ')
+
+
+def corrupt_same_size(folder: Path) -> None:  # only the hash can see this one
+    path = folder / rf.CONFIG
+    text = path.read_text()
+    path.write_text(text.replace("0.1", "0.2"))
+
+
+def drop_file(folder: Path) -> None:
+    (folder / rf.ADAPTERS / "red" / "adapter_config.json").unlink()
+
+
+@pytest.mark.parametrize("corrupt", [corrupt_truncate, corrupt_json, corrupt_same_size, drop_file])
+def test_resume_skips_a_corrupt_newest_checkpoint_and_says_why(tmp_path, corrupt, caplog):
+    manager = CheckpointManager(tmp_path, keep_last=None)
+    for step in (2, 4):
+        manager.save(
+            step,
+            payload(step),
+            json_files={rf.TRAINER_STATE: {"step": step}, rf.CONFIG: {"lr": 0.1}},
+        )
+    assert verify(manager.path(4)) == []
+    corrupt(manager.path(4))
+    problems = verify(manager.path(4))
+    assert problems, corrupt.__name__
+    with caplog.at_level("WARNING"):
+        chosen, skipped = manager.latest_verified()
+    assert chosen == manager.path(2)
+    assert list(skipped) == [4] and skipped[4] == problems
+    assert "step_4" in caplog.text and "skipped" in caplog.text
+
+
+def test_a_checkpoint_without_manifest_is_still_checked_by_parsing(tmp_path):
+    """Checkpoints written before manifests existed: JSON and safetensors headers still parse."""
+    manager = CheckpointManager(tmp_path)
+    folder = manager.save(3, payload(3), json_files={rf.TRAINER_STATE: {"step": 3}})
+    (folder / rf.COMPLETE).write_text(json.dumps({"step": 3, "saved_at": 0.0}))
+    assert verify(folder) == []
+    corrupt_truncate(folder)
+    assert any("red.safetensors" in p for p in verify(folder))
+    assert manager.latest_verified() == (None, {3: verify(folder)})
+
+
+def test_manifest_lists_every_file_with_size_and_hash(tmp_path):
+    folder = CheckpointManager(tmp_path).save(1, payload(1))
+    listed = json.loads((folder / rf.COMPLETE).read_text())["files"]
+    on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert set(listed) == on_disk - {rf.COMPLETE}
+    assert listed == manifest(folder)

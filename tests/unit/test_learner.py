@@ -220,7 +220,7 @@ def test_per_turn_advantages_weigh_each_turn_like_a_sample_of_its_own(tiny_model
     grads = []
     for samples in ([together], apart):
         learner.peft.zero_grad(set_to_none=True)
-        learner._accumulate("red", samples, 0.0, None, "own")
+        learner._accumulate("red", samples, 0.0, "own")
         grads.append(torch.cat([p.grad.flatten() for p in learner.parameters("red")]))
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
     assert float(grads[0].abs().max()) > 0

@@ -30,7 +30,7 @@ def move_probabilities(
     tokenizer: Any,
 ) -> dict[str, float]:
     """P(move) for each legal move after `prompt`, normalised over `moves`."""
-    from trainers.learn.learner import TrainSample
+    from trainers.learn.samples import TrainSample
 
     samples = []
     for move in moves:

@@ -97,7 +97,7 @@ def target_samples(
     move the policy has nearly stopped playing would never get a value, and its state no target.
     Behaviour log-probs are left 0: score the samples with the learner before a PPO-style loss
     uses them."""
-    from trainers.learn.learner import TrainSample
+    from trainers.learn.samples import TrainSample
 
     samples = []
     for point in points:

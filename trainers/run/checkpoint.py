@@ -7,10 +7,17 @@ a kill mid-save leaves a temp folder that the next `CheckpointManager` removes. 
 JSON files it is given and the RNG states (`rng.json`, `rng_torch.safetensors`), so a resumed
 run draws the same random numbers the uninterrupted one would have. No pickle anywhere: the
 states go through JSON and safetensors, which a user can be handed safely.
+
+The marker is also the checkpoint's manifest: the size and sha256 of every file in the folder,
+taken at write time. `verify()` checks them (and parses every JSON file and safetensors header,
+which also covers checkpoints written before manifests existed), and `latest_verified()` returns
+the newest checkpoint that passes, logging each newer one it skipped and why: a disk that
+truncated a file or a user who edited one costs one checkpoint, not the run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -36,7 +43,15 @@ from trainers.run.io import (
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CheckpointManager", "capture_rng", "load_json", "restore_rng", "write_rng"]
+__all__ = [
+    "CheckpointManager",
+    "capture_rng",
+    "load_json",
+    "manifest",
+    "restore_rng",
+    "verify",
+    "write_rng",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +171,76 @@ def _is_complete(folder: Path) -> bool:
     return (folder / rf.COMPLETE).is_file()
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> list[Path]:
+    """Every regular file below `folder` but the marker, sorted (symlinks are not followed)."""
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and p.name != rf.COMPLETE
+    )
+
+
+def manifest(folder: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """{relative path: {"size", "sha256"}} of every file in a checkpoint folder."""
+    folder = Path(folder)
+    return {
+        p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _sha256(p)}
+        for p in _files(folder)
+    }
+
+
+def _check_payload(path: Path) -> str | None:
+    """Why a JSON or safetensors file cannot be read, or None (reads headers, not tensors)."""
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(os.fspath(path), framework="pt") as f:
+                list(f.keys())
+    except Exception as e:  # any parse error of any library means the same: unusable
+        return f"{type(e).__name__}: {str(e)[:120]}"
+    return None
+
+
+def verify(folder: str | os.PathLike[str]) -> list[str]:
+    """Problems that make a checkpoint unusable; an empty list means it verifies.
+
+    The marker must parse; a file the manifest lists must exist with its size and hash; every JSON
+    file must parse and every safetensors header must read. A checkpoint written before
+    manifests existed is checked by the parsing alone.
+    """
+    folder = Path(folder)
+    try:
+        marker = json.loads((folder / rf.COMPLETE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return [f"{rf.COMPLETE}: {e}"]
+    problems = []
+    listed = marker.get("files", {}) if isinstance(marker, dict) else {}
+    for name, want in sorted(listed.items()):
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif path.stat().st_size != want.get("size"):
+            problems.append(f"{name}: {path.stat().st_size} bytes, {want.get('size')} written")
+        elif _sha256(path) != want.get("sha256"):
+            problems.append(f"{name}: content changed since it was written (sha256)")
+    if problems:
+        return problems
+    for path in _files(folder):
+        problem = _check_payload(path)
+        if problem is not None:
+            problems.append(f"{path.relative_to(folder).as_posix()}: {problem}")
+    return problems
+
+
 class CheckpointManager:
     """Saves `checkpoints/step_N/` folders in a run folder, keeps the last `keep_last`.
 
@@ -207,6 +292,36 @@ class CheckpointManager:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
+    def resume_point(self) -> Path | None:
+        """The checkpoint to resume from: the newest that verifies, or None when there is none.
+
+        Raises `RunDirError` when checkpoints exist but none verifies: starting over would
+        silently throw the run away, so the user decides.
+        """
+        from trainers.run.guard import RunDirError
+
+        chosen, skipped = self.latest_verified()
+        if chosen is None and skipped:
+            details = "; ".join(f"step {s}: {', '.join(p)}" for s, p in skipped.items())
+            raise RunDirError(f"no checkpoint in {self.root} verifies ({details})")
+        return chosen
+
+    def latest_verified(self) -> tuple[Path | None, dict[int, list[str]]]:
+        """(newest checkpoint that verifies or None, {skipped step: its problems}).
+
+        Each skipped checkpoint is logged as a warning naming its step and problems.
+        """
+        skipped: dict[int, list[str]] = {}
+        for step in reversed(self.steps()):
+            problems = verify(self.path(step))
+            if not problems:
+                return self.path(step), skipped
+            skipped[step] = problems
+            logger.warning(
+                "checkpoint %s does not verify, skipped: %s", self.path(step), "; ".join(problems)
+            )
+        return None, skipped
+
     load_json = staticmethod(load_json)
 
     # ---- writing
@@ -237,7 +352,10 @@ class CheckpointManager:
             for name, obj in (json_files or {}).items():
                 atomic_write_json(folder / name, obj)
             write_rng(folder, generators)
-            atomic_write_json(folder / rf.COMPLETE, {"step": step, "saved_at": time.time()})
+            atomic_write_json(
+                folder / rf.COMPLETE,
+                {"step": step, "saved_at": time.time(), "files": manifest(folder)},
+            )
         logger.info("checkpoint %s saved in %.2fs", final, time.perf_counter() - started)
         self.prune()
         return final

@@ -1,6 +1,9 @@
 """The files a run writes: one source of truth for the trainer, the report and the notebook.
 
     runs/<experiment>__<seed>__<YYYYmmdd-HHMMSS>/
+        lora_league_run.json       marker: this folder is a run, and its identity (env, mode, ...)
+        .lock                      held (flock) by the trainer writing the run
+        train.log                  everything the console does not show (engine, libraries)
         events.out.tfevents.*      TensorBoard scalars (tags below) and text (transcripts, config)
         config.json                the full config of the run
         metrics.jsonl              one json object per iteration: {"step": N, "<tag>": value, ...}
@@ -10,10 +13,12 @@
                                                 "openskill": {player: {mu, sigma, ordinal}}},
                                     "payoff": {"players": [...], "win_rate": [[...]] | null}}
         run_report.json            summary: players, ratings, win rates, performance, paths
-        checkpoints/step_N/        adapters/<name>/ (peft safetensors),
-                                   optimizer/<name>.safetensors, league.json, rng.json,
+        checkpoints/step_N/        learner/ (`trainers.learn.state`: adapters/<name>/ as peft
+                                   safetensors, optimizer/<name>.safetensors, learner.json),
+                                   snapshots/<name>@v<K>/, league.json, rng.json,
                                    rng_torch.safetensors, trainer_state.json, config.json,
-                                   performance_metrics.json, COMPLETE (written last)
+                                   performance_metrics.json, COMPLETE (written last: the step
+                                   and the size and sha256 of every file, checked on resume)
         visualization_outputs/     PNG figures written by `python -m experiments.report`
 
 All files are written atomically (temp file + rename): a killed run never leaves a half-written one.
@@ -23,6 +28,8 @@ Temp files and folders start with `.tmp-` and are removed by the next run; the a
 
 from __future__ import annotations
 
+RUN_MARKER = "lora_league_run.json"
+LOG = "train.log"
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 MATCHES = "matches.csv"
@@ -37,6 +44,8 @@ RUN_TIME_FORMAT = "%Y%m%d-%H%M%S"
 
 # Inside checkpoints/step_N/ (STEP_PREFIX + N).
 STEP_PREFIX = "step_"
+LEARNER = "learner"  # the learner's own folder (`trainers.learn.state`)
+SNAPSHOTS = "snapshots"  # frozen league versions, `<adapter>@v<K>/` peft folders
 ADAPTERS = "adapters"
 OPTIMIZER = "optimizer"
 RNG = "rng.json"

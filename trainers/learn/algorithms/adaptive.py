@@ -5,6 +5,14 @@ model while another has stopped improving. A fixed LR and KL coefficient cannot 
 adapter gets an `AdaptiveLoRAController` that the trainer steps once per update with that
 adapter's mean reward and measured KL, and that returns every change it made so the trainer can
 apply and log it.
+
+Which signal may move the learning rate depends on the mode (`AdaptiveConfig.lr_signal`). In
+cooperative and mixed games an adapter's own reward is measured against a fixed task, so its
+trend says whether updates help. In competitive and team-battle self-play it does not: the
+opponent is a copy that improves too, so one side's falling reward is the other side's rising one,
+and a controller that braked on it would throttle exactly the side that is losing to an improving
+opponent. There the LR listens only to evaluations against fixed references (scripted bots,
+frozen snapshots), and only to differences those evaluations' 95% intervals can resolve.
 """
 
 from __future__ import annotations
@@ -13,6 +21,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
+
+from trainers.intervals import WinRate
 
 __all__ = ["AdaptiveConfig", "AdaptiveLoRAController", "Change"]
 
@@ -51,6 +61,11 @@ class AdaptiveConfig:
     lr_cooldown: int = 5
     adapt_kl: bool = True
     adapt_lr: bool = True
+    #: What may move the LR: "reward" (the adapter's own reward trend: cooperative and mixed
+    #: games) or "reference" (win rates against fixed references only: zero-sum self-play).
+    lr_signal: Literal["reward", "reference"] = "reward"
+    #: With "reference": evaluations without a clear gain before the LR gets a small push.
+    reference_patience: int = 3
 
     def __post_init__(self) -> None:
         if self.kl_target <= 0 or self.kl_tolerance <= 1 or self.kl_factor <= 1:
@@ -65,6 +80,8 @@ class AdaptiveConfig:
             raise ValueError("reward_ema and trend_ema must lie in [0, 1)")
         if self.stagnation_tol < 0 or self.warmup_steps < 2 or self.lr_cooldown < 0:
             raise ValueError("need stagnation_tol >= 0, warmup_steps >= 2, lr_cooldown >= 0")
+        if self.lr_signal not in ("reward", "reference") or self.reference_patience < 1:
+            raise ValueError("lr_signal must be 'reward' or 'reference'; reference_patience >= 1")
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,12 @@ class AdaptiveLoRAController:
          above target * tol (a larger step would widen a KL that is already too large);
        - rising: no change.
        lr_scale is clamped to [lr_scale_min, lr_scale_max].
+    2'. With `lr_signal="reference"` the reward is ignored, and `step(..., reference=WinRate)`
+       brings an evaluation against fixed references when one was played. Against the best
+       evaluation so far: a new one whose 95% interval lies wholly below the best one's
+       (`WinRate.clearly_below`) is a real regression: lr_scale *= lr_down; `reference_patience`
+       evaluations in a row that are not clearly above the best: lr_scale *= lr_up (unless KL is
+       high); anything else, or a step without an evaluation: no change. Cooldown as above.
 
     A change clamped back to the value it had is not a change and is not reported. The state is
     plain floats (`state_dict`), so a resumed run continues with the same coefficients.
@@ -119,19 +142,59 @@ class AdaptiveLoRAController:
         self.reward_slope: float | None = None
         self.rewards_seen = 0
         self.steps_since_lr_change = self.config.lr_cooldown
+        self.best_reference: WinRate | None = None
+        self.evals_without_gain = 0
 
-    def step(self, reward_mean: float | None, kl: float | None = None) -> list[Change]:
-        """Take one update's mean reward and KL; return the changes made (possibly none)."""
+    def step(
+        self,
+        reward_mean: float | None,
+        kl: float | None = None,
+        reference: WinRate | None = None,
+    ) -> list[Change]:
+        """Take one update's mean reward, KL and (if one was played) evaluation against fixed
+        references; return the changes made (possibly none)."""
         self.steps += 1
         self.steps_since_lr_change += 1
         changes: list[Change] = []
         if self.config.adapt_kl and _finite(kl):
             changes.extend(self._adapt_kl(float(kl)))
+        kl_high = _finite(kl) and float(kl) > self._kl_high
+        if self.config.lr_signal == "reference":
+            if self.config.adapt_lr and reference is not None and reference.games > 0:
+                changes.extend(self._adapt_lr_to_reference(reference, kl_high))
+            return changes
         if _finite(reward_mean):
             self._observe_reward(float(reward_mean))
         if self.config.adapt_lr:
-            kl_high = _finite(kl) and float(kl) > self._kl_high
             changes.extend(self._adapt_lr(kl_high))
+        return changes
+
+    def _adapt_lr_to_reference(self, score: WinRate, kl_high: bool) -> list[Change]:
+        cfg = self.config
+        best = self.best_reference
+        if best is None or best.clearly_below(score):
+            self.best_reference, self.evals_without_gain = score, 0
+            return []
+        if best.rate < score.rate:
+            self.best_reference = score  # better, though not clearly: keep the higher mark
+        self.evals_without_gain += 1
+        if self.steps_since_lr_change < cfg.lr_cooldown:
+            return []
+        if score.clearly_below(best):
+            lo, hi = score.interval
+            new = self.lr_scale * cfg.lr_down
+            reason = f"reference win rate fell to {score.rate:.2f} [{lo:.2f}, {hi:.2f}]"
+        elif self.evals_without_gain >= cfg.reference_patience and not kl_high:
+            new = self.lr_scale * cfg.lr_up
+            reason = f"no clear gain against references in {self.evals_without_gain} evaluations"
+        else:
+            return []
+        changes = self._change(
+            "lr_scale", min(max(new, cfg.lr_scale_min), cfg.lr_scale_max), reason
+        )
+        if changes:
+            self.steps_since_lr_change = 0
+            self.evals_without_gain = 0
         return changes
 
     @property
@@ -203,6 +266,10 @@ class AdaptiveLoRAController:
             "reward_slope": self.reward_slope,
             "rewards_seen": self.rewards_seen,
             "steps_since_lr_change": self.steps_since_lr_change,
+            "best_reference": None
+            if self.best_reference is None
+            else [self.best_reference.wins, self.best_reference.games],
+            "evals_without_gain": self.evals_without_gain,
             "config": asdict(self.config),
         }
 
@@ -216,3 +283,6 @@ class AdaptiveLoRAController:
         self.reward_slope = None if slope is None else float(slope)
         self.rewards_seen = int(state["rewards_seen"])
         self.steps_since_lr_change = int(state["steps_since_lr_change"])
+        best = state.get("best_reference")  # absent in checkpoints written before it existed
+        self.best_reference = None if best is None else WinRate(float(best[0]), int(best[1]))
+        self.evals_without_gain = int(state.get("evals_without_gain", 0))

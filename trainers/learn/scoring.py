@@ -1,0 +1,155 @@
+"""Scoring: the forward pass that turns a collated batch into per-token log-probs.
+
+`Scorer.score(batch)` is the one seam between a `samples.Batch` and the model. The transformer
+body runs once over each padded sequence; the vocabulary projection (`lm_head`, 49k rows for
+SmolLM2) runs only at the positions that predict the agent's own tokens, since projecting every
+prompt position is most of the cost on a CPU and is thrown away. Each log-prob is taken under the
+distribution the server sampled from: logits / temperature, masked to the legal-move tokens on
+constrained turns (`agents.serving.choices.ChoiceMask`), log-softmax, as `process_logits` does.
+The scorer runs whichever adapter the model has active; the learner chooses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Literal
+
+import torch
+
+from trainers.learn.samples import Batch, TrainSample, collate
+
+__all__ = ["PROJECTIONS", "Projection", "Scorer", "check_plain_head", "entropy"]
+
+Projection = Literal["own", "full"]
+#: "own": project only the agent's own positions; "full": every position (the slow baseline a
+#: plain trainer runs, kept to check and measure the fast path against).
+PROJECTIONS: tuple[str, ...] = ("own", "full")
+_ALLOWED_CACHE_SIZE = 4096
+
+
+class Scorer:
+    """Per-token log-probs of a causal LM's own completions (see the module docstring)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        temperature: float,
+        dtype: str,
+        device: torch.device,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.temperature = float(temperature)
+        self.dtype = dtype
+        self.device = device
+        self._body = model.get_decoder()
+        self._head = model.get_output_embeddings()
+        self.vocab_size = int(self._head.weight.shape[0])
+        self._allowed_cache: dict[tuple[tuple[str, ...], tuple[int, ...]], tuple[int, ...]] = {}
+
+    # ------------------------------------------------------------------ batches
+    def collate(self, samples: Sequence[TrainSample]) -> Batch:
+        """One padded micro-batch of `samples` on the scorer's device, legal-move mask included."""
+        return collate(
+            samples,
+            pad_id=self.tokenizer.pad_token_id,
+            vocab_size=self.vocab_size,
+            device=self.device,
+            allowed=self.legal_mask(samples),
+        )
+
+    def _allowed(self, choices: tuple[str, ...], prefix: tuple[int, ...]) -> tuple[int, ...]:
+        """Legal next tokens after `prefix` in a constrained turn (cached: a vocab scan is slow)."""
+        from agents.serving.choices import ChoiceMask
+
+        key = (choices, prefix)
+        if key not in self._allowed_cache:
+            if len(self._allowed_cache) >= _ALLOWED_CACHE_SIZE:
+                self._allowed_cache.clear()
+            self._allowed_cache[key] = tuple(ChoiceMask(self.tokenizer, choices).allowed(prefix))
+        return self._allowed_cache[key]
+
+    def legal_mask(self, samples: Sequence[TrainSample]) -> torch.Tensor | None:
+        """[N, V] True at the tokens each scored position may take; None if nothing is masked."""
+        if not any(turn.choices for s in samples for turn in s.turns):
+            return None
+        rows: list[torch.Tensor] = []
+        for sample in samples:
+            for turn in sample.turns:
+                for k in range(len(turn.ids)):
+                    row = torch.ones(self.vocab_size, dtype=torch.bool)
+                    if turn.choices:
+                        row = torch.zeros(self.vocab_size, dtype=torch.bool)
+                        row[list(self._allowed(tuple(turn.choices), tuple(turn.ids[:k])))] = True
+                    rows.append(row)
+        return torch.stack(rows).to(self.device)
+
+    # ------------------------------------------------------------------ scoring
+    def _autocast(self) -> AbstractContextManager[Any]:
+        if self.dtype == "bfloat16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _processed(self, logits: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+        """Log-probs of the sampling distribution: mask, temperature, log-softmax (in fp32)."""
+        logits = logits.float()
+        if allowed is not None:
+            logits = logits.masked_fill(~allowed, float("-inf"))
+        return torch.log_softmax(logits / self.temperature, dim=-1)
+
+    def score(
+        self, batch: Batch, projection: Projection = "own"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[N] completion-token log-probs of `batch` under the model's active weights, and the
+        [N, V] log-prob rows they were taken from (the sampling distributions: masked to the legal
+        moves on constrained turns)."""
+        if projection not in PROJECTIONS:
+            raise ValueError(f"projection must be 'own' or 'full', got {projection!r}")
+        with self._autocast():
+            hidden = self._body(
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+            ).last_hidden_state
+            flat = hidden.reshape(-1, hidden.shape[-1])
+            if projection == "own":
+                # PERFORMANCE: gather the few hidden states that predict the agent's own tokens,
+                # then project only those onto the vocabulary.
+                logits = self._head(flat[batch.rows])
+                logp = self._processed(logits, batch.allowed)
+            else:
+                logp = self._full_projection(flat, batch)
+        return logp.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1), logp
+
+    def _full_projection(self, flat: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The baseline a plain trainer runs: every position through the vocabulary projection
+        and the log-softmax, then the needed rows picked (legal-move rows recomputed masked)."""
+        logits = self._head(flat)
+        full = torch.log_softmax(logits.float() / self.temperature, dim=-1)[batch.rows]
+        if batch.allowed is None:
+            return full
+        masked = self._processed(logits[batch.rows], batch.allowed)
+        constrained = ~batch.allowed.all(dim=-1, keepdim=True)
+        return torch.where(constrained, masked, full)
+
+
+def entropy(logp: torch.Tensor) -> torch.Tensor:
+    """[N] entropy of each row of log-probs [N, V]; masked-out tokens (-inf) count 0 and pass no
+    nan to the gradient (0 * -inf)."""
+    masked = torch.isinf(logp)
+    finite = logp.masked_fill(masked, 0.0)
+    return -(finite.exp() * finite).masked_fill(masked, 0.0).sum(-1)
+
+
+def check_plain_head(model_config: Any) -> None:
+    """Raise for a model whose logits are more than its output embedding of the hidden states.
+
+    Scoring applies the output embedding to hidden states itself; a model that transforms its
+    logits further (Gemma 2's soft-capping, Cohere's logit scale) would be mis-scored."""
+    softcap = getattr(model_config, "final_logit_softcapping", None)
+    scale = getattr(model_config, "logit_scale", None)
+    if softcap or (scale is not None and scale != 1):
+        raise ValueError(
+            f"{type(model_config).__name__} post-processes its logits (soft-capping or a "
+            "logit scale), which the learner's own-positions projection does not reproduce"
+        )
