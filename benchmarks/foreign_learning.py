@@ -21,11 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trainers.probe import completion_ids, move_probabilities
+
 import envs
 from agents.conversation import Conversation, user_turn_text
 from envs.openspiel.exploitability import decision_points, exploitability, uniform_policy
 from trainers.config import TrainerConfig
-from trainers.probe import completion_ids, move_probabilities
 
 
 def prompt_at(env_id: str, point, tokenizer: Any) -> list[int]:
