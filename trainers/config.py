@@ -316,6 +316,8 @@ class TrainerConfig:
         import envs
 
         game, learn = self.game, self.learn
+        if game.env_id in envs.refused():  # a foreign game that cannot run here, and why
+            raise ConfigError(f"env_id {game.env_id!r}: {envs.refused()[game.env_id]}")
         if game.env_id not in envs.list_envs():
             raise ConfigError(
                 f"unknown env_id {game.env_id!r}; registered envs: {', '.join(envs.list_envs())}"
