@@ -41,6 +41,7 @@ from trainers.rollout import MatchSpec, Rollout, Seat
 from trainers.run import layout as rf
 from trainers.run.io import TEMP_PREFIX, remove_directory
 from trainers.run.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
+from trainers.run.timing import TOTAL, PhaseTimer
 
 if TYPE_CHECKING:
     from trainers.run.console import Console
@@ -76,6 +77,8 @@ class SelfPlayTrainer:
         #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
         self.console = console
         self.learner = None
+        #: Seconds per phase of each iteration (`time/<phase>` metrics, the closing summary).
+        self.timer = PhaseTimer()
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> Path:
@@ -133,9 +136,20 @@ class SelfPlayTrainer:
             ),
             cfg.rollout.constrained,
         )
+        self._time_parts()
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
         return self.run_dir
+
+    def _time_parts(self) -> None:
+        """Phases inside the parts: engine calls and bots (not from the async rollout's
+        thread: the timer is the loop's), the learner's KL reference pass and optimizer step."""
+        if not self.config.rollout.async_rollout:
+            self.rollout.timer = self.timer
+        self.timer.wrap(self.learner, "_reference", "kl_ref")
+        self.timer.wrap(self.learner, "_step", "optimizer")
+        self.timer.wrap(self, "_target_samples", "q_targets")
+        self.timer.wrap(self, "_ratings", "ratings")
 
     def _seed_everything(self, seed: int) -> None:
         import torch
@@ -211,7 +225,8 @@ class SelfPlayTrainer:
                 bar.update(1)
                 bar.set_postfix(_postfix(metrics))
                 if self.step % cfg.run.checkpoint_every == 0 or self.step == cfg.run.iterations:
-                    self.save_checkpoint()
+                    with self.timer.phase("checkpoint"):
+                        self.save_checkpoint()
         finally:
             bar.close()
         self.monitor.write_report(self.report())
@@ -222,6 +237,38 @@ class SelfPlayTrainer:
         start = time.perf_counter()
         self.step += 1
         mix = mix_at(self.step - 1, cfg.run.iterations, cfg.game.mix_start, cfg.game.mix_end)
+        with self.timer.phase("rollout"):
+            episodes = self._play(mix)
+        rollout_s = time.perf_counter() - start
+        with self.timer.phase("league"):
+            self._record(episodes)
+        with self.timer.phase("learner"):
+            learn = self._learn(episodes)
+        with self.timer.phase("publish"):
+            publish_ms = self._publish_and_snapshot()
+        evaluation = {}
+        if cfg.league.eval_every and self.step % cfg.league.eval_every == 0:
+            with self.timer.phase("eval", absorb=True):
+                evaluation = self.evaluate()
+        with self.timer.phase("monitor"):
+            metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
+            if self.monitor.system is not None:
+                metrics.update(self.monitor.system.sample())
+        # This iteration's split; what follows (logging) counts in the next one's.
+        metrics.update({f"{rf.TAG_TIME}/{k}": v for k, v in self.timer.lap().items()})
+        with self.timer.phase("monitor"):
+            self.monitor.log_scalars(self.step, metrics)
+            if (
+                cfg.run.transcript_every
+                and self.step % cfg.run.transcript_every == 1 % cfg.run.transcript_every
+            ):
+                self.monitor.log_text(self.step, rf.TEXT_TRANSCRIPT, _transcript_md(episodes[0]))
+        with self.timer.phase("league"):
+            self._write_league()
+        return metrics
+
+    def _play(self, mix: float) -> list[Episode]:
+        cfg = self.config
         if cfg.rollout.async_rollout:
             episodes = self._next_rollout(mix).result()
             if self.step < cfg.run.iterations:  # the next games play while this batch trains
@@ -229,29 +276,9 @@ class SelfPlayTrainer:
                     self.step, cfg.run.iterations, cfg.game.mix_start, cfg.game.mix_end
                 )
                 self._pending = self._start_rollout(self.step + 1, next_mix)
-        else:
-            matches = self.make_matches(cfg.rollout.games_per_iteration)
-            episodes = self.rollout.play(matches, step=self.step, mix=mix)
-        rollout_s = time.perf_counter() - start
-        self._record(episodes)
-        learn = self._learn(episodes)
-        publish_ms = self._publish_and_snapshot()
-        evaluation = (
-            self.evaluate()
-            if cfg.league.eval_every and self.step % cfg.league.eval_every == 0
-            else {}
-        )
-        metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
-        if self.monitor.system is not None:
-            metrics.update(self.monitor.system.sample())
-        self.monitor.log_scalars(self.step, metrics)
-        if (
-            cfg.run.transcript_every
-            and self.step % cfg.run.transcript_every == 1 % cfg.run.transcript_every
-        ):
-            self.monitor.log_text(self.step, rf.TEXT_TRANSCRIPT, _transcript_md(episodes[0]))
-        self._write_league()
-        return metrics
+            return episodes
+        matches = self.make_matches(cfg.rollout.games_per_iteration)
+        return self.rollout.play(matches, step=self.step, mix=mix)
 
     # ------------------------------------------------------------------ asynchronous rollout
     def _start_rollout(self, step: int, mix: float):
@@ -517,6 +544,9 @@ class SelfPlayTrainer:
                 else 0,
                 "publish_latency_ms_mean": 1e3 * float(np.mean(publish)) if publish else None,
                 "wall_seconds": time.time() - self.started,
+                "seconds_per_iteration": {
+                    k: v / max(self.timer.laps, 1) for k, v in self.timer.summary().items()
+                },
             },
         }
 
@@ -644,5 +674,12 @@ def format_summary(report: dict[str, Any]) -> str:
         f"rollout {perf['rollout_tokens_per_s']:.0f} tok/s, {report['episodes']} episodes, "
         f"{report['weight_updates']} weight updates, {perf['wall_seconds']:.0f} s"
     )
+    split = perf.get("seconds_per_iteration") or {}
+    if split.get(TOTAL):
+        parts = sorted(((k, v) for k, v in split.items() if k != TOTAL), key=lambda kv: -kv[1])
+        lines.append(
+            f"seconds per iteration {split[TOTAL]:.1f}: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in parts if v >= 0.05)
+        )
     lines.append(f"run directory: {report['run_dir']}")
     return "\n".join(lines)
