@@ -48,6 +48,7 @@ from trainers.run.scalars import (
     postfix,
     transcript_md,
 )
+from trainers.run.timing import PhaseTimer
 
 if TYPE_CHECKING:
     from trainers.run.console import Console
@@ -84,6 +85,8 @@ class SelfPlayTrainer:
         #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
         self.console = console
         self._reference: WinRate | None = None  # pooled result of the last evaluation
+        #: Seconds per phase of each iteration (`time/<phase>` metrics, the closing summary).
+        self.timer = PhaseTimer()
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> Path:
@@ -143,9 +146,20 @@ class SelfPlayTrainer:
             ),
             cfg.rollout.constrained,
         )
+        self._time_parts()
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
         return self.run_dir
+
+    def _time_parts(self) -> None:
+        """Phases inside the parts: engine calls and bots (not from the async rollout's
+        thread: the timer is the loop's), the learner's KL reference pass and optimizer step,
+        the soft Q targets."""
+        if not self.config.rollout.async_rollout:
+            self.rollout.timer = self.timer
+        self.timer.wrap(self.learner, "_reference", "kl_ref")
+        self.timer.wrap(self.learner, "_step", "optimizer")
+        self.timer.wrap(self.learn_step, "_target_samples", "q_targets")
 
     def _seed_everything(self, seed: int) -> None:
         import torch
@@ -219,7 +233,8 @@ class SelfPlayTrainer:
                 bar.update(1)
                 bar.set_postfix(postfix(metrics, LEARNER))
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
-                    self.save_checkpoint()
+                    with self.timer.phase("checkpoint"):  # counted in the next iteration
+                        self.save_checkpoint()
         finally:
             bar.close()
         self.monitor.write_report(self.report())
@@ -230,13 +245,20 @@ class SelfPlayTrainer:
         self.step += 1
         start = time.perf_counter()
         mix = self._mix(self.step - 1)
-        episodes = self.play(mix)
+        phase = self.timer.phase
+        with phase("rollout"):
+            episodes = self.play(mix)
         rollout_s = time.perf_counter() - start
-        self.update_league(episodes)
-        learn = self.learn(episodes)
-        publish_ms = self.publish()
-        evaluation = self._evaluation_due()
-        return self.log(episodes, learn, evaluation, mix, rollout_s, publish_ms)
+        with phase("league"):
+            self.update_league(episodes)
+        with phase("learner"):
+            learn = self.learn(episodes)
+        with phase("publish"):
+            publish_ms = self.publish()
+        with phase("eval", absorb=True):
+            evaluation = self._evaluation_due()
+        with phase("monitor"):
+            return self.log(episodes, learn, evaluation, mix, rollout_s, publish_ms)
 
     def _mix(self, step: int) -> float:
         game = self.config.game
@@ -348,6 +370,8 @@ class SelfPlayTrainer:
         metrics = iteration_scalars(episodes, learn, evaluation, facts)
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
+        # This iteration's split; the logging below counts in the next one's.
+        metrics.update({f"{rf.TAG_TIME}/{k}": v for k, v in self.timer.lap().items()})
         self.monitor.log_scalars(self.step, metrics)
         every = self.config.run.transcript_every
         if every and self.step % every == 1 % every:
@@ -393,6 +417,9 @@ class SelfPlayTrainer:
                 else 0,
                 "publish_latency_ms_mean": 1e3 * float(np.mean(publish)) if publish else None,
                 "wall_seconds": time.time() - self.started,
+                "seconds_per_iteration": {
+                    k: v / max(self.timer.laps, 1) for k, v in self.timer.summary().items()
+                },
             },
         }
 
