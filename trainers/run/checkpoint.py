@@ -36,7 +36,15 @@ from trainers.run.io import (
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CheckpointManager", "capture_rng", "load_json", "restore_rng", "write_rng"]
+__all__ = [
+    "CheckpointManager",
+    "capture_rng",
+    "find_resume_dir",
+    "load_json",
+    "restore_rng",
+    "seed_everything",
+    "write_rng",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +64,29 @@ def _named(generators: Generators | None) -> Mapping[str, np.random.Generator]:
 
 
 # ---- RNG state
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's `random`, numpy's global RNG and torch."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def find_resume_dir(resume: str | None, runs_dir: str, experiment: str, seed: int) -> Path | None:
+    """The run directory `resume` names: a folder, or 'auto' for the newest run of this
+    experiment and seed under `runs_dir` (None when there is none yet); None: a fresh run."""
+    if not resume:
+        return None
+    if resume != "auto":
+        path = Path(resume)
+        if not path.is_dir():
+            raise FileNotFoundError(f"resume: no run directory {path}")
+        return path
+    found = sorted(Path(runs_dir).glob(f"{experiment}{rf.RUN_NAME_SEP}{seed}{rf.RUN_NAME_SEP}*"))
+    return found[-1] if found else None
 
 
 def capture_rng(
