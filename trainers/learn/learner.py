@@ -17,6 +17,9 @@
   that write them as peft folders (safetensors + json) and optimizer states as safetensors + json;
   nothing is pickled, so a checkpoint can be handed to anyone.
 
+(Over 400 lines: the Learner is one class, and its update, weights and state dict all reach the
+same adapters and optimizers; the pure parts already live in the modules named above.)
+
 Only the LoRA weights are trained and only in float32 (bf16 is autocast for the forward pass), so
 optimizer states and checkpoints never lose precision.
 """
