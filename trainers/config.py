@@ -127,8 +127,6 @@ class TrainerConfig:
     def validate(self) -> None:
         import envs
 
-        if self.env_id in envs.refused():  # a foreign game that cannot run here, and why
-            raise ValueError(f"env_id {self.env_id!r}: {envs.refused()[self.env_id]}")
         if self.env_id not in envs.list_envs():
             raise ValueError(
                 f"unknown env_id {self.env_id!r}; registered envs: {', '.join(envs.list_envs())}"
