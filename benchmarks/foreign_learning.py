@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from trainers.probe import completion_ids, move_probabilities
-
 import envs
 from agents.conversation import Conversation, user_turn_text
 from envs.openspiel.exploitability import decision_points, exploitability, uniform_policy
 from trainers.config import TrainerConfig
+
+try:  # trainers/ is being reorganised: the probe lives in trainers.learn from then on
+    from trainers.learn.probe import completion_ids, move_probabilities
+except ImportError:  # pragma: no cover - the layout before the reorganisation
+    from trainers.probe import completion_ids, move_probabilities
 
 
 def prompt_at(env_id: str, point, tokenizer: Any) -> list[int]:
@@ -79,7 +83,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from trainers.selfplay import SelfPlayTrainer
 
-    cfg = TrainerConfig(
+    fields = dict(
         experiment="bench_foreign", env_id=f"openspiel/{args.game}", mode="competitive",
         share="all", bots=("random",), matchmaking="pfsp", snapshot_every=5, eval_every=0,
         max_new_tokens=8, lr=args.lr, kl_coef=1e-4, model=args.model,
@@ -88,6 +92,9 @@ def main() -> None:
         games_per_iteration=args.games, temperature=args.temperature,
         learner_dtype=args.learner_dtype,
     )  # fmt: skip
+    build = getattr(TrainerConfig, "build", None)  # nested config: built from flat fields
+    cfg = build(**fields) if build is not None else TrainerConfig(**fields)
+    iterations = args.iterations
     uniform = exploitability(args.game, uniform_policy(args.game))
     trainer = SelfPlayTrainer(cfg)
     trainer.setup()
@@ -104,13 +111,20 @@ def main() -> None:
         print(f"step {trainer.step:3d}  exploitability {value:.4f}  "
               f"(uniform play {uniform:.4f})", flush=True)  # fmt: skip
 
+    def after_iteration(_metrics: object = None) -> None:
+        if trainer.step % args.probe_every == 0 or trainer.step == iterations:
+            probe()
+
     try:
         probe()
-        while trainer.step < cfg.iterations:
-            trainer.iteration()
-            if trainer.step % args.probe_every == 0 or trainer.step == cfg.iterations:
-                probe()
-        trainer.save_checkpoint()
+        run = getattr(trainer, "run", None)
+        if run is not None and "on_iteration" in inspect.signature(run).parameters:
+            run(on_iteration=after_iteration)  # iterates, checkpoints on the config's schedule
+        else:
+            while trainer.step < iterations:
+                trainer.iteration()
+                after_iteration()
+            trainer.save_checkpoint()
     finally:
         trainer.close()
     out = Path(trainer.run_dir) / "learning_foreign.csv"
