@@ -27,14 +27,19 @@ def user_turn_text(info: Mapping[str, Any], first: bool) -> str:
     return "\n\n".join(parts)
 
 
-@dataclass
-class Turn:
-    prompt_len: int  # tokens before this turn's completion
-    completion_ids: tuple[int, ...]
+@dataclass(frozen=True)
+class TurnTokens:
+    """One completion inside a chat: `token_ids[start:start + len(ids)] == ids`."""
+
+    start: int
+    ids: tuple[int, ...]
     logprobs: tuple[float, ...]
-    text: str
-    adapter_version: int | None
-    choices: tuple[str, ...] | None
+    #: Adapter version that produced it (None: base model or scripted).
+    version: int | None
+    #: Legal moves the completion was constrained to, or None (unconstrained).
+    choices: tuple[str, ...] | None = None
+    #: The completion as text (the move), when known.
+    text: str | None = None
 
 
 @dataclass
@@ -45,7 +50,7 @@ class Conversation:
     system_prompt: str | None = None
     messages: list[dict[str, str]] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
-    turns: list[Turn] = field(default_factory=list)
+    turns: list[TurnTokens] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.system_prompt:
@@ -70,7 +75,7 @@ class Conversation:
             end = before.rfind(last.text) + len(last.text)
             bridge = before[end:]
             eos = self.tokenizer.eos_token
-            if last.completion_ids and last.completion_ids[-1] == self.tokenizer.eos_token_id:
+            if last.ids and last.ids[-1] == self.tokenizer.eos_token_id:
                 bridge = bridge.removeprefix(eos)
         self.messages.append({"role": "user", "content": content})
         now = self._render(self.messages, True)
@@ -91,13 +96,13 @@ class Conversation:
         choices: Sequence[str] | None = None,
     ) -> None:
         self.turns.append(
-            Turn(
-                prompt_len=len(self.token_ids),
-                completion_ids=tuple(completion_ids),
+            TurnTokens(
+                start=len(self.token_ids),
+                ids=tuple(completion_ids),
                 logprobs=tuple(logprobs),
-                text=text,
-                adapter_version=adapter_version,
+                version=adapter_version,
                 choices=None if choices is None else tuple(choices),
+                text=text,
             )
         )
         self.token_ids.extend(completion_ids)
@@ -107,6 +112,6 @@ class Conversation:
         """True at every token the agent produced (the tokens a learner trains on)."""
         mask = [False] * len(self.token_ids)
         for turn in self.turns:
-            for i in range(turn.prompt_len, turn.prompt_len + len(turn.completion_ids)):
+            for i in range(turn.start, turn.start + len(turn.ids)):
                 mask[i] = True
         return mask

@@ -47,7 +47,7 @@ def game_turn_prompts(tokenizer, n: int) -> list[tuple[int, ...]]:
     from agents.conversation import Conversation, user_turn_text
 
     prompts = []
-    ids = envs.list_envs()
+    ids = envs.list_envs("")  # the home games (foreign ones: benchmarks/foreign_learning.py)
     seed = 0
     while len(prompts) < n:
         env = envs.make(ids[seed % len(ids)])

@@ -17,6 +17,9 @@ from typing import Any
 from envs.core.payoff import PAYOFF_KINDS
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*_v\d+$")
+# Games of another collection: "<namespace>/<the collection's own id>", e.g.
+# "openspiel/leduc_poker", "textarena/TicTacToe-v0".
+_FOREIGN_ID = re.compile(r"^[a-z]+/[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,10 @@ class EnvSpec:
     kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        if not _ID.match(self.id):
-            raise ValueError(f"env id {self.id!r} must look like 'name_v0'")
+        if not (_ID.match(self.id) or _FOREIGN_ID.match(self.id)):
+            raise ValueError(
+                f"env id {self.id!r} must look like 'name_v0' or 'namespace/GameId-v0'"
+            )
         unknown = set(self.payoffs) - set(PAYOFF_KINDS)
         if not self.payoffs or unknown:
             raise ValueError(f"{self.id}: payoffs {self.payoffs} must be among {PAYOFF_KINDS}")
@@ -49,6 +54,8 @@ class EnvSpec:
 
 
 _REGISTRY: dict[str, EnvSpec] = {}
+#: Ids known not to work here, with the reason: `make()` refuses them with it.
+_REFUSED: dict[str, str] = {}
 
 
 def register(spec: EnvSpec) -> EnvSpec:
@@ -58,17 +65,37 @@ def register(spec: EnvSpec) -> EnvSpec:
     return spec
 
 
+def refuse(env_id: str, reason: str) -> None:
+    """Record that `env_id` exists in its collection but cannot run here, and why."""
+    _REFUSED[env_id] = reason
+
+
+def refused() -> dict[str, str]:
+    """Ids left out of the registry, with the reason `make()` gives for each."""
+    return dict(_REFUSED)
+
+
 def spec(env_id: str) -> EnvSpec:
     try:
         return _REGISTRY[env_id]
     except KeyError:
-        raise KeyError(
-            f"unknown env {env_id!r}; registered: {', '.join(sorted(_REGISTRY))}"
-        ) from None
+        if env_id in _REFUSED:
+            raise ValueError(f"env {env_id!r} is not available: {_REFUSED[env_id]}") from None
+        namespace = env_id.split("/", 1)[0] + "/" if "/" in env_id else None
+        known = [i for i in sorted(_REGISTRY) if namespace is None or i.startswith(namespace)]
+        shown = ", ".join(known[:40]) + (f" ... ({len(known)} in all)" if len(known) > 40 else "")
+        raise KeyError(f"unknown env {env_id!r}; registered: {shown}") from None
 
 
-def list_envs() -> list[str]:
-    return sorted(_REGISTRY)
+def list_envs(namespace: str | None = None) -> list[str]:
+    """Registered ids; `namespace="openspiel"` (or "textarena", or "" for the home games) keeps
+    those of one collection."""
+    ids = sorted(_REGISTRY)
+    if namespace is None:
+        return ids
+    if namespace == "":
+        return [i for i in ids if "/" not in i]
+    return [i for i in ids if i.startswith(namespace + "/")]
 
 
 def make(env_id: str, **kwargs: Any):

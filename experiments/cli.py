@@ -1,75 +1,125 @@
 """Shared command-line plumbing of the experiments: presets, logging, the run and its summary.
 
-Each experiment module holds only its config dataclass (defaults for its mode), its presets and
-`main(cfg)`; this module turns those into a CLI:
+Each experiment module holds only its presets (`TrainerConfig`s) and `main(cfg)`; this module
+turns them into a CLI whose presets are tyro subcommands, each overridable field by field:
 
-    python -m experiments.team_battle                  # the default preset
-    python -m experiments.team_battle --preset smoke   # about a minute
-    python -m experiments.team_battle --preset gpu --model Qwen/Qwen2.5-1.5B-Instruct
-    python -m experiments.team_battle --help           # every field, with its docstring
+    python -m experiments.team_battle                        # the default preset
+    python -m experiments.team_battle smoke                  # about a minute
+    python -m experiments.team_battle smoke --iterations 4   # a preset, then any field
+    python -m experiments.team_battle gpu --model Qwen/Qwen2.5-1.5B-Instruct
+    python -m experiments.team_battle --help                 # every field, with its docstring
+
+`--preset NAME` (the older spelling) still works: it is the same as `NAME`.
 """
 
 from __future__ import annotations
 
-import logging
+import errno
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
-from trainers.config import TrainerConfig
-
-T = TypeVar("T", bound=TrainerConfig)
+from trainers.config import ConfigError, TrainerConfig
 
 
-def split_preset(args: Sequence[str], presets: Mapping[str, object]) -> tuple[str, list[str]]:
-    """Take `--preset NAME` (or `--preset=NAME`) out of the arguments."""
-    rest, preset = [], "default"
-    it = iter(args)
-    for arg in it:
-        if arg == "--preset":
-            preset = next(it, "")
-        elif arg.startswith("--preset="):
-            preset = arg.split("=", 1)[1]
-        else:
-            rest.append(arg)
-    if preset not in presets:
-        raise SystemExit(f"unknown preset {preset!r}; choose one of {', '.join(presets)}")
-    return preset, rest
+def preset_args(args: Sequence[str], presets: Mapping[str, object]) -> list[str]:
+    """The arguments with the preset subcommand first: `--preset NAME` becomes `NAME`, and the
+    default preset is named when none is (so `--help` lists every field)."""
+    args = list(args)
+    for i, arg in enumerate(args):
+        if arg == "--preset" and i + 1 < len(args):
+            args = [args[i + 1], *args[:i], *args[i + 2 :]]
+            break
+        if arg.startswith("--preset="):
+            args = [arg.split("=", 1)[1], *args[:i], *args[i + 1 :]]
+            break
+    if not args or args[0] not in presets:
+        if args and not args[0].startswith("-"):
+            raise SystemExit(f"unknown preset {args[0]!r}; choose one of {', '.join(presets)}")
+        args = ["default", *args]
+    return args
 
 
 def parse(
-    presets: Mapping[str, T], description: str, prog: str, args: Sequence[str] | None = None
-) -> T:
+    presets: Mapping[str, TrainerConfig],
+    description: str,
+    prog: str,
+    args: Sequence[str] | None = None,
+) -> TrainerConfig:
+    """The config the command line asks for: a preset (subcommand), then any field overridden."""
     import tyro
 
-    args = list(sys.argv[1:] if args is None else args)
-    preset, rest = split_preset(args, presets)
-    base = presets[preset]
-    text = (
-        f"{description}\n\nPresets (--preset NAME, then override any field): "
-        + ", ".join(presets)
-        + f". Using: {preset}."
+    names = ", ".join(presets)
+    helps = {
+        name: f"{description.strip()}\n\nPreset: {name} (presets: {names}; name one first, then "
+        f"override any field; `--preset {name}` also works)"
+        for name in presets
+    }
+    kinds = tyro.extras.subcommand_type_from_defaults(dict(presets), helps)
+    return tyro.cli(
+        tyro.conf.OmitArgPrefixes[tyro.conf.OmitSubcommandPrefixes[kinds]],  # type: ignore[misc]
+        args=preset_args(sys.argv[1:] if args is None else args, presets),
+        description=f"{description.strip()}\n\nPresets: {names}",
+        prog=prog,
     )
-    return tyro.cli(type(base), default=base, args=rest, description=text, prog=prog)
 
 
 def run(cfg: TrainerConfig) -> Path:
-    """Train with `cfg`, print the summary table, return the run directory."""
+    """Train with `cfg`, print the summary table, return the run directory.
+
+    The console stays quiet (see `trainers.run.console`). A failure ends the process with one
+    `error:` line on stderr and a non-zero status (2 for the expected ones: a bad config, model,
+    run folder or disk; 1 for anything else, whose traceback goes to the run's log file);
+    `--debug` raises instead, with the whole traceback.
+    """
+    from trainers.run.console import Console
+
+    console = Console(verbose=cfg.run.verbose)
+    console.configure_logging()
+    try:
+        return _train(cfg, console)
+    except Exception as e:
+        if cfg.run.debug:
+            raise
+        failure = e
+        if console.log_path is not None:
+            with open(console.log_path, "a", encoding="utf-8") as f:
+                traceback.print_exception(e, file=f)
+    finally:
+        console.close()
+    expected = _expected(failure)
+    where = "" if expected or console.log_path is None else f" (traceback in {console.log_path})"
+    detail = str(failure) if expected else f"{type(failure).__name__}: {failure}"
+    print(f"error: {detail}{where}", file=sys.stderr)
+    raise SystemExit(2 if expected else 1)
+
+
+def _train(cfg: TrainerConfig, console) -> Path:
     from trainers.selfplay import SelfPlayTrainer, format_summary
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "vllm", "urllib3", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    trainer = SelfPlayTrainer(cfg)
+    trainer = SelfPlayTrainer(cfg, console=console)
     try:
         trainer.setup()
         run_dir = trainer.run()
-        print(format_summary(trainer.report()))
-        print(f"watch: tensorboard --logdir {Path(cfg.runs_dir)}")
-        print(f"figures: python -m experiments.report {run_dir}")
+        console.print(format_summary(trainer.report()))
+        console.print(f"watch: tensorboard --logdir {Path(cfg.run.runs_dir)}")
+        console.print(f"figures: python -m experiments.report {run_dir}")
+        console.print(f"log: {console.log_path}")
         return run_dir
     finally:
         trainer.close()
+
+
+#: errno values that mean the user's disk or folder, not the program.
+_DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOENT}
+
+
+def _expected(e: BaseException) -> bool:
+    """A failure the user can fix from its message alone: no traceback needed."""
+    from agents.models.errors import ModelNotFoundError
+    from trainers.run.guard import RunDirError
+
+    if isinstance(e, ModelNotFoundError | RunDirError | ConfigError):
+        return True
+    return isinstance(e, OSError) and e.errno in _DISK_ERRORS

@@ -41,9 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from agents.serving import make_policy_server
-    from agents.serving.types import AdapterRef, SamplingSettings
+    from agents.serving.types import SamplingSettings
     from trainers.config import TrainerConfig
-    from trainers.league.modes import adapter_name, family_keys, get_mode, share_key, sides
+    from trainers.league.modes import family_keys, get_mode, share_key, sides
+    from trainers.league.publishing import LEARNER, AdapterFamily
     from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings, payoff_matrix
     from trainers.rollout import MatchSpec, Rollout, Seat
     from trainers.run.checkpoint import CheckpointManager
@@ -53,7 +54,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     if not (run / rf.CONFIG).is_file():
         raise SystemExit(f"{run} is not a run directory (no {rf.CONFIG})")
     cfg = TrainerConfig.from_dict(json.loads((run / rf.CONFIG).read_text()))
-    mode = get_mode(cfg.mode)
+    mode = get_mode(cfg.game.mode)
     manager = CheckpointManager(run, keep_last=None)
     steps = args.checkpoints or manager.steps()
     if not steps:
@@ -64,43 +65,45 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
     import envs
 
-    probe = envs.make(cfg.env_id, payoff=mode.payoff, **cfg.env_kwargs)
+    probe = envs.make(cfg.game.env_id, payoff=mode.payoff, **cfg.game.env_kwargs)
     probe.reset(seed=0)
     agents = list(probe.possible_agents)
     teams = {a: probe.infos[a]["team"] for a in agents}
     game_sides = sides(agents, teams)
-    keys = family_keys(agents, teams, cfg.share)
+    keys = family_keys(agents, teams, cfg.game.share)
 
     server = make_policy_server(
-        args.backend or cfg.backend, model=cfg.model, max_model_len=cfg.max_model_len
+        args.backend or cfg.serving.backend,
+        model=cfg.serving.model,
+        max_model_len=cfg.serving.max_model_len,
     )
+    learner = AdapterFamily(LEARNER, keys)  # the names the run trained under
     players: dict[str, dict[str, Seat]] = {}
     for step in steps:
-        folder = manager.path(step) / "learner" / rf.ADAPTERS
+        folder = manager.path(step) / rf.LEARNER / rf.ADAPTERS
         pid = f"step_{step}"
-        family = f"ck{step}"
-        refs = {}
-        for key in keys:
-            refs[key] = server.publish(
-                adapter_name(family, key), folder / adapter_name("main", key)
-            )
-        players[pid] = {
-            a: Seat(pid, adapter=AdapterRef(refs[k].name, refs[k].version))
-            for a in agents
-            for k in [share_key(a, teams[a], cfg.share)]
+        family = AdapterFamily(f"ck{step}", keys)
+        refs = {
+            key: server.publish(name, folder / trained)
+            for key, name, trained in zip(keys, family.names, learner.names, strict=True)
         }
-    bots = cfg.bots if args.bots is None else tuple(args.bots)
+        players[pid] = {
+            a: Seat(pid, adapter=refs[share_key(a, teams[a], cfg.game.share)]) for a in agents
+        }
+    bots = cfg.league.bots if args.bots is None else tuple(args.bots)
     if mode.adversarial:
         for kind in bots:
             players[f"bot:{kind}"] = {a: Seat(f"bot:{kind}", bot=kind) for a in agents}
 
     rollout = Rollout(
         server,
-        cfg.env_id,
-        cfg.env_kwargs,
+        cfg.game.env_id,
+        cfg.game.env_kwargs,
         mode.payoff,
-        SamplingSettings(temperature=cfg.temperature, max_tokens=cfg.max_new_tokens),
-        cfg.constrained,
+        SamplingSettings(
+            temperature=cfg.rollout.temperature, max_tokens=cfg.rollout.max_new_tokens
+        ),
+        cfg.rollout.constrained,
     )
     rng_seed = args.seed
     matches: list[MatchSpec] = []
@@ -135,7 +138,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     ids = list(players)
     result: dict[str, Any] = {
         "run_dir": str(run),
-        "env_id": cfg.env_id,
+        "env_id": cfg.game.env_id,
         "players": ids,
         "games": len(episodes),
         "stats": player_stats(episodes),

@@ -3,43 +3,30 @@ message before each move; the payoff mix l anneals from selfish (1.0) towards sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from experiments import cli
 from trainers.config import TrainerConfig
 
-
-@dataclass
-class MixedConfig(TrainerConfig):
-    """Mixed-motive training with a schedule over the payoff mix."""
-
-    experiment: str = "mixed"
-    env_id: str = "prisoners_dilemma_v0"
-    env_kwargs: dict[str, Any] = field(default_factory=lambda: {"rounds": 3})
-    mode: str = "mixed"
-    share: str = "agent"
-    mix_start: float = 1.0
-    mix_end: float = 0.5
-    bots: tuple[str, ...] = ()
-    eval_every: int = 0
-
+DEFAULT = TrainerConfig.build(
+    experiment="mixed", env_id="prisoners_dilemma_v0", env_kwargs={"rounds": 3}, mode="mixed",
+    share="agent", mix_start=1.0, mix_end=0.5, bots=(), eval_every=0,
+)  # fmt: skip
 
 PRESETS = {
-    "default": MixedConfig(),
-    "smoke": MixedConfig(
+    "default": DEFAULT,
+    "smoke": DEFAULT.replace(
         model="tiny", iterations=2, games_per_iteration=4, max_new_tokens=8, checkpoint_every=1,
         env_kwargs={"rounds": 1}, max_model_len=1024,
     ),
-    "gpu": MixedConfig(
+    "gpu": DEFAULT.replace(
         model="Qwen/Qwen2.5-1.5B-Instruct", games_per_iteration=64, iterations=200,
         learner_dtype="bfloat16", micro_batch_size=16, env_kwargs={"rounds": 5},
     ),
 }  # fmt: skip
 
 
-def main(cfg: MixedConfig) -> Path:
+def main(cfg: TrainerConfig) -> Path:
     return cli.run(cfg)
 
 

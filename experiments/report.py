@@ -459,11 +459,37 @@ def fig_scatter(run: RunData, palette: Palette) -> Figure:
     return fig
 
 
+def draw_evaluation(ax: Axes, run: RunData, palette: Palette) -> None:
+    """The learner's win rate against each fixed reference, with its 95% interval as a band."""
+    from trainers.league.evaluation import TAG_EVAL, TAG_EVAL_HIGH, TAG_EVAL_LOW
+
+    rate = trend(run.scalars, TAG_EVAL)
+    title = "Evaluation: learner vs fixed references (95% interval)"
+    if rate.empty:
+        no_data(ax, title, f"nothing logged under {TAG_EVAL}")
+        return
+    low, high = trend(run.scalars, TAG_EVAL_LOW), trend(run.scalars, TAG_EVAL_HIGH)
+    for ref in rate.columns:
+        series = rate[ref].dropna()
+        color = palette.get(str(ref))
+        ax.plot(series.index, series.to_numpy(), marker="o", label=str(ref), color=color)
+        if ref in low.columns and ref in high.columns:
+            band = pd.concat([low[ref], high[ref]], axis=1).dropna()
+            ax.fill_between(band.index, band.iloc[:, 0], band.iloc[:, 1], alpha=0.2, color=color)
+    ax.axhline(0.5, color="0.6", linewidth=0.8, linestyle="--")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{title}\n[{TAG_EVAL}]")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("training step")
+    ax.set_ylabel("win rate (draw = 0.5)")
+    ax.legend(fontsize="small", title="reference")
+
+
 def fig_dashboard(run: RunData, palette: Palette) -> Figure:
     fig = Figure(figsize=(24, 13), layout="constrained")
     grid = fig.add_gridspec(2, 3)
-    for col, panel in enumerate(trend_panels(run)[:2]):
-        draw_trend(fig.add_subplot(grid[0, col]), panel, palette)
+    draw_trend(fig.add_subplot(grid[0, 0]), trend_panels(run)[0], palette)
+    draw_evaluation(fig.add_subplot(grid[0, 1]), run, palette)
     summary = player_summary(run.matches)
     draw_bars(
         fig.add_subplot(grid[0, 2]),

@@ -3,43 +3,31 @@ zero-sum, and the learning team meets its own snapshots and scripted teams throu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from experiments import cli
 from trainers.config import TrainerConfig
 
-
-@dataclass
-class TeamBattleConfig(TrainerConfig):
-    """Team battle self-play in a league."""
-
-    experiment: str = "team_battle"
-    env_id: str = "team_quiz_v0"
-    env_kwargs: dict[str, Any] = field(
-        default_factory=lambda: {"questions": 2, "kinds": ["larger", "smaller"]}
-    )
-    mode: str = "team_battle"
-    share: str = "team"
-    temperature: float = 2.0
-    lr: float = 5e-4
-
+DEFAULT = TrainerConfig.build(
+    experiment="team_battle", env_id="team_quiz_v0",
+    env_kwargs={"questions": 2, "kinds": ["larger", "smaller"]}, mode="team_battle",
+    share="team", temperature=2.0, lr=5e-4,
+)  # fmt: skip
 
 PRESETS = {
-    "default": TeamBattleConfig(),
-    "smoke": TeamBattleConfig(
+    "default": DEFAULT,
+    "smoke": DEFAULT.replace(
         model="tiny", iterations=2, games_per_iteration=4, max_new_tokens=8, eval_every=2,
         eval_games=2, checkpoint_every=1, env_kwargs={"questions": 1}, max_model_len=1024,
     ),
-    "gpu": TeamBattleConfig(
+    "gpu": DEFAULT.replace(
         model="Qwen/Qwen2.5-1.5B-Instruct", games_per_iteration=64, iterations=200,
         learner_dtype="bfloat16", env_kwargs={"questions": 5}, micro_batch_size=16,
     ),
 }  # fmt: skip
 
 
-def main(cfg: TeamBattleConfig) -> Path:
+def main(cfg: TrainerConfig) -> Path:
     return cli.run(cfg)
 
 

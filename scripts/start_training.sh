@@ -17,7 +17,7 @@ if [ ! -f "experiments/${experiment}.py" ]; then
 fi
 mkdir -p logs
 log="logs/${experiment}_$(date +%Y%m%d-%H%M%S).log"
-nohup python3 -m "experiments.${experiment}" --no-progress "$@" >"$log" 2>&1 &
+nohup python3 -m "experiments.${experiment}" "$@" --no-progress >"$log" 2>&1 &
 pid=$!
 echo "started ${experiment} (pid ${pid}), log: ${log}"
 echo "follow the log:     tail -f ${log}"

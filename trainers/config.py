@@ -1,21 +1,51 @@
-"""`TrainerConfig`: everything a self-play run needs, validated at start with messages that say what
-to fix. Experiments (`experiments/*.py`) build one from their own CLI dataclass."""
+"""`TrainerConfig`: everything a self-play run needs, as one nested config (one group per part of
+the loop) that tyro turns into a command line with every field and its docstring.
+
+    cfg = TrainerConfig.build(env_id="kuhn_poker_v0", mode="competitive", lr=5e-4)  # flat names
+    smoke = cfg.replace(model="tiny", iterations=2)
+    cfg.learn.lr, cfg.run.seed                                                      # nested
+
+Field names are unique across the groups, so a flat name (`lr`, `--lr` on the command line,
+a key of `config.json`) says which field it is. `validate()` checks the whole config once, with
+messages that say what to fix: `SelfPlayTrainer` calls it at start, `from_dict` on loading.
+`config.json` is the flat `to_dict()`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from agents.serving import LOCAL_BACKENDS as BACKENDS
 from trainers.league.modes import SHARES, get_mode
+from trainers.learn.estimators import ESTIMATORS
 
-ADVANTAGES = ("role_ema", "decision_ema", "decision_q", "group")
-BACKENDS = ("vllm", "hf")
+__all__ = [
+    "ADVANTAGES",
+    "BACKENDS",
+    "GameConfig",
+    "LeagueSettings",
+    "LearnConfig",
+    "RolloutConfig",
+    "RunConfig",
+    "ServingConfig",
+    "TrainerConfig",
+]
+
+ADVANTAGES = tuple(ESTIMATORS)
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the field and what to fix."""
 
 
 @dataclass
-class TrainerConfig:
-    # ---- what to play
+class GameConfig:
+    """What to play, and who shares an adapter."""
+
     experiment: str = "team_battle"
     """Name of the run (first part of the run directory name)."""
     env_id: str = "team_quiz_v0"
@@ -30,16 +60,18 @@ class TrainerConfig:
     """Mixed mode: payoff mix l at the first iteration (1 = selfish)."""
     mix_end: float = 0.5
     """Mixed mode: payoff mix l at the last iteration."""
-    # ---- model and serving
+
+
+@dataclass
+class ServingConfig:
+    """The base model and the policy server that plays it."""
+
     model: str = "default"
     """Base model: Hugging Face id, local folder, 'default' (embedded SmolLM2-135M) or 'tiny'."""
     backend: str = "vllm"
     """Policy server backend: vllm (batched engine) or hf (transformers, slow reference)."""
     dtype: str = "auto"
     """Engine dtype (auto: the model's own)."""
-    learner_dtype: str = "bfloat16"
-    """Learner compute dtype: bfloat16 (autocast; about 2x faster than float32 on a CPU with
-    AVX512-bf16, weights and optimizer stay float32) or float32."""
     max_model_len: int = 2048
     """Longest chat (tokens) an agent may build in one episode."""
     memory_budget_gb: float | None = None
@@ -48,7 +80,12 @@ class TrainerConfig:
     """vLLM KV cache on CPU (GiB); default: a quarter of the budget, at most 4."""
     max_loras: int = 8
     """Adapters in one engine batch."""
-    # ---- rollout
+
+
+@dataclass
+class RolloutConfig:
+    """How the games are played."""
+
     games_per_iteration: int = 16
     """Games played at once per iteration (their turns are batched into single engine calls)."""
     max_new_tokens: int = 24
@@ -59,24 +96,64 @@ class TrainerConfig:
     learning signal."""
     constrained: bool = True
     """Decode moves constrained to the legal moves when the env lists them."""
-    bots: tuple[str, ...] = ("random", "strong")
-    """Scripted bots that join the league as opponents (adversarial modes)."""
-    # ---- learning
-    iterations: int = 30
-    """Training iterations (rollout + update + publish)."""
+    async_rollout: bool = False
+    """Play the next iteration's games while the learner trains on this one (AReaL-style; the
+    games then use weights one version old: pair it with loss=decoupled_ppo). Off by default
+    until it is shown to learn as well as the synchronous loop."""
+
+
+@dataclass
+class LearnConfig:
+    """How the adapters learn: LoRA shape, optimizer, loss, advantages, adaptive control.
+
+    Fields named like `trainers.learn.LearnerConfig`'s feed it by name (`learner_config()`),
+    the `lora_*` fields feed `LoRASettings` (`lora_settings()`)."""
+
     lora_rank: int = 16
+    """LoRA rank r of every adapter."""
     lora_alpha: int = 32
+    """LoRA alpha; the update is scaled by alpha / rank."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input during updates."""
+    lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    """Names of the linear layers that get an adapter."""
     lr: float = 2e-4
     """AdamW learning rate (scaled per adapter by the adaptive controller)."""
+    weight_decay: float = 0.0
+    """AdamW decoupled weight decay."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """AdamW moment decay rates."""
+    max_grad_norm: float | None = 1.0
+    """Clip each adapter's gradient to this global norm; None: no clipping."""
+    micro_batch_size: int = 8
+    """Sequences per learner forward/backward pass (gradients accumulate over the batch)."""
     loss: str = "ppo_clip"
     """Policy loss: reinforce | ppo_clip | decoupled_ppo."""
+    aggregation: str = "token_mean"
+    """How token losses reduce to a scalar: token_mean or sequence_mean."""
     clip_eps: float = 0.2
+    """PPO clip range around a ratio of 1."""
+    clip_eps_high: float | None = None
+    """Upper clip range (DAPO's clip-higher); None: clip_eps."""
+    weight_cap: float | None = None
+    """decoupled_ppo only: cap on the behaviour importance weight; None: no cap."""
     kl_coef: float = 0.02
     """Initial KL penalty to the base model (adapted when `adaptive` is on)."""
-    kl_target: float = 0.05
-    """Per-token KL the adaptive controller aims at."""
+    kl_estimator: str = "k3"
+    """KL estimator: k1, k2 or k3."""
+    track_kl: bool = True
+    """Measure the KL to the base even when kl_coef is 0 (one extra no-grad forward pass)."""
+    entropy_coef: float = 0.0
+    """Entropy bonus on the move distribution (masked to the legal moves when `constrained`;
+    without constraints it spreads mass over the whole vocabulary, i.e. over invalid moves):
+    keeps mixed strategies mixed (Kuhn poker's equilibrium bluffs and calls at fixed odds)."""
+    learner_dtype: str = "bfloat16"
+    """Learner compute dtype: bfloat16 (autocast; about 2x faster than float32 on a CPU with
+    AVX512-bf16, weights and optimizer stay float32) or float32."""
     adaptive: bool = True
     """Adapt learning rate and KL coefficient per adapter from reward trend and KL."""
+    kl_target: float = 0.05
+    """Per-token KL the adaptive controller aims at."""
     advantage: str = "role_ema"
     """role_ema (SPIRAL's per-role EMA baseline), decision_ema (an EMA per role and decision
     state, i.e. per identical chat so far, falling back to the role's: for games whose decisions
@@ -84,119 +161,232 @@ class TrainerConfig:
     return replaced by the running mean return of the same move from the same state once known:
     a tabular critic: lower variance, biased while the policy moves) or group (mean of the
     iteration's group)."""
-    entropy_coef: float = 0.0
-    """Entropy bonus on the move distribution (masked to the legal moves when `constrained`;
-    without constraints it spreads mass over the whole vocabulary, i.e. over invalid moves):
-    keeps mixed strategies mixed (Kuhn poker's equilibrium bluffs and calls at fixed odds)."""
-    micro_batch_size: int = 8
-    async_rollout: bool = False
-    """Play the next iteration's games while the learner trains on this one (AReaL-style; the
-    games then use weights one version old: pair it with loss=decoupled_ppo). Off by default
-    until it is shown to learn as well as the synchronous loop."""
     q_target_coef: float = 0.0
     """With advantage=decision_q: weight of a cross-entropy pulling each visited state's move
     distribution toward softmax(Q / q_target_temperature) of the critic's move values (soft
     policy improvement; see `trainers.learn.targets`). 0: off."""
     q_target_temperature: float = 0.2
     """Temperature of those targets (in reward units): lower is closer to a best response."""
-    # ---- league
+
+    def learner_config(self, temperature: float, device: str | None = None) -> Any:
+        """The `LearnerConfig` these fields describe (validated there)."""
+        from trainers.learn.settings import LearnerConfig
+
+        mine = {f.name: getattr(self, f.name) for f in fields(self)}
+        shared = {f.name: mine[f.name] for f in fields(LearnerConfig) if f.name in mine}
+        return LearnerConfig(
+            **shared, dtype=self.learner_dtype, temperature=temperature, device=device
+        )
+
+    def lora_settings(self) -> Any:
+        """The `LoRASettings` of the `lora_*` fields (validated there)."""
+        from trainers.learn.settings import LoRASettings
+
+        return LoRASettings(
+            rank=self.lora_rank,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            target_modules=tuple(self.lora_target_modules),
+        )
+
+
+@dataclass
+class LeagueSettings:
+    """Who the learner meets: bots, matchmaking, snapshots, evaluation games."""
+
+    bots: tuple[str, ...] = ("random", "strong")
+    """Scripted bots that join the league as opponents (adversarial modes)."""
     matchmaking: str = "pfsp"
     """uniform | self_play | pfsp | exploiter."""
     snapshot_every: int = 5
     """Freeze the learner as a league opponent every K updates."""
     max_snapshots: int = 4
+    """Frozen snapshots kept in the league (the oldest is evicted)."""
     eval_every: int = 5
     """Play evaluation games against every bot every K iterations (0: never)."""
     eval_games: int = 8
-    # ---- run
+    """Games per bot in each evaluation."""
+
+
+@dataclass
+class RunConfig:
+    """How long, where, and how the run is kept."""
+
+    iterations: int = 30
+    """Training iterations (rollout + update + publish)."""
     seed: int = 0
+    """Seed of every random number generator of the run."""
     runs_dir: str = "runs"
+    """Folder that holds the run directories."""
     checkpoint_every: int = 5
+    """Write a checkpoint every K iterations (and after the last)."""
     keep_checkpoints: int = 3
+    """Checkpoints kept (the oldest are removed)."""
     resume: str | None = None
     """Run directory to resume from its last checkpoint ('auto': newest run of this experiment)."""
     transcript_every: int = 5
     """Log a sample transcript to TensorBoard every K iterations."""
     progress: bool = True
     """Show a progress bar."""
+    verbose: bool = False
+    """Show every log line (vLLM's included) on the console; by default they go to train.log."""
+    debug: bool = False
+    """On an error, show the full traceback instead of one line."""
 
-    def __post_init__(self) -> None:
-        self.bots = tuple(self.bots)
-        self.validate()
 
-    def validate(self) -> None:
-        import envs
+_GROUPS = ("game", "serving", "rollout", "learn", "league", "run")
 
-        if self.env_id not in envs.list_envs():
-            raise ValueError(
-                f"unknown env_id {self.env_id!r}; registered envs: {', '.join(envs.list_envs())}"
-            )
-        mode = get_mode(self.mode)
-        supported = envs.spec(self.env_id).payoffs
-        if mode.payoff not in supported:
-            raise ValueError(
-                f"mode {self.mode!r} needs payoff {mode.payoff!r}, which {self.env_id} does not "
-                f"support (it supports {', '.join(supported)}); pick another env or mode"
-            )
-        if self.share not in SHARES:
-            raise ValueError(f"unknown share {self.share!r}; choose one of {', '.join(SHARES)}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; choose one of {BACKENDS}")
-        if self.advantage not in ADVANTAGES:
-            raise ValueError(f"unknown advantage {self.advantage!r}; choose one of {ADVANTAGES}")
-        for name in ("games_per_iteration", "iterations", "max_new_tokens", "lora_rank"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not 0 <= self.mix_start <= 1 or not 0 <= self.mix_end <= 1:
-            raise ValueError("mix_start and mix_end must lie in [0, 1]")
-        if self.async_rollout and self.loss != "decoupled_ppo":
-            import logging
 
-            logging.getLogger(__name__).warning(
-                "async_rollout trains on samples one version old: loss=decoupled_ppo corrects "
-                "for that, %s does not",
-                self.loss,
-            )
-        if not (math.isfinite(self.entropy_coef) and self.entropy_coef >= 0):
-            raise ValueError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
-        if self.q_target_coef < 0 or not self.q_target_temperature > 0:
-            raise ValueError("q_target_coef must be >= 0 and q_target_temperature > 0")
-        if self.q_target_coef > 0 and (self.advantage != "decision_q" or not self.constrained):
-            raise ValueError(
-                "q_target_coef needs the critic of advantage='decision_q' and constrained "
-                "moves (its targets are over the legal moves)"
-            )
-        if self.temperature <= 0:
-            raise ValueError("temperature must be > 0 for policy-gradient training")
-        try:  # the env itself checks its kwargs (team sizes, rounds...) with its own message
-            envs.make(self.env_id, payoff=mode.payoff, **self.env_kwargs)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"env_kwargs {self.env_kwargs} do not fit {self.env_id}: {e}") from e
-        from agents.scripted import bot_kinds
+@dataclass
+class TrainerConfig:
+    """A self-play league run."""
 
-        unknown = set(self.bots) - set(bot_kinds(self.env_id))
+    game: GameConfig = field(default_factory=GameConfig)
+    """What to play."""
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    """Model and serving."""
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    """Rollout."""
+    learn: LearnConfig = field(default_factory=LearnConfig)
+    """Learning."""
+    league: LeagueSettings = field(default_factory=LeagueSettings)
+    """League."""
+    run: RunConfig = field(default_factory=RunConfig)
+    """Run."""
+
+    # ------------------------------------------------------------------ flat names
+    @classmethod
+    def field_groups(cls) -> dict[str, str]:
+        """Flat field name -> the group that holds it."""
+        out = {}
+        for group in fields(cls):
+            for f in fields(group.default_factory):
+                out[f.name] = group.name
+        return out
+
+    @classmethod
+    def build(cls, **flat: Any) -> TrainerConfig:
+        """A config from flat field names (defaults elsewhere); not validated."""
+        return cls().replace(**flat)
+
+    def replace(self, **flat: Any) -> TrainerConfig:
+        """A copy with the given fields (flat names) replaced; not validated."""
+        where = self.field_groups()
+        unknown = set(flat) - set(where)
         if unknown:
-            raise ValueError(
-                f"no bots {sorted(unknown)} for {self.env_id}; it has {bot_kinds(self.env_id)}"
-            )
-        from trainers.league.matchmaking import MATCHMAKERS
-        from trainers.learn.algorithms import LOSSES
-
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        if self.matchmaking not in MATCHMAKERS:
-            raise ValueError(
-                f"unknown matchmaking {self.matchmaking!r}; choose one of {', '.join(MATCHMAKERS)}"
-            )
+            raise ValueError(f"unknown config fields {sorted(unknown)}")
+        groups = {}
+        for name in _GROUPS:
+            mine = {k: v for k, v in flat.items() if where[k] == name}
+            groups[name] = dataclasses.replace(getattr(self, name), **mine)
+        return TrainerConfig(**groups)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["bots"] = list(self.bots)
-        return d
+        """The flat dict `config.json` holds."""
+        out = {}
+        for name in _GROUPS:
+            out.update(dataclasses.asdict(getattr(self, name)))
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainerConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "bots" in known:
-            known["bots"] = tuple(known["bots"])
-        return cls(**known)
+        """The config of a flat dict (e.g. `config.json`; unknown keys are ignored), validated."""
+        where = cls.field_groups()
+        known = {k: v for k, v in data.items() if k in where}
+        for key in _tuple_fields():
+            if key in known and known[key] is not None:
+                known[key] = tuple(known[key])
+        cfg = cls.build(**known)
+        cfg.validate()
+        return cfg
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise ConfigError (a ValueError) naming what to fix; run once, when a run starts."""
+        import envs
+
+        game, learn = self.game, self.learn
+        if game.env_id not in envs.list_envs():
+            raise ConfigError(
+                f"unknown env_id {game.env_id!r}; registered envs: {', '.join(envs.list_envs())}"
+            )
+        mode = get_mode(game.mode)
+        supported = envs.spec(game.env_id).payoffs
+        if mode.payoff not in supported:
+            raise ConfigError(
+                f"mode {game.mode!r} needs payoff {mode.payoff!r}, which {game.env_id} does not "
+                f"support (it supports {', '.join(supported)}); pick another env or mode"
+            )
+        if game.share not in SHARES:
+            raise ConfigError(f"unknown share {game.share!r}; choose one of {', '.join(SHARES)}")
+        if not 0 <= game.mix_start <= 1 or not 0 <= game.mix_end <= 1:
+            raise ConfigError("mix_start and mix_end must lie in [0, 1]")
+        self._validate_counts()
+        if self.serving.backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {self.serving.backend!r}; choose one of {BACKENDS}")
+        if learn.advantage not in ADVANTAGES:
+            raise ConfigError(f"unknown advantage {learn.advantage!r}; choose one of {ADVANTAGES}")
+        if self.rollout.async_rollout and learn.loss != "decoupled_ppo":
+            logging.getLogger(__name__).warning(
+                "async_rollout trains on samples one version old: loss=decoupled_ppo corrects "
+                "for that, %s does not",
+                learn.loss,
+            )
+        if not (math.isfinite(learn.entropy_coef) and learn.entropy_coef >= 0):
+            raise ConfigError(f"entropy_coef must be >= 0, got {learn.entropy_coef}")
+        if learn.q_target_coef < 0 or not learn.q_target_temperature > 0:
+            raise ConfigError("q_target_coef must be >= 0 and q_target_temperature > 0")
+        if learn.q_target_coef > 0 and (
+            learn.advantage != "decision_q" or not self.rollout.constrained
+        ):
+            raise ConfigError(
+                "q_target_coef needs the critic of advantage='decision_q' and constrained "
+                "moves (its targets are over the legal moves)"
+            )
+        if self.rollout.temperature <= 0:
+            raise ConfigError("temperature must be > 0 for policy-gradient training")
+        try:  # the env itself checks its kwargs (team sizes, rounds...) with its own message
+            envs.make(game.env_id, payoff=mode.payoff, **game.env_kwargs)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"env_kwargs {game.env_kwargs} do not fit {game.env_id}: {e}") from e
+        self._validate_league()
+        learn.learner_config(self.rollout.temperature)  # the learner's own checks, now
+        learn.lora_settings()
+
+    def _validate_counts(self) -> None:
+        for group, name in (
+            ("rollout", "games_per_iteration"),
+            ("run", "iterations"),
+            ("rollout", "max_new_tokens"),
+            ("learn", "lora_rank"),
+        ):
+            value = getattr(getattr(self, group), name)
+            if value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+
+    def _validate_league(self) -> None:
+        from agents.scripted import bot_kinds
+        from trainers.league.matchmaking import MATCHMAKERS
+
+        env_id, league = self.game.env_id, self.league
+        unknown = set(league.bots) - set(bot_kinds(env_id))
+        if unknown:
+            raise ConfigError(f"no bots {sorted(unknown)} for {env_id}; it has {bot_kinds(env_id)}")
+        if league.matchmaking not in MATCHMAKERS:
+            raise ConfigError(
+                f"unknown matchmaking {league.matchmaking!r}; choose one of "
+                f"{', '.join(MATCHMAKERS)}"
+            )
+
+
+def _tuple_fields() -> set[str]:
+    """Flat names of the tuple-typed fields (json gives lists back)."""
+    return {
+        f.name
+        for group in fields(TrainerConfig)
+        for f in fields(group.default_factory)
+        if str(f.type).startswith("tuple")
+    }

@@ -13,20 +13,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class TurnTokens:
-    """One completion inside a trajectory: `token_ids[start:start + len(ids)] == ids`."""
-
-    start: int
-    ids: tuple[int, ...]
-    logprobs: tuple[float, ...]
-    #: Adapter version that produced it (None: base model or scripted).
-    version: int | None
-    #: Legal moves the completion was constrained to, or None (unconstrained).
-    choices: tuple[str, ...] | None = None
-    #: The completion as text (the move), when known.
-    text: str | None = None
+from agents.conversation import TurnTokens
 
 
 @dataclass
@@ -53,10 +40,7 @@ class Trajectory:
 
 def turns_from_chat(chat: Any) -> list[TurnTokens]:
     """The turns of an agent's chat (`agents.conversation.Conversation`) as `TurnTokens`."""
-    return [
-        TurnTokens(t.prompt_len, t.completion_ids, t.logprobs, t.adapter_version, t.choices, t.text)
-        for t in chat.turns
-    ]
+    return list(chat.turns)
 
 
 def decision_states(trajectory: Trajectory) -> tuple[str, ...]:

@@ -11,103 +11,127 @@ league.record(episodes); snapshots; monitor   # ratings, payoff matrix, TensorBo
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import envs
-from agents.serving.types import AdapterRef, SamplingSettings
+from agents.serving.types import SamplingSettings
 from trainers.config import TrainerConfig
-from trainers.episode import Episode, decision_moves, decision_states
-from trainers.league.modes import adapter_name, family_keys, get_mode, mix_at, share_key, sides
+from trainers.episode import Episode
+from trainers.league.modes import family_keys, get_mode, mix_at, share_key, sides
 from trainers.league.population import League, LeagueConfig
+from trainers.league.publishing import (
+    LEARNER,
+    AdapterFamily,
+    adapter_ref,
+    export_versions,
+    import_versions,
+)
 from trainers.league.ratings import MatchRecord, elo_ratings, openskill_ratings
+from trainers.learn.estimators import make_estimator
 from trainers.rollout import MatchSpec, Rollout, Seat
 from trainers.run import layout as rf
+from trainers.run.io import TEMP_PREFIX, remove_directory
 from trainers.run.metrics import cooperation_stats, match_rows, player_stats, team_win_rates
+
+if TYPE_CHECKING:
+    from trainers.run.console import Console
 
 log = logging.getLogger(__name__)
 
-LEARNER = "main"
-
 
 class SelfPlayTrainer:
-    def __init__(self, config: TrainerConfig) -> None:
+    def __init__(self, config: TrainerConfig, console: Console | None = None) -> None:
         config.validate()
         self.config = config
-        self.mode = get_mode(config.mode)
-        probe = envs.make(config.env_id, payoff=self.mode.payoff, **config.env_kwargs)
+        self.mode = get_mode(config.game.mode)
+        probe = envs.make(config.game.env_id, payoff=self.mode.payoff, **config.game.env_kwargs)
         probe.reset(seed=0)
         self.agents = list(probe.possible_agents)
         self.teams = {a: probe.infos[a]["team"] for a in self.agents}
         self.sides = sides(self.agents, self.teams)
         if self.mode.adversarial and len(self.sides) < 2:
-            raise ValueError(f"{config.env_id} has one side only: mode {config.mode} needs two")
-        self.keys = family_keys(self.agents, self.teams, config.share)
-        self.adapters = [adapter_name(LEARNER, k) for k in self.keys]
+            raise ValueError(
+                f"{config.game.env_id} has one side only: mode {config.game.mode} needs two"
+            )
+        self.keys = family_keys(self.agents, self.teams, config.game.share)
+        self.family = AdapterFamily(LEARNER, self.keys)
+        self.adapters = self.family.names
         self.step = 0
         self.episodes_done = 0
         self.weight_updates = 0
-        self.rng = np.random.default_rng(config.seed)
+        self.rng = np.random.default_rng(config.run.seed)
         from trainers.league.matchmaking import make_matchmaker
 
-        self.matchmaker = make_matchmaker(config.matchmaking)
+        self.matchmaker = make_matchmaker(config.league.matchmaking)
         self.server = None
+        #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
+        self.console = console
         self.learner = None
 
     # ------------------------------------------------------------------ setup
-    def setup(self, run_dir: Path | None = None) -> Path:
+    def setup(self) -> Path:
         """Load the model, start the server and learner, open (or resume) the run directory."""
         from agents.models import resolve_model
         from trainers.run.checkpoint import CheckpointManager
-        from trainers.run.monitoring import RunMonitor, make_run_dir
+        from trainers.run.guard import open_run
+        from trainers.run.monitoring import RunMonitor
         from trainers.run.resources import plan_resources
 
         cfg = self.config
-        self._seed_everything(cfg.seed)
-        self.model_path = resolve_model(cfg.model)
-        resume_dir = self._resume_dir()
-        self.run_dir = (
-            run_dir or resume_dir or make_run_dir(Path(cfg.runs_dir), cfg.experiment, cfg.seed)
+        self._seed_everything(cfg.run.seed)
+        self.model_path = resolve_model(cfg.serving.model)
+        # Every refusal (not a run, another setup, another trainer, unwritable) before the engine.
+        self._run = open_run(
+            cfg.to_dict(), cfg.run.runs_dir, cfg.game.experiment, cfg.run.seed, cfg.run.resume
         )
+        self.run_dir = self._run.path
+        if self.console is not None:
+            self.console.attach(self.run_dir)
         self.plan = plan_resources(
             self.model_path,
-            cfg.memory_budget_gb,
-            cfg.kv_cache_gib,
-            cfg.micro_batch_size,
-            cfg.max_model_len,
-            engine=cfg.backend == "vllm",
+            cfg.serving.memory_budget_gb,
+            cfg.serving.kv_cache_gib,
+            cfg.learn.micro_batch_size,
+            cfg.serving.max_model_len,
+            engine=cfg.serving.backend == "vllm",
         )
         self.server = self._start_server()
         self.learner = self._start_learner()
         self.league = League(
-            LeagueConfig(snapshot_every=cfg.snapshot_every, max_snapshots=cfg.max_snapshots)
+            LeagueConfig(
+                snapshot_every=cfg.league.snapshot_every, max_snapshots=cfg.league.max_snapshots
+            )
         )
         self.controllers = self._controllers()
-        self.baselines = self._baselines()
-        self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.keep_checkpoints)
-        latest = self.checkpoints.latest() if resume_dir else None
+        self.estimator = make_estimator(cfg.learn.advantage)
+        self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.run.keep_checkpoints)
+        latest = self.checkpoints.resume_point() if self._run.resumed else None
         if latest is not None:
             self._restore(latest)
         else:
             self._fresh_league()
-        resume_step = None if resume_dir is None else (self.step if latest else -1)
+        resume_step = None if not self._run.resumed else (self.step if latest else -1)
         self.monitor = RunMonitor(self.run_dir, cfg.to_dict(), resume_step=resume_step)
         if latest is None:
             self.monitor.log_hparams(cfg.to_dict())
         self.rollout = Rollout(
             self.server,
-            cfg.env_id,
-            cfg.env_kwargs,
+            cfg.game.env_id,
+            cfg.game.env_kwargs,
             self.mode.payoff,
-            SamplingSettings(temperature=cfg.temperature, max_tokens=cfg.max_new_tokens),
-            cfg.constrained,
+            SamplingSettings(
+                temperature=cfg.rollout.temperature, max_tokens=cfg.rollout.max_new_tokens
+            ),
+            cfg.rollout.constrained,
         )
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
@@ -120,90 +144,73 @@ class SelfPlayTrainer:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
-    def _resume_dir(self) -> Path | None:
-        resume = self.config.resume
-        if not resume:
-            return None
-        if resume != "auto":
-            path = Path(resume)
-            if not path.is_dir():
-                raise FileNotFoundError(f"resume: no run directory {path}")
-            return path
-        root = Path(self.config.runs_dir)
-        found = sorted(root.glob(f"{self.config.experiment}__{self.config.seed}__*"))
-        return found[-1] if found else None
-
     def _start_server(self):
         from agents.serving import make_policy_server
 
         cfg = self.config
-        kwargs: dict[str, Any] = {"model": self.model_path, "max_model_len": cfg.max_model_len}
-        if cfg.backend == "vllm":
+        kwargs: dict[str, Any] = {
+            "model": self.model_path,
+            "max_model_len": cfg.serving.max_model_len,
+            # Published versions live in the run folder (a `.tmp-` name: removed at close, and by
+            # the next start in this folder if a kill left it), never in the system temp dir.
+            "store_dir": self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}",
+        }
+        if cfg.serving.backend == "vllm":
             kwargs.update(
-                dtype=cfg.dtype,
-                max_loras=max(cfg.max_loras, len(self.adapters)),
-                max_lora_rank=cfg.lora_rank,
+                dtype=cfg.serving.dtype,
+                max_loras=max(cfg.serving.max_loras, len(self.adapters)),
+                max_lora_rank=cfg.learn.lora_rank,
                 kv_cache_gib=self.plan.kv_cache_gib,
-                seed=cfg.seed,
+                seed=cfg.run.seed,
             )
-        return make_policy_server(cfg.backend, **kwargs)
+        return make_policy_server(cfg.serving.backend, **kwargs)
 
     def _start_learner(self):
-        from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
+        from trainers.learn.learner import Learner
 
         cfg = self.config
         return Learner(
             self.model_path,
             self.adapters,
-            LoRASettings(rank=cfg.lora_rank, alpha=cfg.lora_alpha),
-            LearnerConfig(
-                lr=cfg.lr,
-                micro_batch_size=cfg.micro_batch_size,
-                loss=cfg.loss,
-                clip_eps=cfg.clip_eps,
-                kl_coef=cfg.kl_coef,
-                entropy_coef=cfg.entropy_coef,
-                dtype=cfg.learner_dtype,
-                temperature=cfg.temperature,
-                device=self.plan.device,
-            ),
-            seed=cfg.seed,
+            cfg.learn.lora_settings(),
+            cfg.learn.learner_config(cfg.rollout.temperature, device=self.plan.device),
+            seed=cfg.run.seed,
         )
 
     def _controllers(self) -> dict:
         from trainers.learn.algorithms import AdaptiveConfig, AdaptiveLoRAController
 
-        if not self.config.adaptive:
+        if not self.config.learn.adaptive:
             return {}
-        ac = AdaptiveConfig(kl_target=self.config.kl_target, kl_coef=max(self.config.kl_coef, 1e-4))
+        ac = AdaptiveConfig(
+            kl_target=self.config.learn.kl_target, kl_coef=max(self.config.learn.kl_coef, 1e-4)
+        )
         return {name: AdaptiveLoRAController(name, ac) for name in self.adapters}
 
-    def _baselines(self):
-        from trainers.learn.algorithms import DecisionBaseline, RoleBaseline
-
-        if self.config.advantage in ("decision_ema", "decision_q"):
-            return DecisionBaseline()
-        return RoleBaseline() if self.config.advantage == "role_ema" else None
-
     def _fresh_league(self) -> None:
-        version = self._publish_all()
+        version = self.family.publish(self.server, self.learner.adapter_weights)
         self.league.add_learner(LEARNER, adapter=LEARNER, version=version)
         if self.mode.adversarial:
-            for kind in self.config.bots:
+            for kind in self.config.league.bots:
                 self.league.add_bot(f"bot:{kind}", kind)
 
     # ------------------------------------------------------------------ the loop
-    def run(self) -> Path:
+    def run(self, on_iteration: Callable[[dict[str, float]], None] | None = None) -> Path:
+        """Iterate up to `config.run.iterations`, checkpointing on schedule; `on_iteration(metrics)`
+        is called after each iteration (before its checkpoint), e.g. by a benchmark."""
         if self.server is None:
             self.setup()
         cfg = self.config
-        bar = _progress(cfg.iterations, self.step, cfg.progress)
+        stream = None if self.console is None else self.console.stream
+        bar = _progress(cfg.run.iterations, self.step, cfg.run.progress, stream)
         try:
-            while self.step < cfg.iterations:
+            while self.step < cfg.run.iterations:
                 metrics = self.iteration()
+                if on_iteration is not None:
+                    on_iteration(metrics)
                 bar.update(1)
                 bar.set_postfix(_postfix(metrics))
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
+                if self.step % cfg.run.checkpoint_every == 0 or self.step == cfg.run.iterations:
                     self.save_checkpoint()
         finally:
             bar.close()
@@ -214,25 +221,34 @@ class SelfPlayTrainer:
         cfg = self.config
         start = time.perf_counter()
         self.step += 1
-        mix = mix_at(self.step - 1, cfg.iterations, cfg.mix_start, cfg.mix_end)
-        if cfg.async_rollout:
+        mix = mix_at(self.step - 1, cfg.run.iterations, cfg.game.mix_start, cfg.game.mix_end)
+        if cfg.rollout.async_rollout:
             episodes = self._next_rollout(mix).result()
-            if self.step < cfg.iterations:  # the next games play while this batch trains
-                next_mix = mix_at(self.step, cfg.iterations, cfg.mix_start, cfg.mix_end)
+            if self.step < cfg.run.iterations:  # the next games play while this batch trains
+                next_mix = mix_at(
+                    self.step, cfg.run.iterations, cfg.game.mix_start, cfg.game.mix_end
+                )
                 self._pending = self._start_rollout(self.step + 1, next_mix)
         else:
-            matches = self.make_matches(cfg.games_per_iteration)
+            matches = self.make_matches(cfg.rollout.games_per_iteration)
             episodes = self.rollout.play(matches, step=self.step, mix=mix)
         rollout_s = time.perf_counter() - start
         self._record(episodes)
         learn = self._learn(episodes)
         publish_ms = self._publish_and_snapshot()
-        evaluation = self._evaluate() if cfg.eval_every and self.step % cfg.eval_every == 0 else {}
+        evaluation = (
+            self.evaluate()
+            if cfg.league.eval_every and self.step % cfg.league.eval_every == 0
+            else {}
+        )
         metrics = self._metrics(episodes, learn, evaluation, mix, rollout_s, publish_ms)
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
         self.monitor.log_scalars(self.step, metrics)
-        if cfg.transcript_every and self.step % cfg.transcript_every == 1 % cfg.transcript_every:
+        if (
+            cfg.run.transcript_every
+            and self.step % cfg.run.transcript_every == 1 % cfg.run.transcript_every
+        ):
             self.monitor.log_text(self.step, rf.TEXT_TRANSCRIPT, _transcript_md(episodes[0]))
         self._write_league()
         return metrics
@@ -244,7 +260,7 @@ class SelfPlayTrainer:
 
         if getattr(self, "_executor", None) is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout")
-        matches = self.make_matches(self.config.games_per_iteration)
+        matches = self.make_matches(self.config.rollout.games_per_iteration)
         return self._executor.submit(self.rollout.play, matches, step, mix)
 
     def _next_rollout(self, mix: float):
@@ -257,13 +273,13 @@ class SelfPlayTrainer:
         player = self.league.get(player_id)
         if player.kind == "bot":
             return Seat(player_id, bot=player.bot)
-        key = share_key(agent, self.teams[agent], self.config.share)
-        ref = AdapterRef(adapter_name(player.adapter, key), int(player.version))
+        key = share_key(agent, self.teams[agent], self.config.game.share)
+        ref = adapter_ref(player.adapter, key, player.version)
         return Seat(player_id, adapter=ref, learning=learning and player.kind == "learner")
 
     def _next_seed(self) -> int:
         self.episodes_done += 1
-        return self.config.seed * 1_000_003 + self.episodes_done
+        return self.config.run.seed * 1_000_003 + self.episodes_done
 
     def make_matches(
         self, n: int, opponent: str | None = None, learning: bool = True
@@ -306,30 +322,7 @@ class SelfPlayTrainer:
             self.league.record(MatchRecord(ep.env_id, teams, scores, step=self.step))
 
     # ------------------------------------------------------------------ learning
-    def _advantages(
-        self, trajs: list, roles: list, states: list | None
-    ) -> list[float] | list[tuple[float, ...]]:
-        """One advantage per trajectory, or one per turn when `states` (per-decision baselines)."""
-        import torch
-
-        from trainers.learn.algorithms import group_baseline_advantages
-
-        rewards = [t.episode_return for t in trajs]
-        if states is not None:
-            moves = None
-            if self.config.advantage == "decision_q":
-                moves = [decision_moves(t) for t in trajs]
-            per_turn = self.baselines.advantages(rewards, roles, states, moves)
-            self.baselines.update(rewards, roles, states, moves)
-            return per_turn
-        if self.baselines is not None:
-            adv = self.baselines.advantages(torch.tensor(rewards), roles)
-            self.baselines.update(torch.tensor(rewards), roles)
-            return [float(x) for x in adv]
-        return [float(x) for x in group_baseline_advantages(torch.tensor(rewards), roles)]
-
     def _learn(self, episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
-        from trainers.learn.algorithms import DecisionBaseline
         from trainers.learn.samples import samples_from_trajectories
 
         by_adapter: dict[str, list] = defaultdict(list)
@@ -340,14 +333,12 @@ class SelfPlayTrainer:
         stats = {}
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
-            states = None
-            if isinstance(self.baselines, DecisionBaseline):
-                states = [decision_states(t) for t in trajs]
-            samples = samples_from_trajectories(trajs, self._advantages(trajs, roles, states))
-            if self.config.q_target_coef > 0:  # config validation: states is not None here
-                samples += self._target_samples(name, trajs, roles, states)
+            estimate = self.estimator.estimate(trajs, roles)
+            samples = samples_from_trajectories(trajs, estimate.advantages)
+            if self.config.learn.q_target_coef > 0:  # config validation: a per-decision critic
+                samples += self._target_samples(name, trajs, roles, estimate.states)
             ctrl = self.controllers.get(name)
-            kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
+            kl_coef = ctrl.kl_coef if ctrl else self.config.learn.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
             s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
@@ -367,8 +358,8 @@ class SelfPlayTrainer:
         cfg = self.config
         points = decision_points(trajs, roles, states)
         samples = target_samples(
-            points, self.baselines, self.learner.tokenizer, cfg.q_target_coef,
-            cfg.q_target_temperature,
+            points, self.estimator.critic, self.learner.tokenizer, cfg.learn.q_target_coef,
+            cfg.learn.q_target_temperature,
         )  # fmt: skip
         if not samples:
             return []
@@ -382,36 +373,26 @@ class SelfPlayTrainer:
             for s, lp in zip(samples, logps, strict=True)
         ]
 
-    def _publish_all(self, version: int | None = None) -> int:
-        """Publish every adapter of the learner family; they share one version number."""
-        versions = set()
-        for name in self.adapters:
-            weights, lora = self.learner.adapter_weights(name)
-            versions.add(self.server.publish(name, weights, lora, version=version).version)
-        if len(versions) != 1:
-            raise RuntimeError(f"learner adapters out of step: versions {sorted(versions)}")
-        return versions.pop()
-
     def _publish_and_snapshot(self) -> float:
         if self.mode.adversarial and self.league.snapshot_due(LEARNER, self.step):
             result = self.league.add_snapshot(LEARNER, step=self.step)
-            for key in self.keys:
-                self.server.hold(AdapterRef(adapter_name(LEARNER, key), result.player.version))
+            self.family.hold(self.server, result.player.version)
             for old in result.evicted:
-                for key in self.keys:
-                    self.server.release(AdapterRef(adapter_name(old.adapter, key), old.version))
+                self.family.release(self.server, old.version, family=old.adapter)
         start = time.perf_counter()
-        version = self._publish_all()
+        version = self.family.publish(self.server, self.learner.adapter_weights)
         self.league.set_version(LEARNER, version)
         self.weight_updates += 1
         return 1e3 * (time.perf_counter() - start)
 
     # ------------------------------------------------------------------ evaluation & metrics
-    def _evaluate(self) -> dict[str, float]:
+    def evaluate(self) -> dict[str, float]:
         """Win rate of the current learner against each bot, in games that do not train."""
         out = {}
         for bot in self.league.bots():
-            matches = self.make_matches(self.config.eval_games, opponent=bot.id, learning=False)
+            matches = self.make_matches(
+                self.config.league.eval_games, opponent=bot.id, learning=False
+            )
             episodes = self.rollout.play(matches, step=self.step)
             self._record(episodes)
             rates = team_win_rates(episodes, LEARNER)
@@ -489,8 +470,6 @@ class SelfPlayTrainer:
         }
 
     def _write_league(self) -> None:
-        import json
-
         players = list(self.league.players)
         matrix = self.league.payoff_matrix(players) if self.league.records else None
         payoff = {
@@ -499,7 +478,7 @@ class SelfPlayTrainer:
             if matrix is None
             else np.where(np.isnan(matrix), None, matrix).tolist(),
         }
-        self.monitor.write_league(json.loads(self.league.to_json()), self._ratings(), payoff)
+        self.monitor.write_league(self.league.state_dict(), self._ratings(), payoff)
 
     def report(self) -> dict[str, Any]:
         from agents.models import describe_model
@@ -518,10 +497,10 @@ class SelfPlayTrainer:
             }
         publish = self.server.publish_seconds
         return {
-            "experiment": self.config.experiment,
-            "env_id": self.config.env_id,
-            "mode": self.config.mode,
-            "seed": self.config.seed,
+            "experiment": self.config.game.experiment,
+            "env_id": self.config.game.env_id,
+            "mode": self.config.game.mode,
+            "seed": self.config.run.seed,
             "model": str(self.model_path),
             "model_info": describe_model(self.model_path),
             "device": self.plan.device,
@@ -541,16 +520,67 @@ class SelfPlayTrainer:
             },
         }
 
-    # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(self) -> Path:
-        from trainers.run.persistence import write_checkpoint
+    # ------------------------------------------------------------------ state and checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The loop's own state (counters, served version) and its stateful parts' that share
+        `trainer_state.json`: adaptive controllers and the advantage estimator."""
+        return {
+            "step": self.step,
+            "episodes_done": self.episodes_done,
+            "weight_updates": self.weight_updates,
+            "version": self.league.get(LEARNER).version,
+            "controllers": {n: c.state_dict() for n, c in self.controllers.items()},
+            "baselines": self.estimator.state_dict(),
+        }
 
-        return write_checkpoint(self)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.episodes_done = int(state["episodes_done"])
+        self.weight_updates = int(state["weight_updates"])
+        for name, ctrl_state in state["controllers"].items():
+            if name in self.controllers:
+                self.controllers[name].load_state_dict(ctrl_state)
+        self.estimator.load_state_dict(state.get("baselines"))
+
+    def save_checkpoint(self) -> Path:
+        """`checkpoints/step_N/`: the union of the parts' state dicts (see `trainers.run.layout`),
+        the learner's weights and the frozen versions the server still serves."""
+        snapshots = [
+            ref for p in self.league.snapshots() for ref in self.family.refs(p.version, p.adapter)
+        ]
+
+        def write(folder: Path) -> None:
+            self.learner.save(folder / rf.LEARNER)
+            export_versions(self.server, snapshots, folder / rf.SNAPSHOTS)
+
+        path = self.checkpoints.save(
+            self.step,
+            write,
+            json_files={
+                rf.TRAINER_STATE: self.state_dict(),
+                rf.LEAGUE: self.league.state_dict(),
+                rf.CONFIG: self.config.to_dict(),
+                rf.PERFORMANCE: self.report()["performance"],
+            },
+            generators={"matchmaking": self.rng},
+        )
+        self.monitor.flush()  # rows up to this checkpoint now survive a kill
+        return path
 
     def _restore(self, folder: Path) -> None:
-        from trainers.run.persistence import restore_checkpoint
+        from trainers.run.checkpoint import load_json, restore_rng
 
-        restore_checkpoint(self, folder)
+        self.learner.load(folder / rf.LEARNER)
+        self.league.load_state_dict(load_json(folder, rf.LEAGUE))
+        # The server is new: publish the frozen versions first (in order, under their old
+        # numbers, held as the league holds them), then the learner's current weights.
+        import_versions(self.server, folder / rf.SNAPSHOTS)
+        state = load_json(folder, rf.TRAINER_STATE)
+        self.family.publish(self.server, self.learner.adapter_weights, version=state["version"])
+        self.load_state_dict(state)
+        restore_rng(folder, {"matchmaking": self.rng})
+        self.checkpoints.discard_after(self.step)
+        log.info("resumed from %s (step %d)", folder, self.step)
 
     def close(self) -> None:
         executor = getattr(self, "_executor", None)
@@ -562,12 +592,24 @@ class SelfPlayTrainer:
         if self.server is not None:
             self.server.close()
             self.server = None
+        run = getattr(self, "_run", None)
+        if run is not None:
+            remove_directory(self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}")
+            run.lock.release()
 
 
-def _progress(total: int, initial: int, enabled: bool):
+def _progress(total: int, initial: int, enabled: bool, stream=None):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="iterations", unit="it", disable=not enabled)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc="iterations",
+        unit="it",
+        disable=not enabled,
+        file=stream,
+        ncols=80,  # the bar and its postfix fit an 80-column terminal
+    )
 
 
 def _postfix(metrics: dict[str, float]) -> dict[str, str]:

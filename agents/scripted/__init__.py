@@ -17,6 +17,8 @@ _VERSION = re.compile(r"_v\d+$")
 
 
 def _module(env_id: str):
+    if "/" in env_id:  # a game of another collection (openspiel/..., textarena/...)
+        return importlib.import_module("agents.scripted.foreign")
     game = _VERSION.sub("", env_id)
     try:
         return importlib.import_module(f"agents.scripted.{game}")

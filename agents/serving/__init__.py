@@ -16,7 +16,9 @@ from agents.serving.adapters import AdapterError, AdapterStore
 from agents.serving.base import PolicyServer, RequestError
 from agents.serving.types import AdapterRef, GenerationRequest, GenerationResult, SamplingSettings
 
-BACKENDS = ("vllm", "hf", "remote")
+#: Backends that run a model in this process (what a trainer can train against).
+LOCAL_BACKENDS = ("vllm", "hf")
+BACKENDS = (*LOCAL_BACKENDS, "remote")
 
 
 def make_policy_server(backend: str = "vllm", **kwargs: Any) -> PolicyServer:
@@ -39,6 +41,7 @@ def make_policy_server(backend: str = "vllm", **kwargs: Any) -> PolicyServer:
 
 __all__ = [
     "BACKENDS",
+    "LOCAL_BACKENDS",
     "AdapterError",
     "AdapterRef",
     "AdapterStore",

@@ -71,6 +71,24 @@ def write_adapter(folder: Path, weights: Mapping[str, Any], config: Any) -> None
     (folder / ADAPTER_CONFIG).write_text(json.dumps(lora_config_dict(config), indent=2))
 
 
+def resolve_inside(root: Path, path: Path | str) -> Path:
+    """`path` resolved, if it lies inside `root` and, for a folder, every file and folder under it
+    resolves inside `root` too (a symlinked weights file must not open a file elsewhere); else
+    AdapterError. `root` must be resolved already."""
+    resolved = Path(path).resolve()
+    if resolved != root and root not in resolved.parents:
+        raise AdapterError(f"adapter path {path} is outside the adapter store {root}")
+    if resolved.is_dir():
+        for entry in resolved.rglob("*"):
+            target = entry.resolve()
+            if target != root and root not in target.parents:
+                raise AdapterError(
+                    f"adapter path {path}: {entry.relative_to(resolved)} resolves to {target}, "
+                    f"outside the adapter store {root}"
+                )
+    return resolved
+
+
 class AdapterStore:
     """Versioned adapter folders under one root, with holds. Thread-safe."""
 
@@ -153,11 +171,9 @@ class AdapterStore:
             return sorted(self._adapters)
 
     def check_inside(self, path: Path | str) -> Path:
-        """`path` resolved, if it lies inside the store; else AdapterError."""
-        resolved = Path(path).resolve()
-        if resolved != self.root and self.root not in resolved.parents:
-            raise AdapterError(f"adapter path {path} is outside the adapter store {self.root}")
-        return resolved
+        """`path` resolved, if it and every file under it lie inside the store; else
+        AdapterError."""
+        return resolve_inside(self.root, path)
 
     # ------------------------------------------------------------------ holds and eviction
     def hold(self, ref: AdapterRef) -> None:

@@ -114,6 +114,15 @@ class PolicyServer(ABC):
     def served(self) -> list[AdapterRef]:
         return self.store.served()
 
+    def export(self, ref: AdapterRef, folder: Path | str) -> Path:
+        """Copy a served version to `folder` (a new peft adapter folder: safetensors + json), e.g.
+        into a checkpoint; `publish(name, folder, version=...)` serves it again."""
+        import shutil
+
+        folder = Path(folder)
+        shutil.copytree(self.store.get(ref).path, folder)
+        return folder
+
     def hold(self, ref: AdapterRef) -> None:
         self.store.hold(ref)
 

@@ -9,6 +9,7 @@ back token ids and the sampled tokens' log-probs.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from typing import Any
 
 from agents.serving.adapters import AdapterError, AdapterStore, StoredAdapter
 from agents.serving.base import PolicyServer, RequestError
+from agents.serving.guard import API_KEY_ENV
 from agents.serving.server import BASE_MODEL_NAME
 from agents.serving.types import AdapterRef, GenerationRequest, GenerationResult
 
@@ -37,12 +39,16 @@ class RemotePolicyServer(PolicyServer):
         timeout: float = 300.0,
         max_concurrency: int = 64,
         wait_ready: float = 0.0,
+        api_key: str | None = None,
     ) -> None:
+        """`api_key` (default: `$LORA_LEAGUE_API_KEY`) is sent as `Authorization: Bearer`."""
         import httpx
         from transformers import AutoTokenizer
 
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
         if wait_ready:
             self.wait_ready(wait_ready)
         info = self._get("/lora_league/info")

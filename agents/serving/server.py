@@ -7,6 +7,11 @@ this
 runs vLLM's API server directly, with LoRA enabled, runtime adapter loading on, log-probs under the
 sampling distribution, the adapter-store guard (`agents.serving.guard`) and 127.0.0.1 by default.
 `agents.serving.client.RemotePolicyServer` is the matching client.
+
+`--api-key` (or `$LORA_LEAGUE_API_KEY`) makes every endpoint but `/health` and `/ping` want
+`Authorization: Bearer <key>` (vLLM's own `--api-key`, passed after `--`, guards only `/v1`, `/v2`
+and `/inference`). `--max-sequences`, `--max-tokens`, `--max-request-tokens` and `--max-body-mb`
+bound what one request may ask for (see `agents.serving.guard`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from agents.serving.guard import MODEL_ENV, STORE_ENV
+from agents.serving.guard import API_KEY_ENV, LIMITS_ENV, MODEL_ENV, STORE_ENV, RequestLimits
 
 log = logging.getLogger(__name__)
 BASE_MODEL_NAME = "base"
@@ -40,10 +45,58 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     p.add_argument("--max-model-len", type=int, default=2048)
     p.add_argument("--dtype", default="auto")
     p.add_argument("--kv-cache-gib", type=float, default=2.0, help="KV cache size on CPU (GiB)")
+    p.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV) or None,
+        help=f"require 'Authorization: Bearer KEY' on every endpoint but /health and /ping "
+        f"(default: ${API_KEY_ENV}, else no key)",
+    )
+    limits = RequestLimits()
+    p.add_argument(
+        "--max-sequences",
+        type=int,
+        default=limits.max_sequences,
+        help="sequences one request may ask for: n times the number of prompts "
+        f"(default {limits.max_sequences})",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="max_tokens one sequence may ask for (default: --max-model-len)",
+    )
+    p.add_argument(
+        "--max-request-tokens",
+        type=int,
+        default=limits.max_request_tokens,
+        help="sequences x max_tokens of one request: bounds how long it holds the engine "
+        f"(default {limits.max_request_tokens})",
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=limits.max_body_bytes / 2**20,
+        help=f"largest request body in MiB (default {limits.max_body_bytes / 2**20:g})",
+    )
     args, rest = p.parse_known_args(argv)
     if rest and rest[0] == "--":
         rest = rest[1:]
+    for name in ("max_sequences", "max_request_tokens", "max_body_mb"):
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    if args.max_tokens is not None and args.max_tokens <= 0:
+        p.error("--max-tokens must be positive")
     return args, rest
+
+
+def request_limits(args: argparse.Namespace) -> RequestLimits:
+    return RequestLimits(
+        max_body_bytes=int(args.max_body_mb * 2**20),
+        max_sequences=args.max_sequences,
+        max_tokens=args.max_tokens or args.max_model_len,
+        max_request_tokens=args.max_request_tokens,
+        max_lora_rank=args.max_lora_rank,
+    )
 
 
 def vllm_argv(args: argparse.Namespace, model_path: Path, extra: list[str]) -> list[str]:
@@ -59,7 +112,7 @@ def vllm_argv(args: argparse.Namespace, model_path: Path, extra: list[str]) -> l
         "--dtype", args.dtype,
         "--logprobs-mode", "processed_logprobs",
         "--enable-prefix-caching",
-        "--middleware", "agents.serving.guard.guard_requests",
+        "--middleware", "agents.serving.guard.GuardMiddleware",
         *extra,
     ]  # fmt: skip
 
@@ -77,6 +130,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, round(args.kv_cache_gib))))
     os.environ[STORE_ENV] = str(store.resolve())
     os.environ[MODEL_ENV] = str(model_path)
+    os.environ[LIMITS_ENV] = request_limits(args).to_env()
+    if args.api_key:
+        os.environ[API_KEY_ENV] = args.api_key
+    else:
+        os.environ.pop(API_KEY_ENV, None)
 
     import uvloop
     from vllm.entrypoints.launchers.api_server.entry import run_server
@@ -87,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     vargs = parser.parse_args(vllm_argv(args, model_path, extra))
     validate_parsed_serve_args(vargs)
     log.info(
-        "serving %s on http://%s:%d (adapter store %s)", model_path, args.host, args.port, store
-    )
+        "serving %s on http://%s:%d (adapter store %s, %s, limits %s)", model_path, args.host,
+        args.port, store, "API key required" if args.api_key else "no API key",
+        request_limits(args),
+    )  # fmt: skip
     uvloop.run(run_server(vargs))

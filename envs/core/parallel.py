@@ -7,6 +7,8 @@ False) are ignored, so turn-based games also run under the Parallel API.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pettingzoo import ParallelEnv
 
 from envs.core.aec import GameEnvMixin
@@ -22,6 +24,10 @@ class LanguageParallelEnv(GameEnvMixin, ParallelEnv):
         return observations, {a: self._session.info(a) for a in self.agents}
 
     def step(self, actions: dict[str, object]):
+        if not isinstance(actions, Mapping):
+            raise TypeError(
+                f"actions must be a dict agent -> action, got {type(actions).__name__}"
+            )
         session = self._session
         totals = dict.fromkeys(self.agents, 0.0)
         for agent in session.cycle_agents():

@@ -18,16 +18,39 @@ _BRACKETED = re.compile(r"\[([^\[\]\n]{1,80})\]")
 _SPACES = re.compile(r"\s+")
 
 
+# An int is rendered only if its decimal form fits the parsed prefix: 3 bits per digit is a lower
+# bound (log2(10) = 3.32), so this stays under MAX_PARSED_CHARS digits and under Python's
+# int-to-str digit limit (4,300 by default), and costs nothing for 10**5000.
+_MAX_INT_BITS = MAX_PARSED_CHARS * 3
+
+
 def coerce_text(action: object) -> str | None:
-    """Return the action as text (bounded length), or None when it cannot be read as text."""
+    """Return the action as text (bounded length), or None when it cannot be read as text.
+
+    Never raises, whatever `action` is: only the built-in types' own methods are called (a
+    subclass's `__str__`, `__getitem__` or `__repr__` never runs), huge ints are refused without
+    being converted, and anything else is None (an invalid move for the game).
+    """
+    try:
+        return _coerce(action)
+    except Exception:  # a hostile object got past the type checks: it names no move
+        return None
+
+
+def _coerce(action: object) -> str | None:
     if isinstance(action, str):
-        text = action
+        text = str.__str__(action)  # a plain str even for a subclass
     elif isinstance(action, bytes | bytearray):
-        text = bytes(action[: MAX_PARSED_CHARS * 4]).decode("utf-8", errors="replace")
+        head = bytes(memoryview(action)[: MAX_PARSED_CHARS * 4])
+        text = head.decode("utf-8", errors="replace")
     elif isinstance(action, bool) or action is None:
         return None
-    elif isinstance(action, int | float):
-        text = str(action)
+    elif isinstance(action, int):
+        if int.bit_length(action) > _MAX_INT_BITS:
+            return None
+        text = int.__repr__(action)
+    elif isinstance(action, float):
+        text = float.__repr__(action)
     else:
         return None
     return text[:MAX_PARSED_CHARS]

@@ -159,7 +159,7 @@ def write_synthetic_run(path: str | Path) -> SyntheticRun:
     skill = openskill_ratings(league.records, players=ids)
     win = payoff_matrix(league.records, ids, "win_rate")
     run.league = {
-        "league": json.loads(league.to_json()),
+        "league": league.state_dict(),
         "ratings": {
             "elo": elo_ratings(league.records, players=ids),
             "openskill": {

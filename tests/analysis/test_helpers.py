@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -125,7 +124,7 @@ def _league_with_records() -> dict:
     for a_wins in (True, True, False):
         scores = (1.0, 0.0) if a_wins else (0.0, 1.0)
         league.record(MatchRecord("rps_v0", (("red",), ("blue",)), scores))
-    return {"league": json.loads(league.to_json()), "ratings": {}, "payoff": {}}
+    return {"league": league.state_dict(), "ratings": {}, "payoff": {}}
 
 
 def test_payoff_frame_recomputed_from_records():

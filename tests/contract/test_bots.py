@@ -8,7 +8,11 @@ import pytest
 import envs
 from agents.arena import play_episode
 from agents.scripted import bot_kinds, make_bot
-from tests.conftest import ENV_IDS
+from tests.contract.sizing import FOREIGN_IDS, HOME_IDS
+
+# Home games: random and strong bots. Foreign games have a random bot only (no strong one is
+# known for a game nobody here wrote): checked below.
+ENV_IDS = HOME_IDS
 
 EPISODES = 60
 # One Kuhn hand pays +-1 or +-2 while a Nash bot wins 1/6 chip a hand against uniform play, so a
@@ -90,3 +94,15 @@ def test_rps_strong_bot_exploits_a_biased_bot():
         r = play_episode("rps_v0", seats, seed=seed, rounds=10)
         margins.append(r.returns["player_0"])
     assert np.mean(margins) > 1.0
+
+
+@pytest.mark.parametrize("env_id", FOREIGN_IDS[:: max(1, len(FOREIGN_IDS) // 20)])
+def test_foreign_games_have_a_random_bot(env_id):
+    assert bot_kinds(env_id) == ["random"]
+    result = play_episode(env_id, _random_only(env_id), seed=0)
+    assert result.steps > 0
+
+
+def _random_only(env_id: str):
+    agents = envs.make(env_id).possible_agents
+    return {a: make_bot(env_id, "random", seed=i) for i, a in enumerate(agents)}

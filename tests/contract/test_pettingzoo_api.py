@@ -17,7 +17,9 @@ from pettingzoo.test import (
 )
 
 import envs
-from tests.conftest import ENV_IDS
+from tests.contract.sizing import ALL_IDS, api_cycles_for
+
+ENV_IDS = ALL_IDS
 
 
 @pytest.fixture(autouse=True)
@@ -30,17 +32,17 @@ def _quiet():
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_api(env_id):
-    api_test(envs.make(env_id), num_cycles=50)
+    api_test(envs.make(env_id), num_cycles=api_cycles_for(env_id))
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_parallel_api(env_id):
-    parallel_api_test(envs.make_parallel(env_id), num_cycles=50)
+    parallel_api_test(envs.make_parallel(env_id), num_cycles=api_cycles_for(env_id))
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_seed(env_id):
-    seed_test(functools.partial(envs.make, env_id), num_cycles=20)
+    seed_test(functools.partial(envs.make, env_id), num_cycles=min(20, api_cycles_for(env_id)))
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)

@@ -11,10 +11,18 @@ import envs
 from agents.arena import play_episode
 from agents.scripted import make_bot
 from envs.core.payoff import apply_payoff
-from tests.conftest import ENV_IDS
 from tests.contract.hostile import hostile_actions
+from tests.contract.sizing import (
+    ALL_IDS,
+    FREE_TEXT,
+    hostile_actions_for,
+    is_foreign,
+    seeds_for,
+)
 
-HOSTILE_ACTIONS = 1_000
+ENV_IDS = ALL_IDS
+# Games where any text is a move (a chat or free-text phase): no answer is invalid there.
+STRICT_IDS = [i for i in ENV_IDS if i not in FREE_TEXT]
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -22,7 +30,8 @@ def test_hostile_actions_never_raise(env_id):
     rng = np.random.default_rng(0)
     env = envs.make(env_id)
     sent, invalid_seen, episodes = 0, 0, 0
-    while sent < HOSTILE_ACTIONS:
+    budget = hostile_actions_for(env_id)
+    while sent < budget:
         env.reset(seed=episodes)
         episodes += 1
         for agent in env.agent_iter():
@@ -33,11 +42,11 @@ def test_hostile_actions_never_raise(env_id):
             env.step(hostile_actions(info["legal_moves"], rng))
             sent += 1
             invalid_seen += env.infos[agent]["invalid_move"]
-    assert invalid_seen > 0
-    assert episodes > 1
+    assert invalid_seen > 0 or env_id in FREE_TEXT
+    assert episodes > 1 or env_id.startswith("textarena/")  # long TextArena games: one is enough
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("env_id", STRICT_IDS)
 def test_repeated_invalid_moves_forfeit(env_id):
     env = envs.make(env_id)
     env.reset(seed=0)
@@ -52,7 +61,7 @@ def test_repeated_invalid_moves_forfeit(env_id):
     assert steps < 100
 
 
-@pytest.mark.parametrize("env_id", ENV_IDS)
+@pytest.mark.parametrize("env_id", STRICT_IDS)
 def test_invalid_moves_are_penalised_and_reported(env_id):
     env = envs.make(env_id)
     env.reset(seed=0)
@@ -72,12 +81,13 @@ def _random_seats(env_id: str, seed: int):
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_whole_episode_is_deterministic(env_id):
-    for seed in range(3):
+    for seed in range(seeds_for(env_id) - 1):
         a = play_episode(env_id, _random_seats(env_id, 100), seed=seed)
         b = play_episode(env_id, _random_seats(env_id, 100), seed=seed)
         assert a.transcript == b.transcript
         assert a.returns == b.returns
-    games = {play_episode(env_id, _random_seats(env_id, s), seed=s).transcript for s in range(6)}
+    n = 3 if is_foreign(env_id) else 6
+    games = {play_episode(env_id, _random_seats(env_id, s), seed=s).transcript for s in range(n)}
     assert len(games) > 1, "different seeds should give different games"
 
 
@@ -101,7 +111,7 @@ def _check_invariant(payoff: str, rewards: dict, raw_delta: dict, teams: dict, m
 def test_payoff_invariants_hold_every_step(env_id):
     rng = np.random.default_rng(1)
     for payoff in envs.spec(env_id).payoffs:
-        for seed in range(4):
+        for seed in range(seeds_for(env_id)):
             env = envs.make_parallel(env_id, payoff=payoff, mix=0.3)
             _, infos = env.reset(seed=seed)
             teams = {a: infos[a]["team"] for a in env.possible_agents}

@@ -57,3 +57,15 @@ def test_clearly_below_needs_separated_intervals():
     assert not WinRate(45, 100).clearly_below(WinRate(55, 100))  # within noise
     assert not WinRate(0, 0).clearly_below(WinRate(60, 100))
     assert math.isnan(WinRate(0, 0).rate)
+
+
+def test_eval_scalars_and_layout_name_the_same_tags():
+    from trainers.league.evaluation import custom_scalar_layout, eval_scalars
+
+    scalars = eval_scalars({"bot:random": WinRate(70, 100)})
+    assert scalars["eval/win_rate/bot:random"] == 0.7
+    assert scalars["eval/games/bot:random"] == 100.0
+    low, high = scalars["eval/win_rate_low/bot:random"], scalars["eval/win_rate_high/bot:random"]
+    assert low < 0.7 < high and (low, high) == wilson_interval(70, 100)
+    (chart,) = custom_scalar_layout(["bot:random"])["evaluation"].values()
+    assert chart[0] == "Margin" and all(tag in scalars for tag in chart[1])

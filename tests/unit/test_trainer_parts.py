@@ -86,7 +86,7 @@ def test_cooperative_metrics_have_no_win_rate():
 )
 def test_bad_configs_fail_with_what_to_fix(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        TrainerConfig(**kwargs)
+        TrainerConfig.from_dict(kwargs)
 
 
 def test_decision_states_key_each_turn_by_the_chat_before_it():
@@ -104,7 +104,7 @@ def test_decision_states_key_each_turn_by_the_chat_before_it():
 
 
 def test_config_round_trips_through_json():
-    cfg = TrainerConfig(env_kwargs={"questions": 2}, bots=("strong",))
+    cfg = TrainerConfig.build(env_kwargs={"questions": 2}, bots=("strong",))
     assert TrainerConfig.from_dict(cfg.to_dict()) == cfg
 
 

@@ -336,33 +336,46 @@ class League:
 
     # ---- persistence
 
-    def to_json(self, indent: int | None = None) -> str:
-        """The whole league as JSON: config, players, last snapshots and every record."""
-        data = {
+    def state_dict(self) -> dict[str, Any]:
+        """The whole league as plain data: config, players, last snapshots and every record."""
+        return {
             "format": _FORMAT,
             "config": asdict(self.config),
             "players": [p.to_dict() for p in self.players.values()],
-            "last_snapshot": self.last_snapshot,
-            "snapshot_marks": self.snapshot_marks,
+            "last_snapshot": dict(self.last_snapshot),
+            "snapshot_marks": dict(self.snapshot_marks),
             "records": [r.to_dict() for r in self.records],
         }
-        return json.dumps(data, indent=indent)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Become the league `state_dict()` described; per-pair stats are replayed from the
+        records."""
+        if state.get("format") != _FORMAT:
+            raise ValueError(f"unsupported league format {state.get('format')!r}, need {_FORMAT}")
+        fresh = type(self)(config=LeagueConfig(**state["config"]))
+        for entry in state["players"]:
+            player = Player.from_dict(entry)
+            fresh.players[player.id] = player
+        fresh.last_snapshot = {k: int(v) for k, v in state["last_snapshot"].items()}
+        fresh.snapshot_marks = {k: int(v) for k, v in state["snapshot_marks"].items()}
+        for entry in state["records"]:
+            fresh.record(MatchRecord.from_dict(entry))
+        self.__dict__.update(fresh.__dict__)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> League:
+        league = cls()
+        league.load_state_dict(state)
+        return league
+
+    def to_json(self, indent: int | None = None) -> str:
+        """`state_dict()` as JSON text."""
+        return json.dumps(self.state_dict(), indent=indent)
 
     @classmethod
     def from_json(cls, text: str) -> League:
-        """Rebuild a league from `to_json()`; per-pair stats are replayed from the records."""
-        data = json.loads(text)
-        if data.get("format") != _FORMAT:
-            raise ValueError(f"unsupported league format {data.get('format')!r}, need {_FORMAT}")
-        league = cls(config=LeagueConfig(**data["config"]))
-        for entry in data["players"]:
-            player = Player.from_dict(entry)
-            league.players[player.id] = player
-        league.last_snapshot = {k: int(v) for k, v in data["last_snapshot"].items()}
-        league.snapshot_marks = {k: int(v) for k, v in data["snapshot_marks"].items()}
-        for entry in data["records"]:
-            league.record(MatchRecord.from_dict(entry))
-        return league
+        """Rebuild a league from `to_json()`."""
+        return cls.from_state_dict(json.loads(text))
 
 
 def _win_rate_in(player_id: str, records: Iterable[MatchRecord]) -> tuple[float, int]:

@@ -292,6 +292,20 @@ class CheckpointManager:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
+    def resume_point(self) -> Path | None:
+        """The checkpoint to resume from: the newest that verifies, or None when there is none.
+
+        Raises `RunDirError` when checkpoints exist but none verifies: starting over would
+        silently throw the run away, so the user decides.
+        """
+        from trainers.run.guard import RunDirError
+
+        chosen, skipped = self.latest_verified()
+        if chosen is None and skipped:
+            details = "; ".join(f"step {s}: {', '.join(p)}" for s, p in skipped.items())
+            raise RunDirError(f"no checkpoint in {self.root} verifies ({details})")
+        return chosen
+
     def latest_verified(self) -> tuple[Path | None, dict[int, list[str]]]:
         """(newest checkpoint that verifies or None, {skipped step: its problems}).
 

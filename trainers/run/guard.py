@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,14 @@ from trainers.run.io import atomic_write_json
 
 __all__ = [
     "IDENTITY_FIELDS",
+    "OpenRun",
     "RunDirError",
     "RunLock",
     "check_identity",
     "check_writable",
     "identity_of",
     "mark_run",
+    "open_run",
     "read_identity",
 ]
 
@@ -198,3 +201,57 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@dataclass
+class OpenRun:
+    """A run folder this process now owns: its path, its lock, and whether it is resumed."""
+
+    path: Path
+    lock: RunLock
+    resumed: bool
+
+
+def open_run(
+    config: Mapping[str, Any],
+    runs_dir: str | os.PathLike[str],
+    experiment: str,
+    seed: int,
+    resume: str | None = None,
+) -> OpenRun:
+    """Create a new run folder, or open `resume` ('auto': the newest run of this experiment and
+    seed, a new one if there is none) after checking it is a run of the same identity.
+
+    Everything that can refuse does so here, before a model or an engine is started: a folder
+    that is not a run, a different identity, a second trainer, a folder that cannot be written.
+    """
+    from trainers.run.monitoring import make_run_dir
+
+    path: Path | None = None
+    if resume == "auto":
+        found = sorted(
+            Path(runs_dir).glob(f"{experiment}{rf.RUN_NAME_SEP}{seed}{rf.RUN_NAME_SEP}*")
+        )
+        path = found[-1] if found else None
+    elif resume:
+        path = Path(resume)
+    if path is not None:
+        check_identity(path, config)
+        lock = RunLock(path).acquire()
+        try:
+            check_writable(path)
+            if not (path / rf.RUN_MARKER).is_file():  # a run from before markers: mark it now
+                mark_run(path, config)
+        except BaseException:
+            lock.release()
+            raise
+        return OpenRun(path, lock, resumed=True)
+    try:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create {runs_dir}: {e.strerror or e}") from e
+    check_writable(runs_dir)
+    path = make_run_dir(Path(runs_dir), experiment, seed)
+    lock = RunLock(path).acquire()
+    mark_run(path, config)
+    return OpenRun(path, lock, resumed=False)

@@ -13,8 +13,9 @@
                                                 "openskill": {player: {mu, sigma, ordinal}}},
                                     "payoff": {"players": [...], "win_rate": [[...]] | null}}
         run_report.json            summary: players, ratings, win rates, performance, paths
-        checkpoints/step_N/        adapters/<name>/ (peft safetensors),
-                                   optimizer/<name>.safetensors, league.json, rng.json,
+        checkpoints/step_N/        learner/ (`trainers.learn.state`: adapters/<name>/ as peft
+                                   safetensors, optimizer/<name>.safetensors, learner.json),
+                                   snapshots/<name>@v<K>/, league.json, rng.json,
                                    rng_torch.safetensors, trainer_state.json, config.json,
                                    performance_metrics.json, COMPLETE (written last: the step
                                    and the size and sha256 of every file, checked on resume)
@@ -43,6 +44,8 @@ RUN_TIME_FORMAT = "%Y%m%d-%H%M%S"
 
 # Inside checkpoints/step_N/ (STEP_PREFIX + N).
 STEP_PREFIX = "step_"
+LEARNER = "learner"  # the learner's own folder (`trainers.learn.state`)
+SNAPSHOTS = "snapshots"  # frozen league versions, `<adapter>@v<K>/` peft folders
 ADAPTERS = "adapters"
 OPTIMIZER = "optimizer"
 RNG = "rng.json"

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from trainers.episode import Episode
+from trainers.intervals import WinRate
 
 
 def outcome(episode: Episode, team: str) -> float:
@@ -93,8 +94,8 @@ def cooperation_stats(episodes: Sequence[Episode]) -> dict[str, float]:
     }
 
 
-def team_win_rates(episodes: Sequence[Episode], learner_prefix: str) -> dict[str, float]:
-    """Win rate of the learner's side against each opponent player (adversarial games)."""
+def team_win_counts(episodes: Sequence[Episode], learner_prefix: str) -> dict[str, WinRate]:
+    """Wins (draws half) and games of the learner's side against each opponent player."""
     results: dict[str, list[float]] = defaultdict(list)
     for ep in episodes:
         learner_teams = {t.team for t in ep.trajectories.values() if t.player == learner_prefix}
@@ -104,4 +105,9 @@ def team_win_rates(episodes: Sequence[Episode], learner_prefix: str) -> dict[str
         team = sorted(learner_teams)[0]
         for opp in opponents:
             results[opp].append(outcome(ep, team))
-    return {opp: float(np.mean(v)) for opp, v in results.items()}
+    return {opp: WinRate(float(np.sum(v)), len(v)) for opp, v in results.items()}
+
+
+def team_win_rates(episodes: Sequence[Episode], learner_prefix: str) -> dict[str, float]:
+    """Win rate of the learner's side against each opponent player (adversarial games)."""
+    return {opp: score.rate for opp, score in team_win_counts(episodes, learner_prefix).items()}

@@ -1,0 +1,40 @@
+"""Which games the contract tests run over, and how hard each is pushed.
+
+Every registered game is checked, home and foreign (`openspiel/...`, `textarena/...`): 10 home
+games and a few hundred foreign ones. The home games get the full budget. The foreign ones share
+the same adapter code per collection (`envs.openspiel.game`, `envs.textarena.game`), so what a
+long hostile run would add there is the adapter's behaviour again, not the game's: they get a
+smaller budget per game (fewer hostile actions, fewer api_test cycles, fewer seeds), which keeps
+the whole contract suite within a few minutes on 2 cores while still running every test on every
+registered game.
+"""
+
+from __future__ import annotations
+
+import envs
+
+HOME_IDS = envs.list_envs("")
+FOREIGN_IDS = [i for i in envs.list_envs() if "/" in i]
+ALL_IDS = HOME_IDS + FOREIGN_IDS
+
+
+def is_foreign(env_id: str) -> bool:
+    return "/" in env_id
+
+
+def hostile_actions_for(env_id: str) -> int:
+    return 40 if is_foreign(env_id) else 1_000
+
+
+def api_cycles_for(env_id: str) -> int:
+    return 12 if is_foreign(env_id) else 50
+
+
+def seeds_for(env_id: str) -> int:
+    """Seeds of the whole-episode determinism and payoff-invariant tests."""
+    return 2 if is_foreign(env_id) else 4
+
+
+#: Foreign games in which any text is a move (a chat or free-text phase), so no answer is ever
+#: invalid there and the forfeit and penalty tests do not apply; found by running those tests.
+FREE_TEXT: frozenset[str] = frozenset()

@@ -1,0 +1,49 @@
+"""The advantage-estimator registry: names, the same numbers as the pure baselines, state."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from trainers.learn.algorithms import RoleBaseline, group_baseline_advantages
+from trainers.learn.estimators import ESTIMATORS, make_estimator
+
+
+def trajs(returns):
+    return [SimpleNamespace(episode_return=r) for r in returns]
+
+
+def test_every_name_builds_and_an_unknown_one_says_what_exists():
+    assert set(ESTIMATORS) == {"role_ema", "decision_ema", "decision_q", "group"}
+    for name in ESTIMATORS:
+        make_estimator(name)
+    with pytest.raises(ValueError, match="choose one of role_ema"):
+        make_estimator("gae")
+
+
+def test_group_and_role_estimates_match_the_pure_baselines():
+    roles = ["a", "a", "b", "b"]
+    returns = [1.0, 3.0, -1.0, 0.0]
+    group = make_estimator("group").estimate(trajs(returns), roles)
+    expected = group_baseline_advantages(torch.tensor(returns), roles).tolist()
+    assert group.advantages == pytest.approx(expected) and group.states is None
+    role = make_estimator("role_ema")
+    reference = RoleBaseline()
+    for _ in range(2):  # the second call sees the baselines the first one moved
+        got = role.estimate(trajs(returns), roles).advantages
+        want = reference.advantages(torch.tensor(returns), roles).tolist()
+        reference.update(torch.tensor(returns), roles)
+        assert got == pytest.approx(want)
+    assert got != pytest.approx(returns)
+
+
+def test_state_dict_round_trip_restores_the_baselines():
+    role = make_estimator("role_ema")
+    role.estimate(trajs([2.0, -1.0]), ["a", "b"])
+    again = make_estimator("role_ema")
+    again.load_state_dict(role.state_dict())
+    assert again.state_dict() == role.state_dict()
+    assert make_estimator("group").state_dict() is None
+    make_estimator("group").load_state_dict(None)
