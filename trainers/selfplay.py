@@ -76,6 +76,7 @@ class SelfPlayTrainer:
         #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
         self.console = console
         self.learner = None
+        self.fleet = None  # Ray mode: trainers.distributed.cluster.Fleet
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> Path:
@@ -104,8 +105,15 @@ class SelfPlayTrainer:
             cfg.serving.max_model_len,
             engine=cfg.serving.backend == "vllm",
         )
-        self.server = self._start_server()
-        self.learner = self._start_learner()
+        if cfg.distributed.enabled:  # Ray: rollout workers and the learner as actors
+            from trainers.distributed.launch import launch
+
+            self.fleet = launch(self, self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}")
+            self.server = self.fleet.server
+            self.learner = self.fleet.learner or self._start_learner()
+        else:
+            self.server = self._start_server()
+            self.learner = self._start_learner()
         self.league = League(
             LeagueConfig(
                 snapshot_every=cfg.league.snapshot_every, max_snapshots=cfg.league.max_snapshots
@@ -123,7 +131,7 @@ class SelfPlayTrainer:
         self.monitor = RunMonitor(self.run_dir, cfg.to_dict(), resume_step=resume_step)
         if latest is None:
             self.monitor.log_hparams(cfg.to_dict())
-        self.rollout = Rollout(
+        self.rollout = self.fleet.rollout if self.fleet else Rollout(
             self.server,
             cfg.game.env_id,
             cfg.game.env_kwargs,
@@ -155,6 +163,8 @@ class SelfPlayTrainer:
             # the next start in this folder if a kill left it), never in the system temp dir.
             "store_dir": self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}",
         }
+        if cfg.serving.backend == "remote":
+            return make_policy_server("remote", base_url=cfg.serving.base_url[0], wait_ready=300)
         if cfg.serving.backend == "vllm":
             kwargs.update(
                 dtype=cfg.serving.dtype,
@@ -441,6 +451,8 @@ class SelfPlayTrainer:
         m[rf.TAG_PUBLISH_MS] = publish_ms
         m[rf.TAG_WEIGHT_UPDATES] = self.weight_updates
         m[rf.TAG_PLAYERS] = len(self.league)
+        if self.fleet is not None:
+            m.update(self.fleet.metrics())
         for player, rating in self._ratings()["elo"].items():
             m[f"{rf.TAG_ELO}/{player}"] = rating
         return {k: float(v) for k, v in m.items() if v is not None}
@@ -592,6 +604,9 @@ class SelfPlayTrainer:
         if self.server is not None:
             self.server.close()
             self.server = None
+        if self.fleet is not None:  # the learner actor, placement group, a local cluster
+            self.fleet.close()
+            self.fleet = None
         run = getattr(self, "_run", None)
         if run is not None:
             remove_directory(self.run_dir / f"{TEMP_PREFIX}adapters-{os.getpid()}")

@@ -7,16 +7,18 @@ import pytest
 
 from trainers.distributed.resources import (
     LEARNER_ROLE,
-    RayConfig,
     describe,
     fit,
     plan_placement,
     worker_role,
 )
+from trainers.distributed.resources import (
+    DistributedConfig as Cfg,
+)
 
 
 def test_cpu_workers_and_learner_get_one_bundle_each():
-    placement = plan_placement(RayConfig(workers=2, worker_cpus=1.5, learner_cpus=2))
+    placement = plan_placement(Cfg(ray_workers=2, ray_worker_cpus=1.5, ray_learner_cpus=2))
     assert placement.roles == ["rollout/0", "rollout/1", LEARNER_ROLE]
     assert placement.ray_bundles() == [{"CPU": 1.5}, {"CPU": 1.5}, {"CPU": 2}]
     assert placement.totals() == {"CPU": 5.0, "GPU": 0.0}
@@ -26,18 +28,20 @@ def test_cpu_workers_and_learner_get_one_bundle_each():
 
 
 def test_one_engine_per_gpu_and_the_learner_on_its_own_gpu():
-    cfg = RayConfig(workers=3, gpus=True, learner_gpus=1, worker_cpus=2, learner_cpus=4)
+    cfg = Cfg(
+        ray_workers=3, ray_gpus=True, ray_learner_gpus=1, ray_worker_cpus=2, ray_learner_cpus=4
+    )
     placement = plan_placement(cfg)
     assert [b["GPU"] for b in placement.ray_bundles()] == [1, 1, 1, 1]
     nodes = [{"CPU": 16, "GPU": 4}]
     assert fit(placement, nodes).nodes == [0, 0, 0, 0]
     # Four GPUs hold three engines and the learner; a fourth engine does not fit.
     with pytest.raises(ValueError, match=r"GPU: 1\} on one node.*took \{CPU: \d+, GPU: 4\}"):
-        fit(plan_placement(RayConfig(workers=4, gpus=True, learner_gpus=1)), nodes)
+        fit(plan_placement(Cfg(ray_workers=4, ray_gpus=True, ray_learner_gpus=1)), nodes)
 
 
 def test_engines_sharing_a_gpu_get_fractions_that_pack_within_one_device():
-    cfg = RayConfig(workers=4, gpus=True, engines_per_gpu=2, learner_gpus=1)
+    cfg = Cfg(ray_workers=4, ray_gpus=True, ray_engines_per_gpu=2, ray_learner_gpus=1)
     placement = plan_placement(cfg)
     assert [b.resources["GPU"] for b in placement.bundles] == [0.5, 0.5, 0.5, 0.5, 1.0]
     assert fit(placement, [{"CPU": 8, "GPU": 3}]).nodes == [0] * 5
@@ -46,7 +50,7 @@ def test_engines_sharing_a_gpu_get_fractions_that_pack_within_one_device():
 
 
 def test_tensor_parallel_engines_stay_within_one_node():
-    cfg = RayConfig(workers=2, gpus=True, tensor_parallel_size=4, learner_gpus=1)
+    cfg = Cfg(ray_workers=2, ray_gpus=True, ray_tensor_parallel_size=4, ray_learner_gpus=1)
     placement = plan_placement(cfg)
     assert [b.resources["GPU"] for b in placement.bundles] == [4, 4, 1]
     two_nodes = [{"CPU": 32, "GPU": 8}, {"CPU": 32, "GPU": 8}]
@@ -58,16 +62,18 @@ def test_tensor_parallel_engines_stay_within_one_node():
 
 
 def test_spread_puts_each_worker_on_its_own_node():
-    cfg = RayConfig(workers=3, gpus=True, learner_actor=False, strategy="SPREAD")
+    cfg = Cfg(ray_workers=3, ray_gpus=True, ray_learner_actor=False, ray_strategy="SPREAD")
     nodes = [{"CPU": 8, "GPU": 1}] * 3
     assert fit(plan_placement(cfg), nodes).nodes == [0, 1, 2]
-    strict = RayConfig(workers=3, gpus=True, learner_actor=False, strategy="STRICT_SPREAD")
+    strict = Cfg(
+        ray_workers=3, ray_gpus=True, ray_learner_actor=False, ray_strategy="STRICT_SPREAD"
+    )
     with pytest.raises(ValueError):
         fit(plan_placement(strict), [{"CPU": 8, "GPU": 4}] * 2)
 
 
 def test_learner_in_the_driver_reserves_no_bundle():
-    placement = plan_placement(RayConfig(workers=2, learner_actor=False))
+    placement = plan_placement(Cfg(ray_workers=2, ray_learner_actor=False))
     assert placement.roles == [worker_role(0), worker_role(1)]
     with pytest.raises(KeyError):
         placement.index(LEARNER_ROLE)
@@ -76,27 +82,28 @@ def test_learner_in_the_driver_reserves_no_bundle():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"workers": 0}, "workers must be >= 1"),
-        ({"engines_per_gpu": 2}, "need gpus=True"),
-        ({"gpus": True, "engines_per_gpu": 2, "tensor_parallel_size": 2}, "not both"),
-        ({"strategy": "ANYWHERE"}, "unknown ray.strategy"),
-        ({"learner_gpus": 1.5}, "whole number"),
+        ({"ray_workers": 0}, "ray_workers must be >= 1"),
+        ({"ray_engines_per_gpu": 2}, "need ray_gpus"),
+        ({"ray_gpus": True, "ray_engines_per_gpu": 2, "ray_tensor_parallel_size": 2}, "not both"),
+        ({"ray_strategy": "ANYWHERE"}, "unknown ray_strategy"),
+        ({"ray_learner_gpus": 1.5}, "whole number"),
     ],
 )
 def test_bad_configs_say_what_to_change(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        plan_placement(RayConfig(**kwargs))
+        plan_placement(Cfg(**kwargs))
 
 
 def test_remote_backend_needs_one_server_per_worker_and_reserves_no_gpu():
-    with pytest.raises(ValueError, match="needs 2 base_urls"):
-        plan_placement(RayConfig(workers=2, base_urls=("http://a:8000",)), backend="remote")
-    cfg = RayConfig(workers=2, base_urls=("http://a:8000", "http://b:8000"))
-    assert all("GPU" not in b for b in plan_placement(cfg, backend="remote").ray_bundles())
+    cfg = Cfg(ray_workers=2)
+    with pytest.raises(ValueError, match="needs 2 base_url values"):
+        plan_placement(cfg, backend="remote", base_urls=("http://a:8000",))
+    urls = ("http://a:8000", "http://b:8000")
+    assert all("GPU" not in b for b in plan_placement(cfg, "remote", urls).ray_bundles())
 
 
 def test_describe_names_role_resources_and_node():
-    placement = plan_placement(RayConfig(workers=1, gpus=True, learner_gpus=1))
+    placement = plan_placement(Cfg(ray_workers=1, ray_gpus=True, ray_learner_gpus=1))
     lines = describe(placement, ["n1", "n2"])
     assert lines == [
         "rollout/0: {CPU: 1, GPU: 1} on node n1",

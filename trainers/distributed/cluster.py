@@ -21,8 +21,8 @@ from typing import Any
 from trainers.distributed.publication import FleetServer
 from trainers.distributed.resources import (
     LEARNER_ROLE,
+    DistributedConfig,
     Placement,
-    RayConfig,
     describe,
     fit,
     plan_placement,
@@ -41,19 +41,19 @@ def runtime_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONPATH": path}}
 
 
-def connect(config: RayConfig) -> bool:
+def connect(config: DistributedConfig) -> bool:
     """Join `config.address`, or start a local cluster. True if this call started Ray (the
     caller shuts it down). An already initialised Ray (a test, a notebook) is used as it is."""
     import ray
 
     if ray.is_initialized():
         return False
-    if config.address:
-        ray.init(address=config.address, runtime_env=runtime_env(), log_to_driver=True)
-        log.info("joined the Ray cluster at %s", config.address)
+    if config.ray_address:
+        ray.init(address=config.ray_address, runtime_env=runtime_env(), log_to_driver=True)
+        log.info("joined the Ray cluster at %s", config.ray_address)
     else:
         ray.init(
-            num_cpus=config.num_cpus,
+            num_cpus=config.ray_num_cpus,
             include_dashboard=False,
             runtime_env=runtime_env(),
             log_to_driver=True,
@@ -106,22 +106,34 @@ class Fleet:
     placement_group: Any
     started_ray: bool
 
+    def metrics(self) -> dict[str, float]:
+        pool = self.server.pool
+        return {
+            "system/worker_restarts": pool.restarts,
+            "system/replayed_games": pool.replayed_games,
+        }
+
     def close(self) -> None:
+        """Workers, the learner actor, the placement group, and the cluster if this run started
+        it. Safe to call twice."""
         import ray
         from ray.util.placement_group import remove_placement_group
 
+        if self.placement_group is None:
+            return
         try:
             self.server.close()
             if isinstance(self.learner, RemoteLearner):
                 self.learner.close()
             remove_placement_group(self.placement_group)
         finally:
+            self.placement_group = None
             if self.started_ray:
                 ray.shutdown()
 
 
 def start_fleet(
-    config: RayConfig,
+    config: DistributedConfig,
     spec: WorkerSpec,
     model_path: Path,
     learner_factory: Callable[[], Any] | None = None,
@@ -129,12 +141,12 @@ def start_fleet(
 ) -> Fleet:
     """Connect, reserve, start the workers (and the learner actor, built by `learner_factory`
     inside it), and return the driver's handles."""
-    placement = plan_placement(config, spec.backend)
+    placement = plan_placement(config, spec.backend, spec.base_urls)
     started = connect(config)
     try:
         pg = reserve(placement)
         learner = None
-        if config.learner_actor and learner_factory is not None:
+        if config.ray_learner_actor and learner_factory is not None:
             learner = RemoteLearner(learner_factory, placement, pg)
         pool = WorkerPool(spec, placement, pg)
         server = FleetServer(pool, model_path, store_dir)

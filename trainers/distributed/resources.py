@@ -3,10 +3,11 @@
 Roles: `rollout/<i>` (a rollout worker: one policy server engine and the games it plays) and
 `learner` (the learner actor). Each role is one placement-group bundle:
 
-- a rollout worker on CPU asks for `worker_cpus` CPUs;
-- on GPUs (`gpus=True`) an engine asks for `tensor_parallel_size` GPUs, or `1 / engines_per_gpu`
+- a rollout worker on CPU asks for `ray_worker_cpus` CPUs;
+- on GPUs (`ray_gpus`) an engine asks for `ray_tensor_parallel_size` GPUs, or
+  `1 / ray_engines_per_gpu`
   of one GPU when several small engines share it (Ray fractional GPUs);
-- the learner asks for `learner_cpus` CPUs and `learner_gpus` GPUs (1: its own GPU).
+- the learner asks for `ray_learner_cpus` CPUs and `ray_learner_gpus` GPUs (1: its own GPU).
 
 `plan_placement(config)` computes the bundles; `fit(placement, nodes)` predicts which node each
 bundle lands on (first fit in the strategy's order, Ray's own placement decides in the end) and
@@ -26,74 +27,79 @@ LEARNER_ROLE = "learner"
 
 
 @dataclass
-class RayConfig:
+class DistributedConfig:
     """Ray mode: rollout workers as actors (one policy server each), the learner as an actor, the
-    league in the driver. Used when the trainer's `ray` is on."""
+    league in the driver. Off by default: the single-process run."""
 
-    address: str | None = None
-    """Cluster to join ('auto': the one `ray start --head` started here; 'ray://host:10001';
-    None: start a local cluster inside this run)."""
-    workers: int = 2
+    ray: bool = False
+    """Run on Ray: rollout workers and the learner as actors (a local cluster unless
+    ray_address names one)."""
+    ray_address: str | None = None
+    """Ray cluster to join ('auto': the one `ray start --head` started on this machine,
+    'ray://host:10001': a remote head); None: start a local cluster for this run. Implies ray."""
+    ray_workers: int = 2
     """Rollout workers, one policy server (engine) each."""
-    worker_cpus: float = 1.0
+    ray_worker_cpus: float = 1.0
     """CPUs reserved per rollout worker."""
-    gpus: bool = False
-    """Engines on GPUs: one engine per GPU unless engines_per_gpu or tensor_parallel_size say
-    otherwise."""
-    engines_per_gpu: int = 1
-    """Engines sharing one GPU (fractional GPUs; each engine's gpu_memory_utilization shrinks to
-    match)."""
-    tensor_parallel_size: int = 1
+    ray_gpus: bool = False
+    """Engines on GPUs: one engine per GPU unless ray_engines_per_gpu or
+    ray_tensor_parallel_size say otherwise."""
+    ray_engines_per_gpu: int = 1
+    """Engines sharing one GPU (fractional GPUs)."""
+    ray_tensor_parallel_size: int = 1
     """GPUs per engine (vLLM tensor parallelism, within one node)."""
-    learner_cpus: float = 1.0
+    ray_learner_cpus: float = 1.0
     """CPUs reserved for the learner actor."""
-    learner_gpus: float = 0.0
-    """GPUs for the learner actor (1: its own GPU)."""
-    learner_actor: bool = True
+    ray_learner_gpus: float = 0.0
+    """GPUs of the learner actor (1: its own GPU)."""
+    ray_learner_actor: bool = True
     """Run the learner in its own actor (False: in the driver process)."""
-    strategy: str = "PACK"
+    ray_strategy: str = "PACK"
     """Placement group strategy: PACK | SPREAD | STRICT_PACK | STRICT_SPREAD."""
-    num_cpus: int | None = None
+    ray_num_cpus: int | None = None
     """Local cluster only: CPUs it may use (default: the machine's)."""
-    base_urls: tuple[str, ...] = ()
-    """backend=remote: one OpenAI-compatible server (`python -m agents.serving`) per worker."""
 
-    def __post_init__(self) -> None:
-        self.base_urls = tuple(self.base_urls)
+    @property
+    def enabled(self) -> bool:
+        return self.ray or self.ray_address is not None
 
-    def validate(self, backend: str = "vllm") -> None:
-        if self.workers < 1:
-            raise ValueError(f"ray.workers must be >= 1, got {self.workers}")
-        if self.worker_cpus <= 0 or self.learner_cpus <= 0:
-            raise ValueError("ray.worker_cpus and ray.learner_cpus must be > 0")
-        if self.engines_per_gpu < 1 or self.tensor_parallel_size < 1:
-            raise ValueError("ray.engines_per_gpu and ray.tensor_parallel_size must be >= 1")
-        if self.engines_per_gpu > 1 and self.tensor_parallel_size > 1:
+    def validate(self, backend: str = "vllm", base_urls: tuple[str, ...] = ()) -> None:
+        if self.ray_workers < 1:
+            raise ValueError(f"ray_workers must be >= 1, got {self.ray_workers}")
+        if self.ray_worker_cpus <= 0 or self.ray_learner_cpus <= 0:
+            raise ValueError("ray_worker_cpus and ray_learner_cpus must be > 0")
+        if self.ray_engines_per_gpu < 1 or self.ray_tensor_parallel_size < 1:
+            raise ValueError("ray_engines_per_gpu and ray_tensor_parallel_size must be >= 1")
+        if self.ray_engines_per_gpu > 1 and self.ray_tensor_parallel_size > 1:
             raise ValueError(
-                "an engine either shares a GPU (engines_per_gpu > 1) or spans several "
-                "(tensor_parallel_size > 1), not both"
+                "an engine either shares a GPU (ray_engines_per_gpu > 1) or spans several "
+                "(ray_tensor_parallel_size > 1), not both"
             )
-        if (self.engines_per_gpu > 1 or self.tensor_parallel_size > 1) and not self.gpus:
-            raise ValueError("engines_per_gpu and tensor_parallel_size need gpus=True")
-        if self.learner_gpus < 0:
-            raise ValueError(f"ray.learner_gpus must be >= 0, got {self.learner_gpus}")
-        if self.learner_gpus > 1 and self.learner_gpus != int(self.learner_gpus):
-            raise ValueError("ray.learner_gpus above 1 must be a whole number")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown ray.strategy {self.strategy!r}; choose one of {STRATEGIES}")
-        if backend == "remote" and len(self.base_urls) != self.workers:
+        if (
+            self.ray_engines_per_gpu > 1 or self.ray_tensor_parallel_size > 1
+        ) and not self.ray_gpus:
+            raise ValueError("ray_engines_per_gpu and ray_tensor_parallel_size need ray_gpus")
+        if self.ray_learner_gpus < 0:
+            raise ValueError(f"ray_learner_gpus must be >= 0, got {self.ray_learner_gpus}")
+        if self.ray_learner_gpus > 1 and self.ray_learner_gpus != int(self.ray_learner_gpus):
+            raise ValueError("ray_learner_gpus above 1 must be a whole number")
+        if self.ray_strategy not in STRATEGIES:
             raise ValueError(
-                f"backend=remote with {self.workers} workers needs {self.workers} base_urls "
-                f"(one server per worker), got {len(self.base_urls)}"
+                f"unknown ray_strategy {self.ray_strategy!r}; choose one of {STRATEGIES}"
             )
-        if backend == "remote" and self.gpus:
-            raise ValueError("backend=remote: the engines run outside Ray; set gpus=False")
+        if backend == "remote" and len(base_urls) != self.ray_workers:
+            raise ValueError(
+                f"backend=remote with {self.ray_workers} Ray workers needs {self.ray_workers} "
+                f"base_url values (one server per worker), got {len(base_urls)}"
+            )
+        if backend == "remote" and self.ray_gpus:
+            raise ValueError("backend=remote: the engines run outside Ray; leave ray_gpus off")
 
     @property
     def gpus_per_engine(self) -> float:
-        if not self.gpus:
+        if not self.ray_gpus:
             return 0.0
-        return float(self.tensor_parallel_size) / self.engines_per_gpu
+        return float(self.ray_tensor_parallel_size) / self.ray_engines_per_gpu
 
 
 @dataclass(frozen=True)
@@ -133,17 +139,19 @@ def worker_role(index: int) -> str:
     return f"rollout/{index}"
 
 
-def plan_placement(config: RayConfig, backend: str = "vllm") -> Placement:
+def plan_placement(
+    config: DistributedConfig, backend: str = "vllm", base_urls: tuple[str, ...] = ()
+) -> Placement:
     """One bundle per rollout worker, then one for the learner when it runs as an actor."""
-    config.validate(backend)
+    config.validate(backend, base_urls)
     bundles = []
     gpus = config.gpus_per_engine if backend != "remote" else 0.0
-    for i in range(config.workers):
-        bundles.append(Bundle(worker_role(i), {"CPU": config.worker_cpus, "GPU": gpus}))
-    if config.learner_actor:
-        resources = {"CPU": config.learner_cpus, "GPU": config.learner_gpus}
+    for i in range(config.ray_workers):
+        bundles.append(Bundle(worker_role(i), {"CPU": config.ray_worker_cpus, "GPU": gpus}))
+    if config.ray_learner_actor:
+        resources = {"CPU": config.ray_learner_cpus, "GPU": config.ray_learner_gpus}
         bundles.append(Bundle(LEARNER_ROLE, resources))
-    return Placement(tuple(bundles), config.strategy)
+    return Placement(tuple(bundles), config.ray_strategy)
 
 
 def _fits(free: Mapping[str, float], need: Mapping[str, float]) -> bool:
@@ -217,9 +225,9 @@ def fit(placement: Placement, nodes: Sequence[Mapping[str, float]]) -> NodeFit:
             raise ValueError(
                 f"{bundle.role} needs {_fmt(need)} on one node ({placement.strategy}); the "
                 f"cluster's nodes have {have} and the roles placed before it took "
-                f"{_fmt(_taken(placement, chosen))}. Lower ray.workers, "
-                "ray.worker_cpus, ray.tensor_parallel_size or learner_gpus, raise "
-                "engines_per_gpu, or add nodes"
+                f"{_fmt(_taken(placement, chosen))}. Lower ray_workers, ray_worker_cpus, "
+                "ray_tensor_parallel_size or ray_learner_gpus, raise ray_engines_per_gpu, or "
+                "add nodes"
             )
         slots_of[i] = placed
         chosen.append(i)

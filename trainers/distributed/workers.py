@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -231,10 +232,8 @@ class WorkerPool:
             )
         self.restarts += 1
         log.warning("%s died (%s); starting a replacement", worker_role(index), reason)
-        try:
+        with contextlib.suppress(Exception):  # already gone
             ray.kill(self.workers[index], no_restart=True)
-        except Exception:  # already gone
-            pass
         self.incarnations[index] += 1
         self.workers[index] = self._create(index)
         self.infos[index] = self._wait_ready(index)
