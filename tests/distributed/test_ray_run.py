@@ -29,10 +29,10 @@ GAMES = 4
 @pytest.fixture(scope="module")
 def ray_cluster(model_cache):
     ray = pytest.importorskip("ray")
-    from trainers.distributed.cluster import runtime_env
+    from trainers.distributed.cluster import start_local_cluster
 
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = "1"
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env=runtime_env(), log_to_driver=False)
+    start_local_cluster(num_cpus=2, log_to_driver=False)  # ray.init, sized for 2 cores
     yield ray
     ray.shutdown()
 

