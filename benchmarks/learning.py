@@ -27,6 +27,7 @@ import tyro
 from agents.scripted.rps import BiasedBot
 from envs.kuhn_poker.theory import UNIFORM_EXPLOITABILITY
 from trainers.config import TrainerConfig
+from trainers.league.evaluation import TAG_EVAL
 from trainers.run import layout as rf
 
 # Always paper against the biased bot earns P(rock) - P(scissors) = p_rock per round.
@@ -98,7 +99,7 @@ def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, f
         metrics = trainer.evaluate()
     out = {}
     for key, value in metrics.items():
-        if key.startswith(f"{rf.TAG_WIN_RATE}_eval/"):
+        if key.startswith(f"{TAG_EVAL}/"):
             out["eval_win_rate_vs_" + key.rsplit("/", 1)[1]] = value
     return out
 

@@ -79,7 +79,9 @@ def test_experiment_smoke_run(name, tmp_path, model_cache_env, request):
     assert "main" in json.dumps(league["league"])
     matches = pd.read_csv(run / rf.MATCHES)
     assert list(matches.columns) == list(rf.MATCH_COLUMNS)
-    assert set(matches["step"]) == {1, 2}
+    # Step 0: the untrained adapter's evaluation against the bots, where the preset evaluates.
+    evaluates = name in ("team_battle", "competitive")
+    assert set(matches["step"]) == ({0, 1, 2} if evaluates else {1, 2})
     checkpoint = run / rf.CHECKPOINTS / "step_2"
     assert (checkpoint / rf.COMPLETE).exists()
     assert list((checkpoint / "learner").rglob("adapter_model.safetensors"))
@@ -135,11 +137,11 @@ def test_killed_run_resumes_without_loss(tmp_path, model_cache_env):
     resumed = run_experiment("team_battle", tmp_path, "--iterations", "4", "--resume", str(run))
     assert resumed.returncode == 0, resumed.stderr[-4000:]
     matches = pd.read_csv(run / rf.MATCHES)
-    assert sorted(set(matches["step"])) == [1, 2, 3, 4]
+    assert sorted(set(matches["step"])) == [0, 1, 2, 3, 4]  # 0: the untrained evaluation
     per_step = matches.groupby("step")["episode"].nunique()
     assert per_step.loc[1] == per_step.loc[3]  # nothing counted twice after the kill
     metrics = [json.loads(line) for line in (run / rf.METRICS).read_text().splitlines()]
-    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert [m["step"] for m in metrics] == [0, 1, 2, 3, 4]
     report = json.loads((run / rf.RUN_REPORT).read_text())
     assert report["iterations"] == 4
 

@@ -103,17 +103,19 @@ def test_resume_skips_a_corrupt_newest_checkpoint_and_each_step_is_logged_once(
     said = proc.stdout + proc.stderr
     assert "step_3" in said and "skipped" in said, said[-3000:]
     matches = pd.read_csv(kuhn_run / rf.MATCHES)
-    assert sorted(set(matches["step"])) == [1, 2, 3, 4]
+    assert sorted(set(matches["step"])) == [0, 1, 2, 3, 4]  # 0: the untrained evaluation
     per_step = matches.groupby("step")["episode"].nunique()
     assert per_step.loc[3] == per_step.loc[1]  # step 3 replayed, not counted twice
     metrics = [json.loads(line) for line in (kuhn_run / rf.METRICS).read_text().splitlines()]
-    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert [m["step"] for m in metrics] == [0, 1, 2, 3, 4]
     # TensorBoard's own reader honours the resumed writer's purge step: each step once.
     acc = EventAccumulator(str(kuhn_run), size_guidance={"scalars": 0})
     acc.Reload()
     tag = next(t for t in acc.Tags()["scalars"] if t.startswith(rf.TAG_RETURN))
     steps = [e.step for e in acc.Scalars(tag)]
     assert steps == sorted(set(steps)) == [1, 2, 3, 4], steps
+    evals = [e.step for e in acc.Scalars("eval/win_rate/bot:random")]
+    assert evals == sorted(set(evals)) and evals[0] == 0, evals
 
 
 def test_the_console_is_quiet_and_the_log_file_holds_the_engine(kuhn_run):

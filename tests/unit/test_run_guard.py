@@ -141,3 +141,14 @@ def test_check_writable_names_a_full_or_read_only_disk(tmp_path, monkeypatch, co
     monkeypatch.setattr(builtins, "open", refuse)
     with pytest.raises(RunDirError, match=words):
         check_writable(tmp_path)
+
+
+def test_a_killed_trainers_adapter_store_is_removed_by_the_next_one(tmp_path):
+    from trainers.run.guard import ADAPTER_STORE_PREFIX, remove_dead_stores
+
+    dead = tmp_path / f"{ADAPTER_STORE_PREFIX}999999"
+    mine = tmp_path / f"{ADAPTER_STORE_PREFIX}{os.getpid()}"
+    for folder in (dead, mine):
+        (folder / "main@v1").mkdir(parents=True)
+    assert remove_dead_stores(tmp_path) == [dead]
+    assert mine.is_dir() and not dead.exists()

@@ -28,7 +28,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from trainers.league.ratings import MatchRecord, meetings, payoff_matrix
+from trainers.league.ratings import (
+    MatchRecord,
+    elo_ratings,
+    meetings,
+    openskill_ratings,
+    payoff_matrix,
+)
 
 __all__ = ["PLAYER_KINDS", "AdapterVersion", "League", "LeagueConfig", "Player", "SnapshotResult"]
 
@@ -333,6 +339,40 @@ class League:
     ) -> np.ndarray:
         """Row-vs-column payoff over the recorded games (default: current players, in order)."""
         return payoff_matrix(self.records, list(players or self.players), kind)
+
+    def ratings(self) -> dict[str, dict]:
+        """{"elo": {player: x}, "openskill": {player: {mu, sigma, ordinal}}} over every record;
+        recomputed only when the records or players have changed (the metrics, league.json and
+        the report all ask each iteration)."""
+        players = list(self.players)
+        key = (len(self.records), tuple(players))
+        cached = getattr(self, "_ratings_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        ratings: dict[str, dict] = {"elo": {}, "openskill": {}}
+        if self.records:
+            skill = openskill_ratings(self.records, players=players)
+            ratings = {
+                "elo": elo_ratings(self.records, players=players),
+                "openskill": {
+                    p: {"mu": r.mu, "sigma": r.sigma, "ordinal": r.ordinal}
+                    for p, r in skill.items()
+                },
+            }
+        self._ratings_cache = (key, ratings)
+        return ratings
+
+    def payoff_table(self) -> dict[str, Any]:
+        """{"players": [...], "win_rate": [[...]] | None}: the win-rate matrix as plain data
+        (None where a pair never met), as league.json holds it."""
+        players = list(self.players)
+        matrix = self.payoff_matrix(players) if self.records else None
+        return {
+            "players": players,
+            "win_rate": None
+            if matrix is None
+            else np.where(np.isnan(matrix), None, matrix).tolist(),
+        }
 
     # ---- persistence
 

@@ -28,6 +28,7 @@ from trainers.run import layout as rf
 from trainers.run.io import atomic_write_json
 
 __all__ = [
+    "ADAPTER_STORE_PREFIX",
     "IDENTITY_FIELDS",
     "OpenRun",
     "RunDirError",
@@ -38,12 +39,15 @@ __all__ = [
     "mark_run",
     "open_run",
     "read_identity",
+    "remove_dead_stores",
 ]
 
 #: Config fields a run cannot change on resume (its adapters and logs depend on them).
 IDENTITY_FIELDS = ("experiment", "env_id", "env_kwargs", "mode", "share", "model", "lora_rank")
 _MARKER_FORMAT = 1
 _LOCK = ".lock"
+#: Prefix of the folder of adapter versions a trainer publishes (`<prefix><pid>`).
+ADAPTER_STORE_PREFIX = ".adapters-"
 
 
 class RunDirError(RuntimeError):
@@ -245,6 +249,7 @@ def open_run(
         except BaseException:
             lock.release()
             raise
+        remove_dead_stores(path)
         return OpenRun(path, lock, resumed=True)
     try:
         Path(runs_dir).mkdir(parents=True, exist_ok=True)
@@ -255,3 +260,20 @@ def open_run(
     lock = RunLock(path).acquire()
     mark_run(path, config)
     return OpenRun(path, lock, resumed=False)
+
+
+def remove_dead_stores(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Delete adapter stores a killed trainer left in `run_dir`; call it holding the run's lock.
+
+    Under the lock no other trainer writes this run, so every store but this process's own is
+    a dead one's.
+    """
+    import shutil
+
+    mine = f"{ADAPTER_STORE_PREFIX}{os.getpid()}"
+    removed = []
+    for entry in Path(run_dir).glob(f"{ADAPTER_STORE_PREFIX}*"):
+        if entry.name != mine and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed

@@ -371,6 +371,10 @@ class RunMonitor:
             rf.TEXT_CONFIG, hparams_markdown(self.config if config is None else config)
         )
 
+    def log_layout(self, layout: Mapping[str, Any]) -> None:
+        """TensorBoard's Custom Scalars layout (`league.evaluation.custom_scalar_layout`)."""
+        self.writer.add_custom_scalars(dict(layout))
+
     # ---- tables and snapshots
 
     def log_matches(self, rows: Iterable[Mapping[str, Any]]) -> int:

@@ -1,0 +1,122 @@
+"""One learning step of the loop: finished episodes -> one update per learning adapter.
+
+Per adapter: advantages from the estimator (`estimators`), the samples (plus soft Q targets when
+configured, `targets`), the adaptive controller's levers (lr scale, KL coefficient), the update,
+and the controller's step on the result. `state_dict()` holds the estimator's baselines and the
+controllers' states.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from trainers.episode import Episode, Trajectory
+from trainers.learn.estimators import make_estimator
+
+if TYPE_CHECKING:
+    from trainers.config import LearnConfig
+    from trainers.intervals import WinRate
+    from trainers.learn.algorithms import Change
+    from trainers.learn.learner import Learner
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LearnStep"]
+
+
+class LearnStep:
+    def __init__(
+        self, learner: Learner, config: LearnConfig, lr_signal: str = "reward"
+    ) -> None:
+        """`lr_signal`: what may move the LR ("reference" in zero-sum modes, see `adaptive`)."""
+        from trainers.learn.algorithms import AdaptiveConfig, AdaptiveLoRAController
+
+        self.learner = learner
+        self.config = config
+        self.estimator = make_estimator(config.advantage)
+        self.controllers: dict[str, AdaptiveLoRAController] = {}
+        if config.adaptive:
+            adaptive = AdaptiveConfig(
+                kl_target=config.kl_target,
+                kl_coef=max(config.kl_coef, 1e-4),
+                lr_signal=lr_signal,  # type: ignore[arg-type]
+            )
+            self.controllers = {
+                name: AdaptiveLoRAController(name, adaptive) for name in learner.adapter_names
+            }
+
+    def __call__(
+        self, episodes: Sequence[Episode], reference: WinRate | None = None
+    ) -> tuple[dict[str, dict[str, float]], list[Change]]:
+        """(update stats per adapter, the adaptive controllers' changes); `reference` is the
+        last evaluation against fixed references, if one was played since the last call."""
+        from trainers.learn.samples import samples_from_trajectories
+
+        by_adapter: dict[str, list[Trajectory]] = defaultdict(list)
+        for ep in episodes:
+            for t in ep.trajectories.values():
+                if t.learning and t.turns and t.adapter is not None:
+                    by_adapter[t.adapter[0]].append(t)
+        stats, changes = {}, []
+        for name, trajs in sorted(by_adapter.items()):
+            roles = [(t.adapter[0], t.agent) for t in trajs]
+            estimate = self.estimator.estimate(trajs, roles)
+            samples = samples_from_trajectories(trajs, estimate.advantages)
+            if self.config.q_target_coef > 0:  # config validation: a per-decision critic
+                samples += self._target_samples(name, trajs, roles, estimate.states)
+            ctrl = self.controllers.get(name)
+            kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
+            lr_scale = ctrl.lr_scale if ctrl else 1.0
+            s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
+            s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
+            if ctrl:
+                for change in ctrl.step(s["reward_mean"], s.get("kl"), reference):
+                    log.info("adaptive LoRA: %s", change.to_dict())
+                    changes.append(change)
+            stats[name] = s
+        return stats, changes
+
+    def _target_samples(
+        self, adapter: str, trajs: list[Trajectory], roles: list, states: list | None
+    ) -> list:
+        """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
+        (`trainers.learn.targets`), scored on-policy so that the PPO ratio starts at 1."""
+        from trainers.learn.samples import TrainSample
+        from trainers.learn.targets import decision_points, target_samples
+
+        cfg = self.config
+        points = decision_points(trajs, roles, states)
+        samples = target_samples(
+            points, self.estimator.critic, self.learner.tokenizer, cfg.q_target_coef,
+            cfg.q_target_temperature,
+        )  # fmt: skip
+        if not samples:
+            return []
+        logps = self.learner.logprobs(adapter, samples)
+        return [
+            TrainSample(
+                s.token_ids,
+                (replace(s.turns[0], logprobs=tuple(lp.tolist())),),
+                s.advantage,
+            )
+            for s, lp in zip(samples, logps, strict=True)
+        ]
+
+    def state_dict(self) -> dict[str, Any]:
+        """As `trainer_state.json` holds them: {"controllers": {...}, "baselines": ... | None}."""
+        return {
+            "controllers": {n: c.state_dict() for n, c in self.controllers.items()},
+            "baselines": self.estimator.state_dict(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, ctrl_state in state.get("controllers", {}).items():
+            if name in self.controllers:
+                self.controllers[name].load_state_dict(ctrl_state)
+        self.estimator.load_state_dict(state.get("baselines"))
