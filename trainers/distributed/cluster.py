@@ -187,6 +187,11 @@ class LearnerActor:
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(self.learner, method)(*args, **kwargs)
 
+    def attribute(self, name: str) -> tuple[bool, Any]:
+        """(True, None) for a method, else (False, its value)."""
+        value = getattr(self.learner, name)
+        return (True, None) if callable(value) else (False, value)
+
     def info(self) -> dict[str, Any]:
         import ray
 
@@ -226,9 +231,15 @@ class RemoteLearner:
 
         return ray.get(self.actor.call.remote(method, *args, **kwargs))
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
+    def __getattr__(self, name: str) -> Any:
+        """The learner's method (called remotely) or attribute value (fetched)."""
+        import ray
+
         if name.startswith("_"):
             raise AttributeError(name)
+        is_method, value = ray.get(self.actor.attribute.remote(name))
+        if not is_method:
+            return value
         return lambda *args, **kwargs: self._call(name, *args, **kwargs)
 
     @property
@@ -236,7 +247,7 @@ class RemoteLearner:
         if self._tokenizer is None:
             import ray
 
-            self._tokenizer = ray.get(self.actor.call.remote("__getattribute__", "tokenizer"))
+            self._tokenizer = ray.get(self.actor.attribute.remote("tokenizer"))[1]
         return self._tokenizer
 
     def close(self) -> None:
