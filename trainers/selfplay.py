@@ -173,8 +173,12 @@ class SelfPlayTrainer:
             # in this folder if a kill left them), never in the system temp dir.
             "store_dir": self._store_dir,
         }
-        if cfg.serving.backend == "remote":
-            return make_policy_server("remote", base_url=cfg.serving.base_url[0], wait_ready=300)
+        if cfg.serving.backend == "remote":  # a server the user runs (`python -m agents.serving`)
+            server = make_policy_server("remote", base_url=cfg.serving.base_url[0], wait_ready=300)
+            if server.model_path.resolve() != Path(self.model_path).resolve():
+                log.warning("the server at %s serves %s, the learner trains %s: the log-probs "
+                            "will not agree", server.base_url, server.model_path, self.model_path)
+            return server
         if cfg.serving.backend == "vllm":
             kwargs.update(
                 dtype=cfg.serving.dtype,

@@ -109,3 +109,24 @@ def test_describe_names_role_resources_and_node():
         "rollout/0: {CPU: 1, GPU: 1} on node n1",
         "learner: {CPU: 1, GPU: 1} on node n2",
     ]
+
+
+def test_trainer_config_carries_ray_mode_and_remote_backend_flat():
+    from trainers.config import ConfigError, TrainerConfig
+
+    cfg = TrainerConfig.build(ray_address="auto", ray_workers=3, ray_gpus=True)
+    assert cfg.distributed.enabled and not TrainerConfig().distributed.enabled
+    flat = cfg.to_dict()
+    assert flat["ray_address"] == "auto" and flat["ray_workers"] == 3 and flat["ray"] is False
+    assert TrainerConfig.from_dict(flat).distributed == cfg.distributed
+    with pytest.raises(ConfigError, match="ray_workers must be >= 1"):
+        TrainerConfig.build(ray=True, ray_workers=0).validate()
+    with pytest.raises(ConfigError, match="needs --base-url"):
+        TrainerConfig.build(backend="remote").validate()
+    with pytest.raises(ConfigError, match="for backend=remote only"):
+        TrainerConfig.build(base_url=("http://127.0.0.1:8000",)).validate()
+    with pytest.raises(ConfigError, match="needs 2 base_url values"):
+        TrainerConfig.build(
+            ray=True, backend="remote", base_url=("http://127.0.0.1:8000",)
+        ).validate()
+    TrainerConfig.build(backend="remote", base_url=("http://127.0.0.1:8000",)).validate()
