@@ -141,7 +141,7 @@ class SelfPlayTrainer:
         if latest is None:
             self.monitor.log_hparams(cfg.to_dict())
             self.monitor.log_layout(custom_scalar_layout(p.id for p in self.league.bots()))
-        self.rollout = self.fleet.rollout if self.fleet else Rollout(
+        self.rollout = Rollout(
             self.server,
             cfg.game.env_id,
             cfg.game.env_kwargs,
@@ -151,6 +151,8 @@ class SelfPlayTrainer:
             ),
             cfg.rollout.constrained,
         )
+        if self.fleet is not None:  # the same games, played across the rollout workers
+            self.rollout = self.fleet.rollout
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
         return self.run_dir
@@ -176,8 +178,10 @@ class SelfPlayTrainer:
         if cfg.serving.backend == "remote":  # a server the user runs (`python -m agents.serving`)
             server = make_policy_server("remote", base_url=cfg.serving.base_url[0], wait_ready=300)
             if server.model_path.resolve() != Path(self.model_path).resolve():
-                log.warning("the server at %s serves %s, the learner trains %s: the log-probs "
-                            "will not agree", server.base_url, server.model_path, self.model_path)
+                log.warning(
+                    "the server at %s serves %s, the learner trains %s: log-probs will not agree",
+                    server.base_url, server.model_path, self.model_path,
+                )  # fmt: skip
             return server
         if cfg.serving.backend == "vllm":
             kwargs.update(
