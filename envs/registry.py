@@ -7,6 +7,7 @@ Parallel env; `spec(id)` says what a game supports without importing it.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from collections.abc import Mapping
@@ -83,8 +84,10 @@ def spec(env_id: str) -> EnvSpec:
             raise ValueError(f"env {env_id!r} is not available: {_REFUSED[env_id]}") from None
         namespace = env_id.split("/", 1)[0] + "/" if "/" in env_id else None
         known = [i for i in sorted(_REGISTRY) if namespace is None or i.startswith(namespace)]
+        close = difflib.get_close_matches(env_id, known, n=3)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
         shown = ", ".join(known[:40]) + (f" ... ({len(known)} in all)" if len(known) > 40 else "")
-        raise KeyError(f"unknown env {env_id!r}; registered: {shown}") from None
+        raise KeyError(f"unknown env {env_id!r}; {hint}registered: {shown}") from None
 
 
 def list_envs(namespace: str | None = None) -> list[str]:

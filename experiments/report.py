@@ -534,7 +534,7 @@ def write_report(
         run = load_run(run)
     out_dir = Path(out) if out is not None else run.path / rf.FIGURES
     out_dir.mkdir(parents=True, exist_ok=True)
-    palette = player_palette(_players(run))
+    palette = palette_of(run)
     written = []
     with mpl.rc_context():
         sns.set_theme(style="whitegrid", context="notebook")
@@ -544,6 +544,11 @@ def write_report(
             logger.debug("wrote %s", path)
             written.append(path)
     return written
+
+
+def palette_of(run: RunData) -> Palette:
+    """The palette every figure of `run` uses (the notebook's too)."""
+    return player_palette(_players(run))
 
 
 def _players(run: RunData) -> list[str]:

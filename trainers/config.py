@@ -166,8 +166,12 @@ class LearnConfig:
     state, i.e. per identical chat so far, falling back to the role's: for games whose decisions
     repeat, like Kuhn poker's 12 information sets), decision_q (the same baseline, and the
     return replaced by the running mean return of the same move from the same state once known:
-    a tabular critic: lower variance, biased while the policy moves) or group (mean of the
-    iteration's group)."""
+    a tabular critic: lower variance, biased while the policy moves), group (mean of the
+    iteration's group) or turn_ema (each turn scored by its own return-to-go with `gamma`, minus
+    an EMA per role and turn index: for games that score as they go, like team_quiz)."""
+    gamma: float = 1.0
+    """With advantage=turn_ema: discount per own turn of the rewards after a turn (0: a move
+    answers only for the rewards before the agent's next move)."""
     q_target_coef: float = 0.0
     """With advantage=decision_q: weight of a cross-entropy pulling each visited state's move
     distribution toward softmax(Q / q_target_temperature) of the critic's move values (soft
@@ -350,6 +354,8 @@ class TrainerConfig:
             )
         if not (math.isfinite(learn.entropy_coef) and learn.entropy_coef >= 0):
             raise ConfigError(f"entropy_coef must be >= 0, got {learn.entropy_coef}")
+        if not 0.0 <= learn.gamma <= 1.0:
+            raise ConfigError(f"gamma must lie in [0, 1], got {learn.gamma}")
         if learn.q_target_coef < 0 or not learn.q_target_temperature > 0:
             raise ConfigError("q_target_coef must be >= 0 and q_target_temperature > 0")
         if learn.q_target_coef > 0 and (

@@ -32,6 +32,9 @@ class Trajectory:
     invalid_moves: int = 0
     #: Actions submitted (valid or not), scripted seats included.
     moves: int = 0
+    #: Reward that arrived after each of `turns` (until the agent's next turn; a reward before the
+    #: first turn counts for the first). Sums to `episode_return`; empty when unknown.
+    turn_rewards: tuple[float, ...] = ()
 
     @property
     def completion_tokens(self) -> int:

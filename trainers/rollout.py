@@ -106,6 +106,7 @@ class Rollout:
                     "infos": infos,
                     "returns": dict.fromkeys(obs, 0.0),
                     "moves": dict.fromkeys(obs, 0),
+                    "turn_rewards": {agent: [] for agent in obs},
                 }
             )
         llm_agents: dict[AdapterRef, LLMAgent] = {}
@@ -162,6 +163,7 @@ class Rollout:
             for (g, agent, llm, request, _), result in zip(llm_batch, results, strict=True):
                 self.stats.completion_tokens += len(result.token_ids)
                 actions[g][agent] = llm.record(request, result).text
+                state[g]["turn_rewards"][agent].append(0.0)  # one entry per recorded turn
         for kind, items in bot_batch.items():
             if kind not in bots:
                 seed = matches[items[0][0]].seed * 7919 + zlib.crc32(kind.encode())
@@ -178,6 +180,12 @@ class Rollout:
             state[g]["infos"].update(infos)
             for agent, r in rewards.items():
                 state[g]["returns"][agent] += r
+                per_turn = state[g]["turn_rewards"].get(agent)
+                if per_turn:  # credit the agent's latest turn (see Trajectory.turn_rewards)
+                    per_turn[-1] += r
+                elif per_turn is not None:
+                    state[g].setdefault("early", {}).setdefault(agent, 0.0)
+                    state[g]["early"][agent] += r
 
     def _episode(self, game, match, state, llm_agents, g, step, mix) -> Episode:
         raw = game.game
@@ -202,6 +210,10 @@ class Rollout:
             if chat is not None:
                 traj.token_ids = list(chat.token_ids)
                 traj.turns = turns_from_chat(chat)
+                per_turn = list(state["turn_rewards"].get(agent, ()))
+                if per_turn and len(per_turn) == len(traj.turns):
+                    per_turn[0] += state.get("early", {}).get(agent, 0.0)
+                    traj.turn_rewards = tuple(per_turn)
             trajectories[agent] = traj
         return Episode(
             env_id=self.env_id,

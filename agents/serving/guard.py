@@ -257,6 +257,9 @@ class GuardMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and not self.authorised(Headers(scope=scope)):
+            await send({"type": "websocket.close", "code": 1008})  # policy violation
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -17,6 +17,7 @@ early and counts the final reward twice. What the adapter does:
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -87,9 +88,13 @@ class OpenSpielGame(Game):
         seed: int | None = None,
         *,
         params: dict[str, Any] | None = None,
+        forced_chance: Sequence[int] | None = None,
         **kwargs: Any,
     ) -> None:
         self.params = dict(params or {})
+        # Chance outcomes to take, in order, before sampling resumes (to replay a given history,
+        # e.g. to reach one information state when probing a policy).
+        self._forced_chance = [int(a) for a in (forced_chance or ())]
         try:
             self.spiel = load_game(self.game_name, tuple(sorted(self.params.items())))
         except Exception as e:  # pyspiel raises its own error type for bad parameters
@@ -116,6 +121,13 @@ class OpenSpielGame(Game):
         """Sample chance nodes until a player must act; score the game when it ends."""
         while self.state.is_chance_node():
             outcomes = self.state.chance_outcomes()
+            if self._forced_chance:
+                forced = self._forced_chance.pop(0)
+                if forced not in {int(a) for a, _ in outcomes}:
+                    raise ValueError(f"forced chance outcome {forced} is not possible here")
+                self.state.apply_action(forced)
+                self.log("Chance acted.", visible_to=())
+                continue
             probs = np.array([p for _, p in outcomes], dtype=float)
             index = int(self.rng.choice(len(outcomes), p=probs / probs.sum()))
             self.state.apply_action(int(outcomes[index][0]))

@@ -35,6 +35,16 @@ def seeds_for(env_id: str) -> int:
     return 2 if is_foreign(env_id) else 4
 
 
-#: Foreign games in which any text is a move (a chat or free-text phase), so no answer is ever
-#: invalid there and the forfeit and penalty tests do not apply; found by running those tests.
-FREE_TEXT: frozenset[str] = frozenset()
+# TextArena games in which no answer is invalid, so the forfeit and penalty tests do not apply
+# (found by running them over every registered game): chat or free-text phases where any message
+# is a move (negotiation, conversation rounds before a decision, clue giving, deception), and the
+# simultaneous grid games Snake and Surround, which read an unreadable answer as a default move.
+_FREE_TEXT_GAMES = (
+    "IteratedPrisonersDilemma", "MarketEntryGame", "PublicGoodsGame", "SimpleBlindAuction",
+    "SimpleNegotiation", "Snake", "Surround", "Taboo", "ThreePlayerIPD", "TruthAndDeception",
+)  # fmt: skip
+FREE_TEXT: frozenset[str] = frozenset(
+    i
+    for i in FOREIGN_IDS
+    if i.startswith("textarena/") and i.removeprefix("textarena/").split("-")[0] in _FREE_TEXT_GAMES
+)

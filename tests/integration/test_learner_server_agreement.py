@@ -19,7 +19,10 @@ from trainers.learn.learner import Learner, LearnerConfig, LoRASettings, samples
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
-TOLERANCE = 1e-4  # max abs log-prob difference, fp32
+# Max abs log-prob gap, fp32, the learner (eager transformers + peft) vs vLLM's CPU kernels (paged
+# attention, fused norms and activations, its LoRA ops): other op orders in every layer. Measured
+# agreement is ~1e-5 on the tiny model; 1e-4 leaves 10x, a wrong adapter or position is >1e-2 off.
+TOLERANCE = 1e-4
 LORA = LoRASettings(rank=8, alpha=16)
 SAMPLING = SamplingSettings(temperature=1.0, max_tokens=16)
 

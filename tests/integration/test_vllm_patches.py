@@ -34,6 +34,8 @@ pytestmark = [
 N_ADAPTERS = 4
 RANK = 8
 NEW_TOKENS = 16
+# patched vs stock-with-the-fix and vs transformers + peft: fp32 op-order differences, measured
+# ~1e-5 (see test_serving.TOLERANCE); 1e-4 leaves 10x
 LOGPROB_TOL = 1e-4
 PATCH_LOG = "LoRA League: patched vLLM"
 TEXTS = [

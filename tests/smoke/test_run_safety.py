@@ -29,8 +29,12 @@ def trainer(runs: Path, *extra: str, experiment: str = "competitive", timeout: i
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes but train.log: a finished run's helper processes (Python's resource
+    tracker) may still append their exit lines to it, through the descriptors they inherited."""
     return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != rf.LOG
     }
 
 

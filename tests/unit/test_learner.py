@@ -20,7 +20,12 @@ from trainers.learn.learner import (
 
 MOVES = ("[rock]", "[paper]", "[scissors]")
 LORA = LoRASettings(rank=8, alpha=16)
-TOLERANCE = 1e-5  # fp32, the same weights scored two ways
+# Log-probs of the same weights scored two ways (own positions vs full projection, other batching,
+# the transformers reference forward) differ only by fp32 round-off: each dot product of width 256
+# carries ~sqrt(256) * 6e-8 relative error, compounded over 4 layers and a log-softmax over 1,195
+# logits of size ~10, i.e. ~1e-6 absolute. 1e-5 leaves 10x for kernel differences; a real scoring
+# bug (a shifted position, a wrong mask) moves log-probs by more than 1e-2.
+TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +135,7 @@ def test_own_positions_logprobs_equal_a_full_projection_reference(tiny_model):
     base = learner.logprobs(None, samples)
     ref_base = torch.tensor(reference_logprobs(learner, None, samples[0]))
     assert torch.allclose(base[0], ref_base, atol=TOLERANCE)
-    assert not torch.allclose(base[0], own[0], atol=1e-3)  # the adapter matters
+    assert not torch.allclose(base[0], own[0], atol=1e-3)  # the adapter matters: 100x round-off
 
 
 def test_scores_do_not_depend_on_batching(tiny_model):
@@ -154,6 +159,7 @@ def test_choice_masking_renormalises_over_the_allowed_tokens(tiny_model):
     # Every allowed first token, scored as a one-token completion: their probabilities sum to 1.
     samples = [chat_sample(learner, (token,)) for token in first]
     total = sum(float(lp.exp()) for (lp,) in learner.logprobs("red", samples))
+    # a softmax over the allowed tokens sums to 1 up to fp32 round-off of a few terms (~1e-7 each)
     assert total == pytest.approx(1.0, abs=1e-5)
     # A whole move: the masked log-probs match the reference, forced tokens score 0, and they
     # differ from the unconstrained scores of the same tokens.
@@ -164,8 +170,10 @@ def test_choice_masking_renormalises_over_the_allowed_tokens(tiny_model):
     (masked,), (unmasked,) = learner.logprobs("red", [constrained]), learner.logprobs("red", [free])
     ref = torch.tensor(reference_logprobs(learner, "red", constrained))
     assert torch.allclose(masked, ref, atol=TOLERANCE)
-    assert bool((masked >= unmasked - 1e-6).all()) and float((masked - unmasked).max()) > 1e-3
-    assert float(masked[-1]) == pytest.approx(0.0, abs=1e-6)  # only EOS may end "[paper]"
+    # renormalising over a subset can only raise a log-prob: >= up to the scoring round-off
+    assert bool((masked >= unmasked - TOLERANCE).all()) and float((masked - unmasked).max()) > 1e-3
+    # only EOS may end "[paper]": a log-softmax over one allowed logit is 0 up to one exp/log
+    assert float(masked[-1]) == pytest.approx(0.0, abs=1e-6)
     full = learner.logprobs("red", [constrained], projection="full")[0]
     assert torch.allclose(full, masked, atol=TOLERANCE)
 
@@ -190,13 +198,16 @@ def test_an_update_lowers_the_loss_on_its_batch(tiny_model, loss):
     before = learner.evaluate("red", samples)
     stats = learner.update("red", samples)
     after = learner.evaluate("red", samples)
+    # the same samples in the same micro-batches before the step: the same fp32 sums, so equal up
+    # to a few ulps of a loss of order 1; after it the loss must drop by far more than round-off
     assert stats["loss"] == pytest.approx(before["loss"], abs=1e-6)
     assert after["loss"] < before["loss"] - 1e-4
     assert stats["tokens"] == sum(len(s.positions) for s in samples)
     # the model reads each chat up to its last completion token, not the tail after it
     assert stats["sequence_tokens"] == sum(s.positions[-1] for s in samples)
     assert stats["grad_norm"] > 0 and stats["skipped"] == 0.0 and stats["lr"] == 3e-3
-    assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # on-policy: ratio 1
+    # on-policy the ratio is 1 up to the scoring round-off d <= 1e-5, and k3 ~ d**2 / 2
+    assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)
     assert stats["tokens_per_s"] > 0 and stats["sequence_tokens_per_s"] > stats["tokens_per_s"]
     assert learner.steps("red") == 1 and learner.steps("blue") == 0
 
@@ -222,6 +233,8 @@ def test_per_turn_advantages_weigh_each_turn_like_a_sample_of_its_own(tiny_model
         learner.peft.zero_grad(set_to_none=True)
         learner._accumulate("red", samples, 0.0, "own")
         grads.append(torch.cat([p.grad.flatten() for p in learner.parameters("red")]))
+    # the same per-token terms, grouped differently: fp32 summation order only, n * eps ~ 1e-5
+    # relative over a few hundred terms; atol for components that nearly cancel
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-5)
     assert float(grads[0].abs().max()) > 0
     with pytest.raises(ValueError, match="per-turn advantages"):
@@ -249,12 +262,15 @@ def test_entropy_bonus_is_the_masked_entropy_and_raises_it(tiny_model):
     for k in range(len(completion)):
         options = [chat_sample(learner, (*completion[:k], t)) for t in mask.allowed(completion[:k])]
         probs = [m.exp(float(lp[-1])) for lp in learner.logprobs("red", options)]
-        assert sum(probs) == pytest.approx(1.0, abs=1e-5)
+        assert sum(probs) == pytest.approx(1.0, abs=1e-5)  # as in the choice-masking test
         by_hand += -sum(p * m.log(p) for p in probs if p > 0)
     assert by_hand > 0.1
     stats = learner.evaluate("red", [sample])
-    # token_mean: the summed entropy over the move's tokens (forced ones add 0).
+    # token_mean: the summed entropy over the move's tokens (forced ones add 0). Each p above
+    # carries the scoring round-off (TOLERANCE on log p), so -p log p is off by up to
+    # ~TOLERANCE * (1 + |log p|): rel 1e-4 on their mean.
     assert stats["entropy"] == pytest.approx(by_hand / len(sample.positions), rel=1e-4)
+    # advantage 0: the policy term is exactly 0, so the loss is -entropy up to one fp32 add
     assert stats["loss"] == pytest.approx(-stats["entropy"], abs=1e-6)
     for _ in range(3):
         learner.update("red", [sample])
@@ -277,7 +293,10 @@ def test_gradient_accumulation_equals_one_big_batch(tiny_model):
     # with MKL on 2 threads), so 1e-5 is the tightest bound the arithmetic guarantees.
     for (_, s1, w1), (_, s8, w8) in (results[:2], results[2:]):  # each aggregation on its own
         assert s1["loss"] == pytest.approx(s8["loss"], rel=1e-5)
+        # the gradients carry the same ~1e-5 relative order error; their norm a bit more
         assert s1["grad_norm"] == pytest.approx(s8["grad_norm"], rel=1e-4)
+        # Adam's first step is lr * g / (|g| + eps): a relative error d in g moves it by at most
+        # lr * d ~ 1e-8 (lr 1e-3 or less), far below 1e-6
         for key in w1:
             assert torch.allclose(w1[key], w8[key], atol=1e-6), key
 
@@ -304,6 +323,7 @@ def test_kl_to_the_base_is_zero_for_a_fresh_adapter_and_grows_with_updates(tiny_
         learner.update("red", samples, kl_coef=0.5)
     stats = learner.evaluate("red", samples, kl_coef=0.5)
     assert stats["kl"] > 0
+    # the loss is the fp32 sum of those two terms: equal up to a few ulps
     assert stats["loss"] == pytest.approx(stats["policy_loss"] + 0.5 * stats["kl"], rel=1e-5)
 
 

@@ -147,3 +147,19 @@ def test_params_reach_the_game():
     assert env.possible_agents == ["player_0", "player_1", "player_2"]
     with pytest.raises(ValueError, match="cannot load"):
         envs.make("openspiel/leduc_poker", params={"no_such_param": 1})
+
+
+def test_decision_points_are_reached_by_replaying_their_script():
+    from envs.openspiel.exploitability import decision_points
+
+    for point in decision_points("leduc_poker", text=False)[::37]:
+        env = envs.make("openspiel/leduc_poker", forced_chance=point.chance)
+        env.reset(seed=0)
+        for move in point.moves_before:
+            env.step(move)
+        agent = env.agent_selection
+        assert agent == point.agent
+        assert env.infos[agent]["view"]["info_set"] == point.key
+        assert tuple(env.infos[agent]["legal_moves"]) == point.legal_moves
+    with pytest.raises(ValueError, match="not possible"):
+        envs.make("openspiel/kuhn_poker", forced_chance=[0, 0]).reset(seed=0)

@@ -186,6 +186,20 @@ def test_api_key_guards_every_path_but_health():
     assert call("POST", "/v1/completions", Upload(0, b"{}"))[0] == 200  # no key configured
 
 
+def test_api_key_guards_websockets():
+    sent: list[dict] = []
+
+    async def send(message):
+        sent.append(message)
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    scope = {"type": "websocket", "path": "/v1/realtime", "headers": []}
+    asyncio.run(GuardMiddleware(_endpoint, limits=LIMITS, api_key="k")(scope, receive, send))
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
 def test_api_key_is_checked_before_the_body_is_read():
     upload = Upload(300 << 20)
     assert call("POST", "/v1/completions", upload, api_key="k")[0] == 401

@@ -121,16 +121,71 @@ class DecisionEstimator:
             self.critic.load_state_dict(state)
 
 
-#: name -> a fresh estimator (see `trainers.config` for what each means).
-ESTIMATORS: dict[str, Callable[[], AdvantageEstimator]] = {
-    "role_ema": RoleEMAEstimator,
-    "decision_ema": lambda: DecisionEstimator(use_q=False),
-    "decision_q": lambda: DecisionEstimator(use_q=True),
-    "group": GroupEstimator,
+def returns_to_go(turn_rewards: Sequence[float], gamma: float) -> list[float]:
+    """G_k = sum over j >= k of gamma^(j - k) * r_j, for each turn k."""
+    out, running = [], 0.0
+    for r in reversed(turn_rewards):
+        running = r + gamma * running
+        out.append(running)
+    return out[::-1]
+
+
+class TurnEstimator:
+    """Per-turn credit: each turn is scored by its own return-to-go (`returns_to_go` of the
+    rewards that arrived after it, `Trajectory.turn_rewards`) minus an EMA baseline per role and
+    turn index. With gamma < 1 a move answers mostly for what followed it soon: in a quiz whose
+    questions are scored one by one, gamma = 0 credits each answer with its own question only,
+    where the episode return would add every other question's outcome as noise. A trajectory
+    without per-turn rewards falls back to its episode return at every turn."""
+
+    critic = None
+
+    def __init__(self, gamma: float = 1.0) -> None:
+        from trainers.learn.algorithms import RoleBaseline
+
+        if not 0.0 <= gamma <= 1.0:
+            raise ValueError(f"gamma must lie in [0, 1], got {gamma}")
+        self.gamma = gamma
+        self.baseline = RoleBaseline()
+
+    def estimate(self, trajectories: Sequence[Trajectory], roles: Sequence[Hashable]) -> Estimate:
+        returns: list[float] = []
+        keys: list[Hashable] = []
+        for t, role in zip(trajectories, roles, strict=True):
+            if t.turn_rewards and len(t.turn_rewards) == len(t.turns):
+                per_turn = returns_to_go(t.turn_rewards, self.gamma)
+            else:
+                per_turn = [t.episode_return] * len(t.turns)
+            returns += per_turn
+            keys += [(role, k) for k in range(len(per_turn))]
+        flat = [float(a) for a in self.baseline.advantages(returns, keys)]
+        self.baseline.update(returns, keys)
+        advantages, start = [], 0
+        for t in trajectories:
+            advantages.append(tuple(flat[start : start + len(t.turns)]))
+            start += len(t.turns)
+        return Estimate(advantages)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.baseline.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any] | None) -> None:
+        if state is not None:
+            self.baseline.load_state_dict(state)
+
+
+#: name -> a fresh estimator, given the learn options (see `trainers.config` for each).
+ESTIMATORS: dict[str, Callable[..., AdvantageEstimator]] = {
+    "role_ema": lambda **_: RoleEMAEstimator(),
+    "decision_ema": lambda **_: DecisionEstimator(use_q=False),
+    "decision_q": lambda **_: DecisionEstimator(use_q=True),
+    "group": lambda **_: GroupEstimator(),
+    "turn_ema": lambda gamma=1.0, **_: TurnEstimator(gamma),
 }
 
 
-def make_estimator(name: str) -> AdvantageEstimator:
+def make_estimator(name: str, **options: Any) -> AdvantageEstimator:
+    """A fresh estimator; `options` (e.g. `gamma`) go to those that take them."""
     if name not in ESTIMATORS:
         raise ValueError(f"unknown advantage {name!r}; choose one of {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name]()
+    return ESTIMATORS[name](**options)

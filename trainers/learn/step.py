@@ -39,7 +39,7 @@ class LearnStep:
 
         self.learner = learner
         self.config = config
-        self.estimator = make_estimator(config.advantage)
+        self.estimator = make_estimator(config.advantage, gamma=config.gamma)
         self.controllers: dict[str, AdaptiveLoRAController] = {}
         if config.adaptive:
             adaptive = AdaptiveConfig(
