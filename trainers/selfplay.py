@@ -114,9 +114,12 @@ class SelfPlayTrainer:
             engine=cfg.serving.backend == "vllm",
         )
         if cfg.distributed.enabled:  # Ray: rollout workers and the learner as actors
-            from trainers.distributed.launch import launch
+            from trainers.distributed.launch import RunFacts, launch
 
-            self.fleet = launch(self, self._store_dir)
+            facts = RunFacts(
+                self.model_path, tuple(self.adapters), self.mode.payoff, self.plan.kv_cache_gib
+            )
+            self.fleet = launch(cfg, facts, self._store_dir)
             self.server = self.fleet.server
             self.learner = self.fleet.learner or self._start_learner()
         else:

@@ -10,31 +10,39 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agents.serving.types import SamplingSettings
+from trainers.config import TrainerConfig
 from trainers.distributed.cluster import Fleet, start_fleet
 from trainers.distributed.workers import WorkerSpec
-
-if TYPE_CHECKING:
-    from trainers.selfplay import SelfPlayTrainer
 
 log = logging.getLogger(__name__)
 
 
-def worker_spec(trainer: SelfPlayTrainer) -> WorkerSpec:
-    cfg = trainer.config
+@dataclass(frozen=True)
+class RunFacts:
+    """What the trainer has worked out before the fleet starts."""
+
+    model_path: Path
+    adapters: tuple[str, ...]
+    payoff: str | None
+    kv_cache_gib: float | None
+
+
+def worker_spec(cfg: TrainerConfig, facts: RunFacts) -> WorkerSpec:
     serving = cfg.serving
     kwargs: dict[str, Any] = {}
     if serving.backend in ("vllm", "hf"):
-        kwargs = {"model": str(trainer.model_path), "max_model_len": serving.max_model_len}
+        kwargs = {"model": str(facts.model_path), "max_model_len": serving.max_model_len}
     if serving.backend == "vllm":
         kwargs.update(
             dtype=serving.dtype,
-            max_loras=max(serving.max_loras, len(trainer.adapters)),
+            max_loras=max(serving.max_loras, len(facts.adapters)),
             max_lora_rank=cfg.learn.lora_rank,
-            kv_cache_gib=trainer.plan.kv_cache_gib,
+            kv_cache_gib=facts.kv_cache_gib,
             seed=cfg.run.seed,
         )
         if cfg.distributed.ray_gpus and cfg.distributed.ray_engines_per_gpu > 1:
@@ -46,7 +54,7 @@ def worker_spec(trainer: SelfPlayTrainer) -> WorkerSpec:
         server_kwargs=kwargs,
         env_id=cfg.game.env_id,
         env_kwargs=dict(cfg.game.env_kwargs),
-        payoff=trainer.mode.payoff,
+        payoff=facts.payoff,
         sampling=SamplingSettings(
             temperature=cfg.rollout.temperature, max_tokens=cfg.rollout.max_new_tokens
         ),
@@ -56,24 +64,23 @@ def worker_spec(trainer: SelfPlayTrainer) -> WorkerSpec:
     )
 
 
-def learner_factory(trainer: SelfPlayTrainer) -> functools.partial:
+def learner_factory(cfg: TrainerConfig, facts: RunFacts) -> functools.partial:
     """Builds the learner inside its actor (on the actor's GPU when it has one)."""
     from trainers.learn.learner import Learner
 
-    cfg = trainer.config
     device = "cuda" if cfg.distributed.ray_learner_gpus > 0 else "cpu"
     return functools.partial(
         Learner,
-        trainer.model_path,
-        list(trainer.adapters),
+        facts.model_path,
+        list(facts.adapters),
         cfg.learn.lora_settings(),
         cfg.learn.learner_config(cfg.rollout.temperature, device=device),
         seed=cfg.run.seed,
     )
 
 
-def launch(trainer: SelfPlayTrainer, store_dir: Path) -> Fleet:
+def launch(cfg: TrainerConfig, facts: RunFacts, store_dir: Path) -> Fleet:
     """Join or start the cluster, place the roles, start the workers and the learner actor."""
-    cfg = trainer.config.distributed
-    factory = learner_factory(trainer) if cfg.ray_learner_actor else None
-    return start_fleet(cfg, worker_spec(trainer), trainer.model_path, factory, store_dir)
+    factory = learner_factory(cfg, facts) if cfg.distributed.ray_learner_actor else None
+    spec = worker_spec(cfg, facts)
+    return start_fleet(cfg.distributed, spec, facts.model_path, factory, store_dir)

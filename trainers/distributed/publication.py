@@ -27,14 +27,11 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from agents.serving.adapters import AdapterError, AdapterStore, StoredAdapter
 from agents.serving.base import PolicyServer
 from agents.serving.types import AdapterRef, GenerationRequest, GenerationResult
-
-if TYPE_CHECKING:
-    from trainers.distributed.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +51,20 @@ def write_adapter_folder(folder: Path, files: dict[str, bytes]) -> Path:
             raise AdapterError(f"bad adapter file name {name!r}")
         (folder / name).write_bytes(data)
     return folder
+
+
+class WorkerPool(Protocol):
+    """What publication needs of the pool (`trainers.distributed.workers.WorkerPool`)."""
+
+    size: int
+    max_model_len: int
+    publication: Any
+
+    def broadcast(self, method: str, *args: Any) -> dict[int, BaseException | None]: ...
+
+    def call_all(self, method: str, *args: Any) -> list[Any]: ...
+
+    def close(self) -> None: ...
 
 
 class Publication:
