@@ -231,7 +231,11 @@ class WorkerPool:
                 f"restarts: {reason}"
             )
         self.restarts += 1
-        log.warning("%s died (%s); starting a replacement", worker_role(index), reason)
+        first_line = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+        log.warning(
+            "%s died (%s: %s); starting a replacement",
+            worker_role(index), type(reason).__name__, first_line,
+        )  # fmt: skip
         with contextlib.suppress(Exception):  # already gone
             ray.kill(self.workers[index], no_restart=True)
         self.incarnations[index] += 1
