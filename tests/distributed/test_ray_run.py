@@ -64,29 +64,33 @@ def check_run_directory(run, iterations: int) -> pd.DataFrame:
     return matches
 
 
-def check_workers_serve_the_published_versions(trainer) -> None:
+def check_learner_agrees(trainer, episodes) -> None:
+    """Every learning seat's behaviour log-probs (what the server sampled with) equal the
+    learner's log-probs of the same tokens under the current version."""
     from trainers.learn.samples import samples_from_trajectories
 
+    version = trainer.league.get("main").version
+    trajs = [t for ep in episodes for t in ep.trajectories.values() if t.learning and t.turns]
+    assert trajs and all(t.adapter[1] == version for t in trajs)
+    for name in sorted({t.adapter[0] for t in trajs}):
+        mine = [t for t in trajs if t.adapter[0] == name]
+        samples = samples_from_trajectories(mine, [1.0] * len(mine))
+        for sample, score in zip(samples, trainer.learner.logprobs(name, samples), strict=True):
+            gap = max(
+                abs(float(a) - float(b))
+                for a, b in zip(score, sample.behaviour_logprobs, strict=True)
+            )
+            assert gap <= TOLERANCE, f"{name}: learner vs server gap {gap}"
+
+
+def check_workers_serve_the_published_versions(trainer) -> None:
     driver = trainer.server.served()
     for served in trainer.server.worker_served():
         assert served == driver
     # Two games per worker (contiguous shards), each seat scored by the learner actor.
     episodes = trainer.rollout.play(trainer.make_matches(GAMES), step=trainer.step)
-    version = trainer.league.get("main").version
-    for worker, shard in enumerate((episodes[:2], episodes[2:])):
-        trajs = [
-            t for ep in shard for t in ep.trajectories.values() if t.learning and t.turns
-        ]  # fmt: skip
-        assert trajs and all(t.adapter[1] == version for t in trajs)
-        for name in sorted({t.adapter[0] for t in trajs}):
-            mine = [t for t in trajs if t.adapter[0] == name]
-            samples = samples_from_trajectories(mine, [1.0] * len(mine))
-            for sample, score in zip(samples, trainer.learner.logprobs(name, samples), strict=True):
-                gap = max(
-                    abs(float(a) - float(b))
-                    for a, b in zip(score, sample.behaviour_logprobs, strict=True)
-                )
-                assert gap <= TOLERANCE, f"worker {worker}, {name}: gap {gap}"
+    check_learner_agrees(trainer, episodes[:2])  # worker 0
+    check_learner_agrees(trainer, episodes[2:])  # worker 1
 
 
 def test_two_workers_run_counts_every_game_once_and_serve_the_published_versions(
