@@ -47,6 +47,8 @@ def worker_spec(cfg: TrainerConfig, facts: RunFacts) -> WorkerSpec:
         )
         if cfg.distributed.ray_gpus and cfg.distributed.ray_engines_per_gpu > 1:
             kwargs["gpu_memory_utilization"] = 0.85 / cfg.distributed.ray_engines_per_gpu
+        if cfg.distributed.ray_tensor_parallel_size > 1:
+            kwargs["tensor_parallel_size"] = cfg.distributed.ray_tensor_parallel_size
     if serving.backend == "remote":
         kwargs = {"wait_ready": 300.0}
     return WorkerSpec(
