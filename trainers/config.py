@@ -19,13 +19,15 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from agents.serving import LOCAL_BACKENDS as BACKENDS
+from agents.serving import BACKENDS
+from trainers.distributed.resources import DistributedConfig
 from trainers.league.modes import SHARES, get_mode
 from trainers.learn.estimators import ESTIMATORS
 
 __all__ = [
     "ADVANTAGES",
     "BACKENDS",
+    "DistributedConfig",
     "GameConfig",
     "LeagueSettings",
     "LearnConfig",
@@ -69,7 +71,12 @@ class ServingConfig:
     model: str = "default"
     """Base model: Hugging Face id, local folder, 'default' (embedded SmolLM2-135M) or 'tiny'."""
     backend: str = "vllm"
-    """Policy server backend: vllm (batched engine) or hf (transformers, slow reference)."""
+    """Policy server backend: vllm (batched engine), hf (transformers, slow reference) or remote
+    (servers started with `python -m agents.serving`, at base_url)."""
+    base_url: tuple[str, ...] = ()
+    """backend=remote: the server's URL, e.g. http://127.0.0.1:8000 (in Ray mode one per rollout
+    worker). The server must serve the same model and see the run's machine's disk (adapters
+    are published through its adapter store)."""
     dtype: str = "auto"
     """Engine dtype (auto: the model's own)."""
     max_model_len: int = 2048
@@ -252,7 +259,7 @@ class RunConfig:
     """On an error, show the full traceback instead of one line."""
 
 
-_GROUPS = ("game", "serving", "rollout", "learn", "league", "run")
+_GROUPS = ("game", "serving", "rollout", "learn", "league", "run", "distributed")
 
 
 @dataclass
@@ -271,6 +278,8 @@ class TrainerConfig:
     """League."""
     run: RunConfig = field(default_factory=RunConfig)
     """Run."""
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
+    """Ray mode (off by default)."""
 
     # ------------------------------------------------------------------ flat names
     @classmethod
@@ -347,6 +356,7 @@ class TrainerConfig:
         self._validate_counts()
         if self.serving.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.serving.backend!r}; choose one of {BACKENDS}")
+        self._validate_serving()
         if learn.advantage not in ADVANTAGES:
             raise ConfigError(f"unknown advantage {learn.advantage!r}; choose one of {ADVANTAGES}")
         if self.rollout.async_rollout and learn.loss != "decoupled_ppo":
@@ -388,6 +398,20 @@ class TrainerConfig:
             value = getattr(getattr(self, group), name)
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
+
+    def _validate_serving(self) -> None:
+        serving, distributed = self.serving, self.distributed
+        if serving.backend == "remote" and not serving.base_url:
+            raise ConfigError("backend=remote needs --base-url (the server's URL)")
+        if serving.backend != "remote" and serving.base_url:
+            raise ConfigError("base_url is for backend=remote only")
+        if distributed.enabled:
+            try:
+                distributed.validate(serving.backend, tuple(serving.base_url))
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+        elif serving.backend == "remote" and len(serving.base_url) != 1:
+            raise ConfigError("backend=remote without Ray talks to one server: give one base_url")
 
     def _validate_league(self) -> None:
         from agents.scripted import bot_kinds

@@ -82,6 +82,7 @@ class SelfPlayTrainer:
         self.weight_updates = 0
         self.server = None
         self.learner = None
+        self.fleet = None  # Ray mode: trainers.distributed.cluster.Fleet
         #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
         self.console = console
         self._reference: WinRate | None = None  # pooled result of the last evaluation
@@ -115,8 +116,18 @@ class SelfPlayTrainer:
             cfg.serving.max_model_len,
             engine=cfg.serving.backend == "vllm",
         )
-        self.server = self._start_server()
-        self.learner = self._start_learner()
+        if cfg.distributed.enabled:  # Ray: rollout workers and the learner as actors
+            from trainers.distributed.launch import RunFacts, launch
+
+            facts = RunFacts(
+                self.model_path, tuple(self.adapters), self.mode.payoff, self.plan.kv_cache_gib
+            )
+            self.fleet = launch(cfg, facts, self._store_dir)
+            self.server = self.fleet.server
+            self.learner = self.fleet.learner or self._start_learner()
+        else:
+            self.server = self._start_server()
+            self.learner = self._start_learner()
         self.league = League(
             LeagueConfig(
                 snapshot_every=cfg.league.snapshot_every, max_snapshots=cfg.league.max_snapshots
@@ -146,6 +157,8 @@ class SelfPlayTrainer:
             ),
             cfg.rollout.constrained,
         )
+        if self.fleet is not None:  # the same games, played across the rollout workers
+            self.rollout = self.fleet.rollout
         self._time_parts()
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
@@ -172,6 +185,14 @@ class SelfPlayTrainer:
             # in this folder if a kill left them), never in the system temp dir.
             "store_dir": self._store_dir,
         }
+        if cfg.serving.backend == "remote":  # a server the user runs (`python -m agents.serving`)
+            server = make_policy_server("remote", base_url=cfg.serving.base_url[0], wait_ready=300)
+            if server.model_path.resolve() != Path(self.model_path).resolve():
+                log.warning(
+                    "the server at %s serves %s, the learner trains %s: log-probs will not agree",
+                    server.base_url, server.model_path, self.model_path,
+                )  # fmt: skip
+            return server
         if cfg.serving.backend == "vllm":
             kwargs.update(
                 dtype=cfg.serving.dtype,
@@ -361,6 +382,8 @@ class SelfPlayTrainer:
             learner_version=self.league.get(LEARNER).version, elo=self.league.ratings()["elo"],
         )  # fmt: skip
         metrics = iteration_scalars(episodes, learn, evaluation, facts)
+        if self.fleet is not None:
+            metrics.update(self.fleet.metrics())
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
         # This iteration's split; the logging below counts in the next one's.
@@ -473,6 +496,9 @@ class SelfPlayTrainer:
         if self.server is not None:
             self.server.close()
             self.server = None
+        if self.fleet is not None:  # the learner actor, placement group, a local cluster
+            self.fleet.close()
+            self.fleet = None
         run = getattr(self, "_run", None)
         if run is not None:
             remove_directory(self._store_dir)

@@ -40,6 +40,7 @@ class VLLMPolicyServer(PolicyServer):
         gpu_memory_utilization: float = 0.85,
         enable_prefix_caching: bool = True,
         seed: int = 0,
+        tensor_parallel_size: int = 1,
     ) -> None:
         from agents.models import resolve_model
 
@@ -55,6 +56,10 @@ class VLLMPolicyServer(PolicyServer):
         kwargs = {}
         if torch.cuda.is_available():
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        if tensor_parallel_size > 1:  # worker processes on the GPUs this process was given
+            kwargs.update(
+                tensor_parallel_size=tensor_parallel_size, distributed_executor_backend="mp"
+            )
         log.info("starting vLLM engine for %s (max_loras=%d, dtype=%s)", path, max_loras, dtype)
         self.llm = LLM(
             model=str(path),

@@ -1,0 +1,150 @@
+"""Ray mode for real: a local cluster started by the test (2 CPUs), two rollout workers each owning
+a vLLM engine of the tiny model, the learner as an actor, the league in the driver.
+
+- A run writes the same run directory as a single-process run, every game counted once, and every
+  worker serves exactly the versions the driver published: its engine's adapters are the driver's,
+  and games played on each worker carry the learner's log-probs of the current version.
+- A worker killed with SIGKILL as an iteration hands out its games is replaced; its games are
+  replayed on the replacement and counted once; the run finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pandas as pd
+import psutil
+import pytest
+
+from trainers.run import layout as rf
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.ray]
+
+TOLERANCE = 1e-4  # max abs log-prob difference, fp32 (as tests/integration agreement test)
+GAMES = 4
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(model_cache):
+    ray = pytest.importorskip("ray")
+    from trainers.distributed.cluster import start_local_cluster
+
+    os.environ["VLLM_CPU_KVCACHE_SPACE"] = "1"
+    start_local_cluster(num_cpus=2, log_to_driver=False)  # ray.init, sized for 2 cores
+    yield ray
+    ray.shutdown()
+
+
+def config(runs_dir, iterations: int):
+    from experiments.team_battle import PRESETS
+
+    return PRESETS["smoke"].replace(
+        ray=True, ray_workers=2, ray_worker_cpus=0.5, ray_learner_cpus=0.5,
+        runs_dir=str(runs_dir), iterations=iterations, games_per_iteration=GAMES,
+        dtype="float32", learner_dtype="float32", kv_cache_gib=1, progress=False,
+        eval_every=0, checkpoint_every=1,
+    )  # fmt: skip
+
+
+def check_run_directory(run, iterations: int) -> pd.DataFrame:
+    """The files a single-process run writes, each game once."""
+    assert json.loads((run / rf.CONFIG).read_text())["ray"] is True
+    report = json.loads((run / rf.RUN_REPORT).read_text())
+    assert report["iterations"] == iterations and report["episodes"] == iterations * GAMES
+    assert "main" in json.dumps(json.loads((run / rf.LEAGUE).read_text())["league"])
+    assert (run / rf.CHECKPOINTS / f"step_{iterations}" / rf.COMPLETE).exists()
+    matches = pd.read_csv(run / rf.MATCHES)
+    assert list(matches.columns) == list(rf.MATCH_COLUMNS)
+    per_step = matches.groupby("step")["episode"].nunique()
+    assert per_step.to_dict() == dict.fromkeys(range(1, iterations + 1), GAMES)
+    assert not matches.duplicated(["episode", "agent"]).any()
+    assert matches["seed"].nunique() == iterations * GAMES
+    return matches
+
+
+def check_learner_agrees(trainer, episodes) -> None:
+    """Every learning seat's behaviour log-probs (what the server sampled with) equal the
+    learner's log-probs of the same tokens under the current version."""
+    from trainers.learn.samples import samples_from_trajectories
+
+    version = trainer.league.get("main").version
+    trajs = [t for ep in episodes for t in ep.trajectories.values() if t.learning and t.turns]
+    assert trajs and all(t.adapter[1] == version for t in trajs)
+    for name in sorted({t.adapter[0] for t in trajs}):
+        mine = [t for t in trajs if t.adapter[0] == name]
+        samples = samples_from_trajectories(mine, [1.0] * len(mine))
+        for sample, score in zip(samples, trainer.learner.logprobs(name, samples), strict=True):
+            gap = max(
+                abs(float(a) - float(b))
+                for a, b in zip(score, sample.behaviour_logprobs, strict=True)
+            )
+            assert gap <= TOLERANCE, f"{name}: learner vs server gap {gap}"
+
+
+def check_workers_serve_the_published_versions(trainer) -> None:
+    driver = trainer.server.served()
+    for served in trainer.server.worker_served():
+        assert served == driver
+    # Two games per worker (contiguous shards), each seat scored by the learner actor.
+    episodes = trainer.rollout.play(trainer.make_matches(GAMES), step=trainer.step)
+    check_learner_agrees(trainer, episodes[:2])  # worker 0
+    check_learner_agrees(trainer, episodes[2:])  # worker 1
+
+
+def test_two_workers_run_counts_every_game_once_and_serve_the_published_versions(
+    ray_cluster, tmp_path
+):
+    from trainers.distributed.cluster import RemoteLearner
+    from trainers.selfplay import SelfPlayTrainer
+
+    trainer = SelfPlayTrainer(config(tmp_path, iterations=2))
+    try:
+        run = trainer.run()
+        assert isinstance(trainer.learner, RemoteLearner)
+        pool = trainer.server.pool
+        assert pool.size == 2 and len({i["pid"] for i in pool.infos}) == 2
+        assert trainer.rollout.stats.games == 2 * GAMES
+        check_run_directory(run, 2)
+        check_workers_serve_the_published_versions(trainer)
+        assert pool.restarts == 0 and pool.replayed_games == 0
+    finally:
+        trainer.close()
+    assert trainer.fleet is None
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_nothing_counts_twice(ray_cluster, tmp_path):
+    from trainers.selfplay import SelfPlayTrainer
+
+    trainer = SelfPlayTrainer(config(tmp_path, iterations=3))
+    killed: dict[str, object] = {}
+    try:
+        trainer.setup()
+        pool = trainer.server.pool
+        play = trainer.rollout.play
+
+        def kill_worker_1() -> None:
+            process = psutil.Process(pool.infos[1]["pid"])
+            killed["children"] = process.children(recursive=True)
+            killed["pid"] = process.pid
+            process.send_signal(signal.SIGKILL)
+
+        def play_and_kill(matches, step=0, mix=0.5):
+            if step == 2 and not killed:  # worker 1 dies as iteration 2 hands out its games
+                kill_worker_1()
+            return play(matches, step=step, mix=mix)
+
+        trainer.rollout.play = play_and_kill
+        run = trainer.run()
+        assert killed, "the worker was never killed"
+        assert pool.restarts == 1 and pool.incarnations == [0, 1]
+        assert pool.replayed_games == GAMES // 2  # worker 1's shard, replayed in full
+        assert pool.infos[1]["pid"] != killed["pid"]
+        # the killed worker's engine processes died with it
+        _, alive = psutil.wait_procs(killed["children"], timeout=60)
+        assert not alive, [p.pid for p in alive]
+        check_run_directory(run, 3)
+        check_workers_serve_the_published_versions(trainer)  # the replacement too
+    finally:
+        trainer.close()

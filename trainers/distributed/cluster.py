@@ -1,0 +1,256 @@
+"""Joining (or starting) a Ray cluster, reserving the roles' placement group, and the learner actor.
+
+    fleet = start_fleet(ray_config, worker_spec, model_path, learner_factory)
+    fleet.server    # FleetServer: publish/hold/release reach every worker
+    fleet.rollout   # DistributedRollout: play(matches) across the workers
+    fleet.learner   # RemoteLearner (the learner actor) or None when it stays in the driver
+
+A local cluster started here gets this checkout on its workers' PYTHONPATH; on a cluster started
+with `ray start`, every node needs the project installed (same version), as with any Ray job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainers.distributed.publication import FleetServer
+from trainers.distributed.resources import (
+    LEARNER_ROLE,
+    DistributedConfig,
+    Placement,
+    describe,
+    fit,
+    plan_placement,
+)
+from trainers.distributed.workers import DistributedRollout, WorkerPool, WorkerSpec
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PLACEMENT_TIMEOUT_S = 300
+
+
+def runtime_env() -> dict[str, Any]:
+    """Workers import this checkout's code (not another install of it)."""
+    path = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {"env_vars": {"PYTHONPATH": path}}
+
+
+def connect(config: DistributedConfig) -> bool:
+    """Join `config.address`, or start a local cluster. True if this call started Ray (the
+    caller shuts it down). An already initialised Ray (a test, a notebook) is used as it is."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if config.ray_address:
+        ray.init(address=config.ray_address, runtime_env=runtime_env(), log_to_driver=True)
+        log.info("joined the Ray cluster at %s", config.ray_address)
+    else:
+        start_local_cluster(config.ray_num_cpus)
+    return True
+
+
+def start_local_cluster(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
+    """`ray.init` of a local cluster for this checkout. On a loaded machine Ray's node manager
+    can give up waiting for its own agents (they import slowly): the wait is raised, and a
+    start that still times out is tried once more."""
+    import ray
+
+    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
+    for attempt in (1, 2):
+        try:
+            ray.init(
+                num_cpus=num_cpus,
+                include_dashboard=False,
+                runtime_env=runtime_env(),
+                log_to_driver=log_to_driver,
+            )
+            break
+        except Exception as e:  # ray raises a bare Exception when its node does not come up
+            if attempt == 2 or "timed out during startup" not in str(e):
+                raise
+            log.warning("Ray's local node did not come up (%s); trying once more", e)
+            ray.shutdown()
+    log.info("started a local Ray cluster: %s", _fmt(ray.cluster_resources()))
+
+
+def _fmt(resources: dict[str, float]) -> str:
+    keys = ("CPU", "GPU", "memory")
+    return ", ".join(
+        f"{k} {resources[k] / 2**30:.1f} GiB" if k == "memory" else f"{k} {resources[k]:g}"
+        for k in keys
+        if k in resources
+    )
+
+
+def reserve(placement: Placement) -> Any:
+    """Check the plan against the cluster's nodes, create the placement group, wait for it and
+    log where each role landed."""
+    import ray
+    from ray.util.placement_group import placement_group, placement_group_table
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    fit(placement, [n["Resources"] for n in nodes])  # raises with what to change
+    pg = placement_group(placement.ray_bundles(), strategy=placement.strategy)
+    if not pg.wait(PLACEMENT_TIMEOUT_S):
+        raise TimeoutError(
+            f"Ray could not place {placement.ray_bundles()} within {PLACEMENT_TIMEOUT_S} s "
+            f"(cluster: {_fmt(ray.cluster_resources())})"
+        )
+    table = placement_group_table(pg)
+    node_of = table.get("bundles_to_node_id", {})
+    address = {n["NodeID"]: n.get("NodeManagerAddress", "?") for n in nodes}
+    where = [
+        f"{address.get(node_of.get(i, ''), '?')} ({str(node_of.get(i, '?'))[:12]})"
+        for i in range(len(placement.bundles))
+    ]
+    for line in describe(placement, where):
+        log.info("placed %s", line)
+    return pg
+
+
+@dataclass
+class Fleet:
+    server: FleetServer
+    rollout: DistributedRollout
+    learner: Any
+    placement: Placement
+    placement_group: Any
+    started_ray: bool
+
+    def metrics(self) -> dict[str, float]:
+        pool = self.server.pool
+        return {
+            "system/worker_restarts": pool.restarts,
+            "system/replayed_games": pool.replayed_games,
+        }
+
+    def close(self) -> None:
+        """Workers, the learner actor, the placement group, and the cluster if this run started
+        it. Safe to call twice."""
+        import ray
+        from ray.util.placement_group import remove_placement_group
+
+        if self.placement_group is None:
+            return
+        try:
+            self.server.close()
+            if isinstance(self.learner, RemoteLearner):
+                self.learner.close()
+            remove_placement_group(self.placement_group)
+        finally:
+            self.placement_group = None
+            if self.started_ray:
+                ray.shutdown()
+
+
+def start_fleet(
+    config: DistributedConfig,
+    spec: WorkerSpec,
+    model_path: Path,
+    learner_factory: Callable[[], Any] | None = None,
+    store_dir: Path | None = None,
+) -> Fleet:
+    """Connect, reserve, start the workers (and the learner actor, built by `learner_factory`
+    inside it), and return the driver's handles."""
+    placement = plan_placement(config, spec.backend, spec.base_urls)
+    started = connect(config)
+    try:
+        pg = reserve(placement)
+        learner = None
+        if config.ray_learner_actor and learner_factory is not None:
+            learner = RemoteLearner(learner_factory, placement, pg)
+        pool = WorkerPool(spec, placement, pg)
+        server = FleetServer(pool, model_path, store_dir)
+    except BaseException:
+        if started:
+            import ray
+
+            ray.shutdown()
+        raise
+    return Fleet(server, DistributedRollout(pool), learner, placement, pg, started)
+
+
+class LearnerActor:
+    """Hosts the learner in its own actor (its own CPUs/GPU). Methods are called by name."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        self.learner = factory()
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.learner, method)(*args, **kwargs)
+
+    def attribute(self, name: str) -> tuple[bool, Any]:
+        """(True, None) for a method, else (False, its value)."""
+        value = getattr(self.learner, name)
+        return (True, None) if callable(value) else (False, value)
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        ctx = ray.get_runtime_context()
+        return {"pid": os.getpid(), "node_id": ctx.get_node_id(), "gpu_ids": ray.get_gpu_ids()}
+
+
+class RemoteLearner:
+    """The driver's handle on the learner actor: the learner's methods, called remotely and
+    waited for. `save`/`load` paths must be reachable from the learner's node (the run
+    directory on shared storage, or the learner on the driver's node)."""
+
+    def __init__(self, factory: Callable[[], Any], placement: Placement, pg: Any) -> None:
+        import ray
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        index = placement.index(LEARNER_ROLE)
+        bundle = placement.bundles[index].resources
+        self.actor = (
+            ray.remote(LearnerActor)
+            .options(
+                num_cpus=bundle.get("CPU", 0.0),
+                num_gpus=bundle.get("GPU", 0.0),
+                scheduling_strategy=PlacementGroupSchedulingStrategy(
+                    pg, placement_group_bundle_index=index
+                ),
+            )
+            .remote(factory)
+        )
+        info = ray.get(self.actor.info.remote())
+        log.info("learner actor: pid %d on node %s, GPUs %s", info["pid"],
+                 info["node_id"][:12], info["gpu_ids"] or "none")  # fmt: skip
+        self._tokenizer = None
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        import ray
+
+        return ray.get(self.actor.call.remote(method, *args, **kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        """The learner's method (called remotely) or attribute value (fetched)."""
+        import ray
+
+        if name.startswith("_"):
+            raise AttributeError(name)
+        is_method, value = ray.get(self.actor.attribute.remote(name))
+        if not is_method:
+            return value
+        return lambda *args, **kwargs: self._call(name, *args, **kwargs)
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            import ray
+
+            self._tokenizer = ray.get(self.actor.attribute.remote("tokenizer"))[1]
+        return self._tokenizer
+
+    def close(self) -> None:
+        import ray
+
+        ray.kill(self.actor, no_restart=True)
