@@ -7,7 +7,7 @@ iterations, on an OpenSpiel two-player zero-sum game (`openspiel/kuhn_poker` by 
 The adapter's policy is read exactly from the learner (no sampling noise): at every information
 state of the game (`envs.openspiel.exploitability.decision_points`), the env is replayed to that
 state (forced chance outcomes, then the moves before it) and the chat the rollout would build is
-scored for each legal move (`trainers.probe.move_probabilities`). OpenSpiel's `exploitability` of
+scored for each legal move (`trainers.learn.probe.move_probabilities`). OpenSpiel's `exploitability` of
 that policy is printed at every probe, with uniform play's as the yardstick, and written to
 `learning_foreign.csv` in the run directory.
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import logging
 import time
 from pathlib import Path
@@ -26,11 +25,7 @@ import envs
 from agents.conversation import Conversation, user_turn_text
 from envs.openspiel.exploitability import decision_points, exploitability, uniform_policy
 from trainers.config import TrainerConfig
-
-try:  # trainers/ is being reorganised: the probe lives in trainers.learn from then on
-    from trainers.learn.probe import completion_ids, move_probabilities
-except ImportError:  # pragma: no cover - the layout before the reorganisation
-    from trainers.probe import completion_ids, move_probabilities
+from trainers.learn.probe import completion_ids, move_probabilities
 
 
 def prompt_at(env_id: str, point, tokenizer: Any) -> list[int]:
@@ -92,8 +87,7 @@ def main() -> None:
         games_per_iteration=args.games, temperature=args.temperature,
         learner_dtype=args.learner_dtype,
     )  # fmt: skip
-    build = getattr(TrainerConfig, "build", None)  # nested config: built from flat fields
-    cfg = build(**fields) if build is not None else TrainerConfig(**fields)
+    cfg = TrainerConfig.build(**fields)
     iterations = args.iterations
     uniform = exploitability(args.game, uniform_policy(args.game))
     trainer = SelfPlayTrainer(cfg)
@@ -117,14 +111,7 @@ def main() -> None:
 
     try:
         probe()
-        run = getattr(trainer, "run", None)
-        if run is not None and "on_iteration" in inspect.signature(run).parameters:
-            run(on_iteration=after_iteration)  # iterates, checkpoints on the config's schedule
-        else:
-            while trainer.step < iterations:
-                trainer.iteration()
-                after_iteration()
-            trainer.save_checkpoint()
+        trainer.run(on_iteration=after_iteration)  # checkpoints on the config's schedule
     finally:
         trainer.close()
     out = Path(trainer.run_dir) / "learning_foreign.csv"

@@ -12,11 +12,7 @@ pytest.importorskip("pyspiel")
 pytest.importorskip("textarena")
 
 from tests.smoke.test_experiments import run_experiment, the_run
-
-try:  # run-directory layout, wherever trainers/ keeps it
-    from trainers.run import layout as rf
-except ImportError:  # the layout before trainers/ was reorganised
-    from trainers import run_format as rf
+from trainers.run import layout as rf
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
