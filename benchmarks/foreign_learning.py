@@ -8,8 +8,8 @@ The adapter's policy is read exactly from the learner (no sampling noise): at ev
 state of the game (`envs.openspiel.exploitability.decision_points`), the env is replayed to that
 state (forced chance outcomes, then the moves before it) and the chat the rollout would build is
 scored for each legal move (`trainers.learn.probe.move_probabilities`). OpenSpiel's
-`exploitability` of that policy is printed at every probe, with uniform play's as the yardstick, and written to
-`learning_foreign.csv` in the run directory.
+`exploitability` of that policy is printed at every probe, with uniform play's as the
+yardstick, and written to `learning_foreign.csv` in the run directory.
 """
 
 from __future__ import annotations
