@@ -161,6 +161,6 @@ def test_llm_agent_plays_a_game_through_the_engine(vllm_server, adapters):
     assert len(chat.turns) == 3
     # the chat grows by appending: each turn's prompt starts with the previous turn's tokens
     mask = chat.completion_mask()
-    assert sum(mask) == sum(len(t.completion_ids) for t in chat.turns)
+    assert sum(mask) == sum(len(t.ids) for t in chat.turns)
     rendered = vllm_server.tokenizer.apply_chat_template(chat.messages, tokenize=False)
     assert vllm_server.tokenizer.decode(chat.token_ids).startswith(rendered[:50])
