@@ -11,11 +11,11 @@ iterations per path, paths interleaved (old, new, old, new...) so that machine l
 state of the league hit both alike. A path is a set of learner switches (`PATHS`): `old` turns
 every saving off, `new` is the defaults.
 
-Phases are exclusive wall time (`trainers.run.timing.PhaseTimer`), hooked onto the trainer's
-methods from outside: generate (engine calls), bots (scripted seats), rollout (the rest of play:
-env steps, chats, bookkeeping), learn_prep (advantages, samples), q_targets, learner
-(forward + backward), kl_ref (the reference pass), optimizer, publish, league (match records,
-ratings, league.json), monitor (TensorBoard, metrics.jsonl), eval and checkpoint. Evaluation and
+Phases are the trainer's own `time/<phase>` metrics (exclusive wall time,
+`trainers.run.timing.PhaseTimer`): generate (engine calls), bots (scripted seats), rollout (the
+rest of play: env steps, chats), learner (advantages, samples, forward + backward), kl_ref (the
+reference pass), optimizer, q_targets, publish, league (match records, league.json), ratings,
+monitor (metrics, TensorBoard, metrics.jsonl), eval and checkpoint. Evaluation and
 checkpoints do not run every iteration: each is timed once after the loop and charged per
 iteration as its time / eval_every (checkpoint_every). Updates per hour = 3600 / seconds per
 iteration (every iteration is one weight update of every learning adapter).
@@ -30,23 +30,22 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's packages win
 
-from trainers.run.timing import TOTAL, PhaseTimer, format_split
+from trainers.run.timing import TOTAL, format_split
 
 log = logging.getLogger("benchmarks.iteration")
 
 CONFIGS = ("kuhn", "team_battle")
-#: Learner switches per path; a key that this checkout's LearnerConfig lacks is skipped.
+#: Learner switches per path: `old` turns every saving off, `new` keeps the defaults.
 PATHS: dict[str, dict[str, Any]] = {
-    "old": {"shared_prefix": False, "kl_every": 1},
+    "old": {"shared_prefix": False, "kl_skip_below": 0.0},
     "new": {},
 }
-AMORTISED = ("eval", "checkpoint")
 
 
 def trainer_config(name: str, args: argparse.Namespace, runs_dir: Path):
@@ -56,111 +55,84 @@ def trainer_config(name: str, args: argparse.Namespace, runs_dir: Path):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import learning
 
-        scenario = learning.parser().parse_args(["kuhn", "--model", args.model])
-        scenario.out = runs_dir
-        return replace(learning.scenario_config("kuhn", scenario), **common)
+        return learning.SCENARIOS["kuhn"].config.replace(**common)
     from experiments.team_battle import PRESETS
 
-    return replace(PRESETS["default"], **common)
+    return PRESETS["default"].replace(**common)
 
 
-def hook(trainer: Any, timer: PhaseTimer) -> None:
-    """Time the trainer's parts from outside (instance attributes shadow the methods)."""
-    import trainers.rollout as rollout_module
-
-    timer.wrap(trainer.rollout, "play", "rollout")
-    timer.wrap(trainer.server, "generate", "generate")
-    make_bot = rollout_module.make_bot
-
-    def timed_bot(*a: Any, **k: Any) -> Any:
-        bot = make_bot(*a, **k)
-        timer.wrap(bot, "act", "bots")
-        return bot
-
-    rollout_module.make_bot = timed_bot
-    for method, phase in (
-        ("_learn", "learn_prep"),
-        ("_target_samples", "q_targets"),
-        ("_publish_and_snapshot", "publish"),
-        ("_record", "league"),
-        ("_ratings", "league"),
-        ("_write_league", "league"),
-        ("_metrics", "monitor"),
-    ):
-        timer.wrap(trainer, method, phase)
-    timer.wrap(trainer, "_evaluate", "eval", absorb=True)
-    timer.wrap(trainer, "save_checkpoint", "checkpoint", absorb=True)
-    for method in ("log_scalars", "log_text", "log_matches"):
-        timer.wrap(trainer.monitor, method, "monitor")
-    learner = trainer.learner
-    timer.wrap(learner, "update", "learner")
-    timer.wrap(learner, "_step", "optimizer")
-    if hasattr(learner, "_reference"):
-        timer.wrap(learner, "_reference", "kl_ref")
-
-
-def set_path(trainer: Any, path: str) -> dict[str, Any]:
-    """Switch the learner to a path's settings; returns the switches this checkout has."""
-    learner = trainer.learner
-    known = {f.name for f in fields(learner.config)}
-    switches = {k: v for k, v in PATHS[path].items() if k in known}
+def set_path(trainer: Any, path: str) -> None:
+    """Switch the learner to a path's settings (from the configuration's own)."""
     base = getattr(trainer, "_benchmark_base_config", None)
     if base is None:
-        base = trainer._benchmark_base_config = learner.config
-    learner.config = replace(base, **switches)
-    return switches
+        base = trainer._benchmark_base_config = trainer.learner.config
+    trainer.learner.config = replace(base, **PATHS[path])
+
+
+def _timed(call: Any) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    from trainers.run import layout as rf
     from trainers.selfplay import SelfPlayTrainer
 
     with tempfile.TemporaryDirectory(prefix="bench_iteration_") as tmp:
         cfg = trainer_config(name, args, Path(tmp))
         print(
-            f"\n== {name}: {cfg.env_id}, {cfg.games_per_iteration} games/iteration, "
-            f"model {cfg.model}, micro-batch {cfg.micro_batch_size}, learner {cfg.learner_dtype}",
+            f"\n== {name}: {cfg.game.env_id}, {cfg.rollout.games_per_iteration} games/iteration, "
+            f"model {cfg.serving.model}, micro-batch {cfg.learn.micro_batch_size}, "
+            f"learner {cfg.learn.learner_dtype}, kl_coef {cfg.learn.kl_coef}",
             flush=True,
         )
         trainer = SelfPlayTrainer(cfg)
-        start = time.perf_counter()
-        trainer.setup()
-        print(f"setup (engine + learner): {time.perf_counter() - start:.1f} s", flush=True)
-        eval_every = cfg.eval_every  # timed once below, not inside a timed lap
-        trainer.config.eval_every = 0
-        timer = PhaseTimer()
-        hook(trainer, timer)
+        setup_s = _timed(trainer.setup)
+        print(f"setup (engine + learner): {setup_s:.1f} s", flush=True)
+        eval_every = cfg.league.eval_every  # timed once below, not inside a timed iteration
+        trainer.config.league.eval_every = 0
         laps: dict[str, list[dict[str, float]]] = {p: [] for p in args.paths}
+        tokens: dict[str, list[float]] = {p: [] for p in args.paths}
         try:
             set_path(trainer, args.paths[-1])
-            trainer.iteration()  # warm-up: first engine calls, caches
-            warm = timer.lap()
-            print(f"warm-up iteration: {warm[TOTAL]:.1f} s", flush=True)
+            warm = trainer.iteration()  # first engine calls, caches
+            print(f"warm-up iteration: {warm[f'{rf.TAG_TIME}/{TOTAL}']:.1f} s", flush=True)
             for i in range(args.iterations):
                 for path in args.paths:
                     set_path(trainer, path)
-                    trainer.iteration()
-                    lap = timer.lap()
+                    metrics = trainer.iteration()
+                    lap = {
+                        k.split("/", 1)[1]: v
+                        for k, v in metrics.items()
+                        if k.startswith(f"{rf.TAG_TIME}/")
+                    }
                     laps[path].append(lap)
-                    print(f"  {path} iteration {i + 1}: {lap[TOTAL]:.1f} s", flush=True)
+                    tokens[path].append(metrics.get(rf.TAG_LEARNER_TOKENS_PER_S, 0.0))
+                    print(
+                        f"  {path} iteration {i + 1}: {lap[TOTAL]:.1f} s, learner "
+                        f"{tokens[path][-1]:.0f} sequence tokens/s",
+                        flush=True,
+                    )
             once = {}
             if eval_every and trainer.league.bots():
-                trainer.config.eval_every = eval_every
-                trainer._evaluate()
-                once["eval"] = timer.lap()[TOTAL] / eval_every
-            trainer.save_checkpoint()
-            once["checkpoint"] = timer.lap()[TOTAL] / cfg.checkpoint_every
+                once["eval"] = _timed(trainer.evaluate) / eval_every
+            once["checkpoint"] = _timed(trainer.save_checkpoint) / cfg.run.checkpoint_every
         finally:
             trainer.close()
-    result: dict[str, Any] = {"config": name, "paths": {}}
+    result: dict[str, Any] = {"config": name, "setup_s": setup_s, "paths": {}}
     for path in args.paths:
         per_phase = _mean_laps(laps[path])
         for key, value in once.items():
             per_phase[key] = per_phase.get(key, 0.0) + value
             per_phase[TOTAL] += value
         result["paths"][path] = per_phase
-        print(f"\n{name} / {path}: switches {PATHS[path] or 'defaults'}")
+        print(f"\n{name} / {path}: learner switches {PATHS[path] or 'the defaults'}")
         print(format_split(per_phase))
-        print(f"updates per hour: {3600 / per_phase[TOTAL]:.0f}")
+        print(
+            f"learner {statistics.fmean(tokens[path]):.0f} sequence tokens/s; "
+            f"updates per hour: {3600 / per_phase[TOTAL]:.0f}"
+        )
     if {"old", "new"} <= set(args.paths):
         old, new = result["paths"]["old"][TOTAL], result["paths"]["new"][TOTAL]
         result["ratio"] = old / new

@@ -116,8 +116,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from trainers.selfplay import SelfPlayTrainer
 
-    cfg = bench.config
-    cfg.validate()
+    cfg = bench.config  # validated once, by the trainer
     trainer = SelfPlayTrainer(cfg)
     trainer.setup()
     rows = []

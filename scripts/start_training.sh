@@ -2,7 +2,7 @@
 # Run an experiment in the background, logging to logs/, and say how to follow it.
 #
 #   scripts/start_training.sh team_battle                  # the default preset
-#   scripts/start_training.sh competitive --preset smoke   # any experiment options follow
+#   scripts/start_training.sh competitive smoke            # a preset, then any options
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then

@@ -150,6 +150,14 @@ class LearnConfig:
     """KL estimator: k1, k2 or k3."""
     track_kl: bool = True
     """Measure the KL to the base even when kl_coef is 0 (one extra no-grad forward pass)."""
+    kl_skip_below: float = 1e-3
+    """A KL coefficient below this counts as 0: no penalty, and the reference pass runs only
+    every `kl_every`-th update (to log the KL and steer the controller). 0: never skip."""
+    kl_every: int = 4
+    """While the KL penalty is skipped: measure the KL on every k-th update."""
+    shared_prefix: bool = True
+    """Learner: score each micro-batch's shared prefix (rules text) once (same log-probs and
+    gradients, fewer tokens); False: the plain pass."""
     entropy_coef: float = 0.0
     """Entropy bonus on the move distribution (masked to the legal moves when `constrained`;
     without constraints it spreads mass over the whole vocabulary, i.e. over invalid moves):
@@ -325,6 +333,8 @@ class TrainerConfig:
         import envs
 
         game, learn = self.game, self.learn
+        if game.env_id in envs.refused():  # a foreign game that cannot run here, and why
+            raise ConfigError(f"env_id {game.env_id!r}: {envs.refused()[game.env_id]}")
         if game.env_id not in envs.list_envs():
             raise ConfigError(
                 f"unknown env_id {game.env_id!r}; registered envs: {', '.join(envs.list_envs())}"

@@ -11,7 +11,7 @@ import logging
 import time
 import zlib
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import envs
@@ -21,6 +21,7 @@ from agents.scripted import make_bot
 from agents.serving.base import PolicyServer, room_for_choices
 from agents.serving.types import AdapterRef, GenerationRequest, SamplingSettings
 from trainers.episode import Episode, Trajectory, turns_from_chat
+from trainers.run.timing import PhaseTimer
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,11 @@ class Rollout:
         self.sampling = sampling or SamplingSettings()
         self.constrained = constrained
         self.stats = RolloutStats()
+        #: Times engine calls and bots as phases (`trainers.run.timing`); None: untimed.
+        self.timer: PhaseTimer | None = None
+
+    def _phase(self, name: str) -> AbstractContextManager[None]:
+        return nullcontext() if self.timer is None else self.timer.phase(name)
 
     def _agent_for(self, agents: dict, adapter: AdapterRef) -> LLMAgent:
         if adapter not in agents:
@@ -155,7 +161,8 @@ class Rollout:
                 llm_batch.append((g, agent, llm, request, gen))
         if llm_batch:
             t = time.perf_counter()
-            results = self.server.generate([item[4] for item in llm_batch])
+            with self._phase("generate"):
+                results = self.server.generate([item[4] for item in llm_batch])
             self.stats.generate_seconds += time.perf_counter() - t
             self.stats.llm_calls += 1
             self.stats.llm_requests += len(llm_batch)
@@ -168,9 +175,9 @@ class Rollout:
             if kind not in bots:
                 seed = matches[items[0][0]].seed * 7919 + zlib.crc32(kind.encode())
                 bots[kind] = make_bot(self.env_id, kind, seed=seed % 2**31)
-            for (g, request), response in zip(
-                items, bots[kind].act([r for _, r in items]), strict=True
-            ):
+            with self._phase("bots"):
+                responses = bots[kind].act([r for _, r in items])
+            for (g, request), response in zip(items, responses, strict=True):
                 actions[g][request.agent] = response.text
         for g in live:
             for agent in actions[g]:

@@ -8,14 +8,14 @@
 
 Everything else here is wiring: the parts live in `trainers.learn` (learner, `LearnStep`),
 `trainers.league` (league, fixtures, publishing) and `trainers.run` (checkpoints, monitoring).
-A checkpoint is the union of the parts' state dicts.
+A checkpoint is the union of the parts' state dicts. (About 400 lines: setup wires six parts,
+and the checkpoint writes and restores them; each part's logic lives in its own package.)
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -48,6 +48,7 @@ from trainers.run.scalars import (
     postfix,
     transcript_md,
 )
+from trainers.run.timing import PhaseTimer
 
 if TYPE_CHECKING:
     from trainers.run.console import Console
@@ -85,18 +86,20 @@ class SelfPlayTrainer:
         #: Where the user's output goes; None leaves stdout/stderr and logging as they are.
         self.console = console
         self._reference: WinRate | None = None  # pooled result of the last evaluation
+        #: Seconds per phase of each iteration (`time/<phase>` metrics, the closing summary).
+        self.timer = PhaseTimer()
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> Path:
         """Load the model, start the server and learner, open (or resume) the run directory."""
         from agents.models import resolve_model
-        from trainers.run.checkpoint import CheckpointManager
+        from trainers.run.checkpoint import CheckpointManager, seed_everything
         from trainers.run.guard import open_run
         from trainers.run.monitoring import RunMonitor
         from trainers.run.resources import plan_resources
 
         cfg = self.config
-        self._seed_everything(cfg.run.seed)
+        seed_everything(cfg.run.seed)
         self.model_path = resolve_model(cfg.serving.model)
         # Every refusal (not a run, another setup, another trainer, unwritable) before the engine.
         self._run = open_run(
@@ -156,16 +159,21 @@ class SelfPlayTrainer:
         )
         if self.fleet is not None:  # the same games, played across the rollout workers
             self.rollout = self.fleet.rollout
+        self._time_parts()
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
         return self.run_dir
 
-    def _seed_everything(self, seed: int) -> None:
-        import torch
-
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
+    def _time_parts(self) -> None:
+        """Phases inside the parts: engine calls and bots (not from the async rollout's
+        thread: the timer is the loop's), the learner's KL reference pass and optimizer step,
+        the soft Q targets."""
+        if not self.config.rollout.async_rollout:
+            self.rollout.timer = self.timer
+        if self.fleet is None or self.fleet.learner is None:  # not inside a learner actor
+            self.timer.wrap(self.learner, "_reference", "kl_ref")
+            self.timer.wrap(self.learner, "_step", "optimizer")
+        self.timer.wrap(self.learn_step, "_target_samples", "q_targets")
 
     def _start_server(self):
         from agents.serving import make_policy_server
@@ -240,7 +248,8 @@ class SelfPlayTrainer:
                 bar.update(1)
                 bar.set_postfix(postfix(metrics, LEARNER))
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
-                    self.save_checkpoint()
+                    with self.timer.phase("checkpoint"):  # counted in the next iteration
+                        self.save_checkpoint()
         finally:
             bar.close()
         self.monitor.write_report(self.report())
@@ -251,13 +260,20 @@ class SelfPlayTrainer:
         self.step += 1
         start = time.perf_counter()
         mix = self._mix(self.step - 1)
-        episodes = self.play(mix)
+        phase = self.timer.phase
+        with phase("rollout"):
+            episodes = self.play(mix)
         rollout_s = time.perf_counter() - start
-        self.update_league(episodes)
-        learn = self.learn(episodes)
-        publish_ms = self.publish()
-        evaluation = self._evaluation_due()
-        return self.log(episodes, learn, evaluation, mix, rollout_s, publish_ms)
+        with phase("league"):
+            self.update_league(episodes)
+        with phase("learner"):
+            learn = self.learn(episodes)
+        with phase("publish"):
+            publish_ms = self.publish()
+        with phase("eval", absorb=True):
+            evaluation = self._evaluation_due()
+        with phase("monitor"):
+            return self.log(episodes, learn, evaluation, mix, rollout_s, publish_ms)
 
     def _mix(self, step: int) -> float:
         game = self.config.game
@@ -371,6 +387,8 @@ class SelfPlayTrainer:
             metrics.update(self.fleet.metrics())
         if self.monitor.system is not None:
             metrics.update(self.monitor.system.sample())
+        # This iteration's split; the logging below counts in the next one's.
+        metrics.update({f"{rf.TAG_TIME}/{k}": v for k, v in self.timer.lap().items()})
         self.monitor.log_scalars(self.step, metrics)
         every = self.config.run.transcript_every
         if every and self.step % every == 1 % every:
@@ -382,18 +400,7 @@ class SelfPlayTrainer:
     def report(self) -> dict[str, Any]:
         from agents.models import describe_model
 
-        ratings = self.league.ratings()
         stats = self.rollout.stats
-        players = {}
-        for pid, player in self.league.players.items():
-            rate, games = self.league.win_rate_vs_league(pid)
-            players[pid] = {
-                "kind": player.kind,
-                "elo": ratings["elo"].get(pid),
-                "openskill": ratings["openskill"].get(pid, {}).get("ordinal"),
-                "win_rate_vs_league": rate,
-                "games": games,
-            }
         publish = self.server.publish_seconds
         return {
             "experiment": self.config.game.experiment,
@@ -407,7 +414,7 @@ class SelfPlayTrainer:
             "iterations": self.step,
             "episodes": self.fixtures.episodes_done,
             "weight_updates": self.weight_updates,
-            "players": players,
+            "players": self.league.standings(),
             "performance": {
                 "rollout_tokens_per_s": stats.tokens_per_s,
                 "games_per_s": stats.games / stats.seconds if stats.seconds else 0.0,
@@ -416,6 +423,9 @@ class SelfPlayTrainer:
                 else 0,
                 "publish_latency_ms_mean": 1e3 * float(np.mean(publish)) if publish else None,
                 "wall_seconds": time.time() - self.started,
+                "seconds_per_iteration": {
+                    k: v / max(self.timer.laps, 1) for k, v in self.timer.summary().items()
+                },
             },
         }
 

@@ -16,7 +16,7 @@ def trajs(returns):
 
 
 def test_every_name_builds_and_an_unknown_one_says_what_exists():
-    assert set(ESTIMATORS) == {"role_ema", "decision_ema", "decision_q", "group"}
+    assert set(ESTIMATORS) == {"role_ema", "decision_ema", "decision_q", "group", "turn_ema"}
     for name in ESTIMATORS:
         make_estimator(name)
     with pytest.raises(ValueError, match="choose one of role_ema"):

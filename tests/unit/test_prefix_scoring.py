@@ -5,8 +5,9 @@ Episodes of kuhn_poker_v0 and team_quiz_v0 are played by `LLMAgent` through the 
 policy server on the tiny model against a random bot (free text, and constrained to the legal
 moves so that the learner's log-probs are taken under legal-move masks); each agent's chat
 becomes a `TrainSample`. A micro-batch of them, as `prefix_micro_batches` groups them, is scored
-twice by the learner's body, head and masking, plain and with the shared prefix, and the same
-loss is backpropagated through both.
+twice by the learner's scorer (body, own-position head, masks), plain and with the shared
+prefix, and the same loss is backpropagated through both. A learner-level test checks that
+`Learner.update` takes the same step either way.
 
 Tolerance. Both passes do the same arithmetic in fp32 on the same weights, but the prefix rows go
 through matmuls of other shapes (batch 1 instead of B; the suffix attends to a cache instead of
@@ -92,16 +93,12 @@ def play(server, learner, env_id: str, constrained: bool) -> list:
 
 
 def score(learner, batch, shared_prefix: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The batch's completion-token log-probs and the gradient of a weighted sum of them."""
+    """The batch's completion-token log-probs (the learner's scorer) and the gradient of a
+    weighted sum of them."""
     params = learner._params["red"]
     for p in params.values():
         p.grad = None
-    hidden = body_hidden(
-        learner._body, batch.input_ids, batch.attention_mask, shared_prefix=shared_prefix
-    )
-    flat = hidden.reshape(-1, hidden.shape[-1])
-    logp = learner._processed(learner._head(flat[batch.rows]), batch.allowed)
-    scores = logp.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
+    scores, _ = learner.scorer.score(batch, shared_prefix=shared_prefix)
     (scores * batch.advantages).sum().backward()
     return scores.detach(), {k: p.grad.clone() for k, p in params.items()}
 
@@ -116,7 +113,7 @@ def test_shared_prefix_scores_and_gradients_equal_the_plain_pass(
     assert sorted(i for g in groups for i in g) == list(range(len(samples)))
     # A micro-batch of several chats, one of them multi-turn.
     group = next(g for g in groups if len(g) >= 2 and any(len(samples[i].turns) >= 2 for i in g))
-    batch = learner._collate([samples[i] for i in group])
+    batch = learner.scorer.collate([samples[i] for i in group])
     assert (batch.allowed is not None) == constrained  # masked turns really are masked
     prefix = common_prefix_length(batch.input_ids, batch.attention_mask)
     assert prefix >= MIN_PREFIX  # the rules text is shared: the prefix path really runs
@@ -169,3 +166,42 @@ def test_micro_batches_group_chats_that_share_a_prefix():
     assert all(len({i % 2 for i in g}) == 1 for g in groups)  # never two seats in one batch
     with pytest.raises(ValueError):
         prefix_micro_batches(rows, 0)
+
+
+def test_an_update_with_the_shared_prefix_accumulates_the_plain_gradient(server, learner):
+    """Whole `Learner.update()`s (micro-batches grouped by prefix vs by length, KL penalty on)
+    accumulate the same gradient. (Compared before the AdamW step: Adam's first step divides
+    each gradient by its own magnitude, which turns rounding in near-zero entries into
+    differences of a whole step.)"""
+    from dataclasses import replace
+
+    samples = play(server, learner, "team_quiz_v0", constrained=True)
+    params = learner._params["red"]
+    start = {k: p.detach().clone() for k, p in params.items()}
+    grads = {}
+    base, step = learner.config, learner._step
+
+    def capture(adapter, lr_scale):
+        grads[learner.config.shared_prefix] = {k: p.grad.clone() for k, p in params.items()}
+        return step(adapter, lr_scale)
+
+    learner._step = capture
+    try:
+        for shared in (False, True):
+            learner.config = replace(base, shared_prefix=shared, micro_batch_size=4)
+            with torch.no_grad():
+                for key, param in params.items():
+                    param.copy_(start[key])
+            stats = learner.update("red", samples, kl_coef=0.1)
+            assert stats["kl"] == stats["kl"]  # measured (not NaN): the reference pass ran
+    finally:
+        del learner._step
+        learner.config = base
+        with torch.no_grad():
+            for key, param in params.items():
+                param.copy_(start[key])
+    plain = torch.cat([g.flatten() for g in grads[False].values()])
+    shared = torch.cat([g.flatten() for g in grads[True].values()])
+    assert float(plain.norm()) > 0
+    rel = float((plain - shared).norm() / plain.norm())
+    assert rel <= GRAD_REL_TOL, f"accumulated gradients differ by {rel:.2e} of their norm"

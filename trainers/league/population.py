@@ -15,7 +15,11 @@ keeps one id across versions, so its results pile up over all of them; its snaps
 per-version picture. Snapshots
 beyond `max_snapshots` per learner are evicted oldest first, and every call that drops a player or
 moves a learner's version reports the (adapter, version) pairs the league no longer references, so
-the serving side can unload them once no rollout still holds them. Serialised as plain JSON.
+the serving side can unload them once no rollout still holds them. Serialised as plain JSON
+(`state_dict()`).
+
+(Over 400 lines: `League` is one class whose queries, ratings and state dict all read the same
+records and players; the pure rating functions live in `ratings`.)
 """
 
 from __future__ import annotations
@@ -361,6 +365,21 @@ class League:
             }
         self._ratings_cache = (key, ratings)
         return ratings
+
+    def standings(self) -> dict[str, dict[str, Any]]:
+        """Per player: kind, Elo, openskill ordinal, win rate against the league and games."""
+        ratings = self.ratings()
+        out = {}
+        for pid, player in self.players.items():
+            rate, games = self.win_rate_vs_league(pid)
+            out[pid] = {
+                "kind": player.kind,
+                "elo": ratings["elo"].get(pid),
+                "openskill": ratings["openskill"].get(pid, {}).get("ordinal"),
+                "win_rate_vs_league": rate,
+                "games": games,
+            }
+        return out
 
     def payoff_table(self) -> dict[str, Any]:
         """{"players": [...], "win_rate": [[...]] | None}: the win-rate matrix as plain data

@@ -17,6 +17,9 @@
   that write them as peft folders (safetensors + json) and optimizer states as safetensors + json;
   nothing is pickled, so a checkpoint can be handed to anyone.
 
+(Over 400 lines: the Learner is one class, and its update, weights and state dict all reach the
+same adapters and optimizers; the pure parts already live in the modules named above.)
+
 Only the LoRA weights are trained and only in float32 (bf16 is autocast for the forward pass), so
 optimizer states and checkpoints never lose precision.
 """
@@ -30,7 +33,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +46,11 @@ from trainers.learn.adapters import (
     wrap,
 )
 from trainers.learn.objective import micro_batch_loss
+from trainers.learn.prefix import prefix_micro_batches
 from trainers.learn.samples import (
     Batch,
     TrainSample,
+    input_len,
     micro_batches,
     pad_flat,
     samples_from_trajectories,
@@ -206,9 +211,11 @@ class Learner:
             raise ValueError(f"projection must be 'own' or 'full', got {projection!r}")
         out = [torch.empty(0, device=self.device) for _ in samples]
         with torch.set_grad_enabled(grad), self._use(adapter):
-            for group in micro_batches(samples, self.config.micro_batch_size):
+            for group in self._micro_batches(samples):
                 batch = self.scorer.collate([samples[i] for i in group])
-                flat, _ = self.scorer.score(batch, projection)
+                flat, _ = self.scorer.score(
+                    batch, projection, shared_prefix=self.config.shared_prefix
+                )
                 for i, part in zip(group, torch.split(flat, batch.counts), strict=True):
                     out[i] = part
         return out
@@ -275,7 +282,8 @@ class Learner:
         backward: bool = True,
     ) -> dict[str, float]:
         """Forward (and backward) every micro-batch; stats are the whole batch's."""
-        groups = micro_batches(samples, self.config.micro_batch_size)
+        cfg, kl_coef = self._kl_plan(adapter, kl_coef)
+        groups = self._micro_batches(samples)
         total = self._loss_weight(samples)
         if total == 0:
             raise ValueError("the samples hold no completion tokens to train on")
@@ -285,9 +293,9 @@ class Learner:
             chunk = [samples[i] for i in group]
             batch = self.scorer.collate(chunk)
             with self._use(adapter):
-                flat, rows = self.scorer.score(batch, projection)
+                flat, rows = self.scorer.score(batch, projection, shared_prefix=cfg.shared_prefix)
             loss, stats = micro_batch_loss(
-                self.config, batch, flat, rows, kl_coef, lambda b=batch: self._reference(b)
+                cfg, batch, flat, rows, kl_coef, lambda b=batch: self._reference(b)
             )
             share = self._loss_weight(chunk) / total
             if backward:
@@ -303,6 +311,27 @@ class Learner:
             sums[key] /= max(tokens, 1)
         return {**sums, "tokens": float(tokens), "sequence_tokens": float(sequence_tokens)}
 
+    def _micro_batches(self, samples: Sequence[TrainSample]) -> list[list[int]]:
+        """Indices of the samples to score, per micro-batch: grouped by shared prefix when the
+        prefix is shared (`prefix.prefix_micro_batches`), else by length."""
+        size = self.config.micro_batch_size
+        if not self.config.shared_prefix:
+            return micro_batches(samples, size)
+        scored = [i for i, s in enumerate(samples) if s.positions]
+        reads = [samples[i].token_ids[: input_len(samples[i])] for i in scored]
+        return [[scored[k] for k in group] for group in prefix_micro_batches(reads, size)]
+
+    def _kl_plan(self, adapter: str, kl_coef: float) -> tuple[LearnerConfig, float]:
+        """(config, KL coefficient) of this update: a coefficient below `kl_skip_below` counts
+        as 0, and the KL is then measured only on every `kl_every`-th update of the adapter."""
+        cfg = self.config
+        if kl_coef >= cfg.kl_skip_below:
+            return cfg, kl_coef
+        due = self._steps[adapter] % cfg.kl_every == 0
+        if cfg.track_kl and not due:
+            cfg = replace(cfg, track_kl=False)
+        return cfg, 0.0
+
     def _loss_weight(self, samples: Sequence[TrainSample]) -> int:
         """What a micro-batch's mean loss is weighted by: its tokens (token_mean) or its
         sequences that hold tokens (sequence_mean); their sum over the batch is the divisor."""
@@ -313,7 +342,7 @@ class Learner:
     def _reference(self, batch: Batch) -> torch.Tensor:
         """Padded [B, T] log-probs under the base model: the same weights, adapters off."""
         with torch.no_grad(), self._use(None):
-            flat, _ = self.scorer.score(batch)
+            flat, _ = self.scorer.score(batch, shared_prefix=self.config.shared_prefix)
         return pad_flat(flat, batch.counts)[0]
 
     def _step(self, adapter: str, lr_scale: float) -> dict[str, float]:

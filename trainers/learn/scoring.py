@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import torch
 
+from trainers.learn.prefix import body_hidden
 from trainers.learn.samples import Batch, TrainSample, collate
 
 __all__ = ["PROJECTIONS", "Projection", "Scorer", "check_plain_head", "entropy"]
@@ -100,17 +101,18 @@ class Scorer:
         return torch.log_softmax(logits / self.temperature, dim=-1)
 
     def score(
-        self, batch: Batch, projection: Projection = "own"
+        self, batch: Batch, projection: Projection = "own", *, shared_prefix: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """[N] completion-token log-probs of `batch` under the model's active weights, and the
         [N, V] log-prob rows they were taken from (the sampling distributions: masked to the legal
-        moves on constrained turns)."""
+        moves on constrained turns). `shared_prefix`: the rows' common prefix runs once
+        (`trainers.learn.prefix`; the same values to fp32 rounding)."""
         if projection not in PROJECTIONS:
             raise ValueError(f"projection must be 'own' or 'full', got {projection!r}")
         with self._autocast():
-            hidden = self._body(
-                input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
-            ).last_hidden_state
+            hidden = body_hidden(
+                self._body, batch.input_ids, batch.attention_mask, shared_prefix=shared_prefix
+            )
             flat = hidden.reshape(-1, hidden.shape[-1])
             if projection == "own":
                 # PERFORMANCE: gather the few hidden states that predict the agent's own tokens,

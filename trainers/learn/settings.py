@@ -94,6 +94,18 @@ class LearnerConfig:
     free-text turns). Keeps mixed strategies mixed in games whose equilibria are mixed."""
     track_kl: bool = True
     """Measure the KL to the base even when kl_coef is 0 (one extra no-grad forward pass)."""
+    kl_skip_below: float = 1e-3
+    """A KL coefficient below this counts as 0 (e.g. 1e-4, where the adaptive controller's
+    floor leaves it): the penalty, whose gradient is then ~1e-4 of the policy gradient's, is
+    left out, and the reference pass it needs runs only on every `kl_every`-th update, to keep
+    the KL logged and the controller informed (NaN on the others). 0: never skip."""
+    kl_every: int = 4
+    """While the penalty is skipped: measure the KL on every k-th update of an adapter."""
+    shared_prefix: bool = True
+    """Score each micro-batch's common prefix (the rules text of one seat) once and let the
+    chats attend to it (`trainers.learn.prefix`); micro-batches are grouped by shared prefix.
+    Same log-probs and gradients as the plain pass, to fp32 rounding. False: the plain pass,
+    micro-batches grouped by length."""
     dtype: str = "float32"
     """float32, or bfloat16 autocast of the forward pass (weights and optimizer stay float32)."""
     temperature: float = 1.0
@@ -147,6 +159,10 @@ class LearnerConfig:
             raise ValueError(f"kl_coef must be >= 0, got {self.kl_coef}")
         if not (math.isfinite(self.entropy_coef) and self.entropy_coef >= 0):
             raise ValueError(f"entropy_coef must be >= 0, got {self.entropy_coef}")
+        if not (math.isfinite(self.kl_skip_below) and self.kl_skip_below >= 0):
+            raise ValueError(f"kl_skip_below must be >= 0, got {self.kl_skip_below}")
+        if self.kl_every < 1:
+            raise ValueError(f"kl_every must be >= 1, got {self.kl_every}")
         if self.kl_estimator not in KL_ESTIMATORS:
             raise ValueError(
                 f"unknown kl_estimator {self.kl_estimator!r}; choose one of "

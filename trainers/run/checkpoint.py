@@ -49,6 +49,7 @@ __all__ = [
     "load_json",
     "manifest",
     "restore_rng",
+    "seed_everything",
     "verify",
     "write_rng",
 ]
@@ -71,6 +72,15 @@ def _named(generators: Generators | None) -> Mapping[str, np.random.Generator]:
 
 
 # ---- RNG state
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's `random`, numpy's global RNG and torch."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def capture_rng(

@@ -95,6 +95,7 @@ TAG_OPENSKILL = "league/openskill_ordinal"
 TAG_PLAYERS = "league/players"
 TAG_WEIGHT_UPDATES = "league/weight_updates"
 TAG_PUBLISH_MS = "league/publish_latency_ms"
+TAG_TIME = "time"  # time/<phase>: seconds of each phase of an iteration (trainers.run.timing)
 TAG_CPU = "system/cpu_percent"
 TAG_RSS = "system/memory_rss_gb"
 TAG_MEM_PERCENT = "system/memory_percent"

@@ -12,6 +12,7 @@ import numpy as np
 from trainers.episode import Episode
 from trainers.run import layout as rf
 from trainers.run.metrics import cooperation_stats, player_stats, team_win_rates
+from trainers.run.timing import TOTAL
 
 __all__ = ["IterationFacts", "format_summary", "iteration_scalars", "postfix", "transcript_md"]
 
@@ -117,5 +118,12 @@ def format_summary(report: Mapping[str, Any]) -> str:
         f"rollout {perf['rollout_tokens_per_s']:.0f} tok/s, {report['episodes']} episodes, "
         f"{report['weight_updates']} weight updates, {perf['wall_seconds']:.0f} s"
     )
+    split = perf.get("seconds_per_iteration") or {}
+    if split.get(TOTAL):
+        parts = sorted(((k, v) for k, v in split.items() if k != TOTAL), key=lambda kv: -kv[1])
+        lines.append(
+            f"seconds per iteration {split[TOTAL]:.1f}: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in parts if v >= 0.05)
+        )
     lines.append(f"run directory: {report['run_dir']}")
     return "\n".join(lines)
