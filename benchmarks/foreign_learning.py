@@ -7,9 +7,9 @@ iterations, on an OpenSpiel two-player zero-sum game (`openspiel/kuhn_poker` by 
 The adapter's policy is read exactly from the learner (no sampling noise): at every information
 state of the game (`envs.openspiel.exploitability.decision_points`), the env is replayed to that
 state (forced chance outcomes, then the moves before it) and the chat the rollout would build is
-scored for each legal move (`trainers.probe.move_probabilities`). OpenSpiel's `exploitability` of
-that policy is printed at every probe, with uniform play's as the yardstick, and written to
-`learning_foreign.csv` in the run directory.
+scored for each legal move (`trainers.learn.probe.move_probabilities`). OpenSpiel's
+`exploitability` of that policy is printed at every probe, with uniform play's as the
+yardstick, and written to `learning_foreign.csv` in the run directory.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trainers.probe import completion_ids, move_probabilities
-
 import envs
 from agents.conversation import Conversation, user_turn_text
 from envs.openspiel.exploitability import decision_points, exploitability, uniform_policy
 from trainers.config import TrainerConfig
+from trainers.learn.probe import completion_ids, move_probabilities
 
 
 def prompt_at(env_id: str, point, tokenizer: Any) -> list[int]:
@@ -79,7 +78,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from trainers.selfplay import SelfPlayTrainer
 
-    cfg = TrainerConfig(
+    fields = dict(
         experiment="bench_foreign", env_id=f"openspiel/{args.game}", mode="competitive",
         share="all", bots=("random",), matchmaking="pfsp", snapshot_every=5, eval_every=0,
         max_new_tokens=8, lr=args.lr, kl_coef=1e-4, model=args.model,
@@ -88,6 +87,8 @@ def main() -> None:
         games_per_iteration=args.games, temperature=args.temperature,
         learner_dtype=args.learner_dtype,
     )  # fmt: skip
+    cfg = TrainerConfig.build(**fields)
+    iterations = args.iterations
     uniform = exploitability(args.game, uniform_policy(args.game))
     trainer = SelfPlayTrainer(cfg)
     trainer.setup()
@@ -104,13 +105,13 @@ def main() -> None:
         print(f"step {trainer.step:3d}  exploitability {value:.4f}  "
               f"(uniform play {uniform:.4f})", flush=True)  # fmt: skip
 
+    def after_iteration(_metrics: object = None) -> None:
+        if trainer.step % args.probe_every == 0 or trainer.step == iterations:
+            probe()
+
     try:
         probe()
-        while trainer.step < cfg.iterations:
-            trainer.iteration()
-            if trainer.step % args.probe_every == 0 or trainer.step == cfg.iterations:
-                probe()
-        trainer.save_checkpoint()
+        trainer.run(on_iteration=after_iteration)  # checkpoints on the config's schedule
     finally:
         trainer.close()
     out = Path(trainer.run_dir) / "learning_foreign.csv"

@@ -43,14 +43,19 @@ log = logging.getLogger("benchmarks.iteration")
 CONFIGS = ("kuhn", "team_battle")
 #: Learner switches per path: `old` turns every saving off, `new` keeps the defaults.
 PATHS: dict[str, dict[str, Any]] = {
-    "old": {"shared_prefix": False, "kl_skip_below": 0.0},
+    "old": dict(
+        shared_prefix=False, kl_skip_below=0.0, reference_cache=False, micro_batch_size=8
+    ),
     "new": {},
 }
 
 
 def trainer_config(name: str, args: argparse.Namespace, runs_dir: Path):
     """The configuration as a user runs it, with the model, seed and run folder of this run."""
-    common = dict(model=args.model, seed=args.seed, runs_dir=str(runs_dir), progress=False)
+    common = dict(
+        model=args.model, backend=args.backend, seed=args.seed, runs_dir=str(runs_dir),
+        progress=False,
+    )  # fmt: skip
     if name == "kuhn":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import learning
@@ -150,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     p.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
     p.add_argument("--model", default="default")
+    p.add_argument("--backend", default="vllm", help="policy server: vllm or hf (transformers)")
     p.add_argument("--iterations", type=int, default=2, help="timed iterations per path")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the results here")

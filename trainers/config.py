@@ -155,6 +155,9 @@ class LearnConfig:
     every `kl_every`-th update (to log the KL and steer the controller). 0: never skip."""
     kl_every: int = 4
     """While the KL penalty is skipped: measure the KL on every k-th update."""
+    reference_cache: bool = True
+    """Learner: reuse the base model's log-probs of tokens already scored in the same chat
+    context by the KL reference pass (exact; Kuhn poker's decisions repeat)."""
     shared_prefix: bool = True
     """Learner: score each micro-batch's shared prefix (rules text) once (same log-probs and
     gradients, fewer tokens); False: the plain pass."""

@@ -89,12 +89,51 @@ def resolve_inside(root: Path, path: Path | str) -> Path:
     return resolved
 
 
+#: Prefix of the temporary store folders (`<prefix><pid>_<random>` in the system temp dir).
+TEMP_STORE_PREFIX = "lora_league_adapters_"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_orphan_stores(tmp_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Delete temporary stores whose process is gone (a killed server or trainer left them).
+
+    Only folders named `<TEMP_STORE_PREFIX><pid>_...` are considered, and only when no process
+    has that pid; older unnamed ones are left alone, since nothing says whose they are.
+    """
+    removed = []
+    for entry in Path(tmp_dir or tempfile.gettempdir()).glob(f"{TEMP_STORE_PREFIX}*_*"):
+        pid = entry.name[len(TEMP_STORE_PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and entry.is_dir() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def temporary_store_dir() -> Path:
+    """A new store folder in the system temp dir, named for this process; orphans cleared first.
+
+    The caller removes it at exit; if a kill prevents that, the next call removes it.
+    """
+    remove_orphan_stores()
+    return Path(tempfile.mkdtemp(prefix=f"{TEMP_STORE_PREFIX}{os.getpid()}_"))
+
+
 class AdapterStore:
     """Versioned adapter folders under one root, with holds. Thread-safe."""
 
     def __init__(self, root: Path | str | None = None) -> None:
         if root is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="lora_league_adapters_")
+            remove_orphan_stores()
+            self._tmp = tempfile.TemporaryDirectory(prefix=f"{TEMP_STORE_PREFIX}{os.getpid()}_")
             root = self._tmp.name
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import tempfile
+import shutil
 from pathlib import Path
 
+from agents.serving.adapters import temporary_store_dir
 from agents.serving.guard import API_KEY_ENV, LIMITS_ENV, MODEL_ENV, STORE_ENV, RequestLimits
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     from agents.models import resolve_model
 
     model_path = resolve_model(args.model)
-    store = args.adapter_store or Path(tempfile.mkdtemp(prefix="lora_league_adapters_"))
+    store = args.adapter_store or temporary_store_dir()
     store.mkdir(parents=True, exist_ok=True)
     # Set before vLLM is imported: it reads them at import time.
     os.environ["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "True"
@@ -149,4 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         args.port, store, "API key required" if args.api_key else "no API key",
         request_limits(args),
     )  # fmt: skip
-    uvloop.run(run_server(vargs))
+    try:
+        uvloop.run(run_server(vargs))
+    finally:
+        if args.adapter_store is None:  # ours: gone with the server (a kill: the next start)
+            shutil.rmtree(store, ignore_errors=True)

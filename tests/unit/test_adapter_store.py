@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -91,3 +93,24 @@ def test_adapter_ref_and_sampling_settings():
     for bad in (dict(temperature=-1), dict(top_p=0), dict(max_tokens=0)):
         with pytest.raises(ValueError):
             SamplingSettings(**bad)
+
+
+def test_a_killed_processs_temporary_store_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from agents.serving.adapters import TEMP_STORE_PREFIX, remove_orphan_stores
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    orphan = tmp_path / f"{TEMP_STORE_PREFIX}{dead.stdout.strip()}_abc"
+    live = tmp_path / f"{TEMP_STORE_PREFIX}{os.getpid()}_def"
+    unnamed = tmp_path / f"{TEMP_STORE_PREFIX}xyz"  # from before pids were in the name
+    for folder in (orphan, live, unnamed):
+        folder.mkdir()
+    assert remove_orphan_stores() == [orphan]
+    store = AdapterStore()  # a store without a root clears orphans too, then makes its own
+    assert store.root.name.startswith(f"{TEMP_STORE_PREFIX}{os.getpid()}_")
+    assert live.is_dir() and unnamed.is_dir() and not orphan.exists()

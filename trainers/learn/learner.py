@@ -27,10 +27,12 @@ optimizer states and checkpoints never lose precision.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 import os
 import time
+from array import array
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, replace
@@ -65,6 +67,26 @@ from trainers.learn.state import (
 )
 
 log = logging.getLogger(__name__)
+
+REFERENCE_CACHE_SIZE = 200_000
+"""Cached base-model log-probs (~100 bytes each) before the cache is emptied."""
+
+
+def reference_keys(sample: TrainSample) -> list[bytes]:
+    """One key per completion token of `sample`: a digest of the tokens up to and including it
+    and of its turn's legal moves (which decide the mask its log-prob is taken under)."""
+    digest = hashlib.blake2b(digest_size=16)
+    keys, done = [], 0
+    for turn in sample.turns:
+        choices = repr(tuple(turn.choices or ())).encode()
+        for k in range(len(turn.ids)):
+            end = turn.start + k + 1
+            digest.update(array("q", sample.token_ids[done:end]).tobytes())
+            done = end
+            token = digest.copy()
+            token.update(choices)
+            keys.append(token.digest())
+    return keys
 
 __all__ = [
     "DTYPES",
@@ -121,6 +143,8 @@ class Learner:
         self._optimizers = {name: self._new_optimizer(name) for name in self.adapter_names}
         self._lr = dict.fromkeys(self.adapter_names, self.config.lr)
         self._steps = dict.fromkeys(self.adapter_names, 0)
+        #: Base-model log-probs by (chat context, token, legal moves): see `_reference`.
+        self._reference_cache: dict[bytes, float] = {}
         log.info(
             "learner on %s: %s adapters %s (r=%d), %s on %s",
             path.name,
@@ -295,7 +319,7 @@ class Learner:
             with self._use(adapter):
                 flat, rows = self.scorer.score(batch, projection, shared_prefix=cfg.shared_prefix)
             loss, stats = micro_batch_loss(
-                cfg, batch, flat, rows, kl_coef, lambda b=batch: self._reference(b)
+                cfg, batch, flat, rows, kl_coef, lambda b=batch, c=chunk: self._reference(b, c)
             )
             share = self._loss_weight(chunk) / total
             if backward:
@@ -339,11 +363,34 @@ class Learner:
             return sum(len(s.positions) for s in samples)
         return sum(1 for s in samples if s.positions)
 
-    def _reference(self, batch: Batch) -> torch.Tensor:
-        """Padded [B, T] log-probs under the base model: the same weights, adapters off."""
+    def _reference(self, batch: Batch, samples: Sequence[TrainSample]) -> torch.Tensor:
+        """Padded [B, T] log-probs of `batch` (collated from `samples`) under the base model:
+        the same weights, adapters off. With `reference_cache`, a token scored before in the
+        same chat context is not scored again: the base model is frozen, so its log-prob there
+        is the same (games whose decisions repeat, like Kuhn poker's 12 information sets, soon
+        need no reference pass at all)."""
+        if not self.config.reference_cache:
+            return pad_flat(self._base_logprobs(batch), batch.counts)[0]
+        keys = [reference_keys(s) for s in samples]
+        cache = self._reference_cache
+        missing = [i for i, ks in enumerate(keys) if any(k not in cache for k in ks)]
+        if missing:
+            if len(cache) > REFERENCE_CACHE_SIZE:
+                cache.clear()
+            todo = batch
+            if len(missing) < len(samples):  # score only the chats with uncached tokens
+                todo = self.scorer.collate([samples[i] for i in missing])
+            flat = self._base_logprobs(todo).float().cpu()
+            for i, part in zip(missing, torch.split(flat, todo.counts), strict=True):
+                cache.update(zip(keys[i], part.tolist(), strict=True))
+        values = [cache[k] for ks in keys for k in ks]
+        flat = torch.tensor(values, dtype=torch.float32, device=self.device)
+        return pad_flat(flat, batch.counts)[0]
+
+    def _base_logprobs(self, batch: Batch) -> torch.Tensor:
         with torch.no_grad(), self._use(None):
             flat, _ = self.scorer.score(batch, shared_prefix=self.config.shared_prefix)
-        return pad_flat(flat, batch.counts)[0]
+        return flat
 
     def _step(self, adapter: str, lr_scale: float) -> dict[str, float]:
         params = self.parameters(adapter)

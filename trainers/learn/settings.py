@@ -101,6 +101,9 @@ class LearnerConfig:
     the KL logged and the controller informed (NaN on the others). 0: never skip."""
     kl_every: int = 4
     """While the penalty is skipped: measure the KL on every k-th update of an adapter."""
+    reference_cache: bool = True
+    """Keep the base model's log-prob of every token the KL reference pass scored, by its chat
+    context, and score only tokens not seen before (exact: the base model is frozen)."""
     shared_prefix: bool = True
     """Score each micro-batch's common prefix (the rules text of one seat) once and let the
     chats attend to it (`trainers.learn.prefix`); micro-batches are grouped by shared prefix.
