@@ -58,6 +58,8 @@ def measure(args: argparse.Namespace, workers: int | None, runs_dir: Path) -> di
         eval_every=0, checkpoint_every=args.iterations, runs_dir=str(runs_dir), progress=False,
         kv_cache_gib=1, max_new_tokens=args.max_new_tokens, seed=args.seed, backend=args.backend,
     )  # fmt: skip
+    if args.learner_dtype:
+        cfg = cfg.replace(learner_dtype=args.learner_dtype)
     if workers is not None:
         cfg = cfg.replace(
             ray=True, ray_workers=workers, ray_worker_cpus=args.worker_cpus,
@@ -98,6 +100,41 @@ def measure(args: argparse.Namespace, workers: int | None, runs_dir: Path) -> di
     return result
 
 
+def summary(results: list[dict], games: int) -> str:
+    """The table, and what the per-phase times of one worker say about more workers (Amdahl:
+    only the rollout phase shrinks with workers; learn and publish stay)."""
+    one = next((r for r in results if r["workers"] == 1), None)
+    lines = [
+        f"{'workers':>8}{'games/s':>10}{'ratio':>8}{'rollout s':>11}{'learn s':>9}"
+        f"{'publish s':>11}{'publish ms/version':>20}"
+    ]
+    for r in results:
+        ratio = r["games_per_s"] / one["games_per_s"] if one else float("nan")
+        label = "local" if r["workers"] is None else str(r["workers"])
+        lines.append(
+            f"{label:>8}{r['games_per_s']:>10.2f}{ratio:>8.2f}{r['rollout_s_per_iteration']:>11.2f}"
+            f"{r['learn_s_per_iteration']:>9.2f}{r['publish_s_per_iteration']:>11.2f}"
+            f"{r['publish_ms_per_adapter_version']:>20.1f}"
+        )
+    if one:
+        rollout, learn = one["rollout_s_per_iteration"], one["learn_s_per_iteration"]
+        publish = one["publish_s_per_iteration"]
+        total = rollout + learn + publish
+        lines.append(
+            f"one worker, per iteration of {games} games: rollout {rollout:.2f} s "
+            f"({100 * rollout / total:.0f}%), learn {learn:.2f} s, publish {publish:.2f} s"
+        )
+        for n in (2, 4, 8, 16):
+            bound = total / (rollout / n + learn + publish)
+            lines.append(f"  {n:>2} workers (perfect rollout scaling): at most {bound:.2f}x")
+        lines.append(
+            f"  rollout time equals learner time at N* = R(1)/L = {rollout / learn:.2f} workers; "
+            f"any number of workers gives at most {total / (learn + publish):.2f}x"
+        )
+        lines.append(f"adapter payload per version: {one['adapter_bytes'] / 1e6:.2f} MB")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--model", default="tiny")
@@ -106,12 +143,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--games", type=int, default=16, help="games per iteration")
     p.add_argument("--iterations", type=int, default=4, help="the first one is warm-up")
     p.add_argument("--max-new-tokens", type=int, default=8)
+    p.add_argument("--learner-dtype", default=None, help="default: the preset's (bfloat16)")
     p.add_argument("--worker-cpus", type=float, default=0.5)
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local cluster")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--local", action="store_true", help="also the single-process run")
     p.add_argument("--json", type=Path, default=None, help="write the figures here")
+    p.add_argument("--summarize", type=Path, default=None, help="print a --json file's summary")
     args = p.parse_args(argv)
+    if args.summarize:
+        data = json.loads(args.summarize.read_text())
+        print(summary(data["results"], data["args"]["games"]))
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("httpx", "vllm", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -121,25 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="scaling_runs_") as tmp:
         for n in ([None] if args.local else []) + list(args.workers):
             results.append(measure(args, n, Path(tmp) / f"w{n or 0}"))
-    one = next((r for r in results if r["workers"] == 1), None)
-    print(f"\n{'workers':>8}{'games/s':>10}{'ratio':>8}{'rollout s':>11}{'learn s':>9}"
-          f"{'publish s':>11}{'publish ms/version':>20}")  # fmt: skip
-    for r in results:
-        ratio = r["games_per_s"] / one["games_per_s"] if one else float("nan")
-        label = "local" if r["workers"] is None else str(r["workers"])
-        print(
-            f"{label:>8}{r['games_per_s']:>10.2f}{ratio:>8.2f}{r['rollout_s_per_iteration']:>11.2f}"
-            f"{r['learn_s_per_iteration']:>9.2f}{r['publish_s_per_iteration']:>11.2f}"
-            f"{r['publish_ms_per_adapter_version']:>20.1f}"
-        )
-    if one:
-        r1, learn = one["rollout_s_per_iteration"], one["learn_s_per_iteration"]
-        print(
-            f"\nlearner/rollout split with 1 worker: learn {learn:.2f} s, rollout {r1:.2f} s "
-            f"per iteration ({args.games} games); with perfect scaling rollout stops dominating "
-            f"at N* = R(1) / L = {r1 / learn:.1f} workers"
-        )
-        print(f"adapter payload per version: {one['adapter_bytes'] / 1e6:.2f} MB")
+    print(summary(results, args.games))
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
                                          "results": results}, indent=2))  # fmt: skip

@@ -170,8 +170,9 @@ class SelfPlayTrainer:
         the soft Q targets."""
         if not self.config.rollout.async_rollout:
             self.rollout.timer = self.timer
-        self.timer.wrap(self.learner, "_reference", "kl_ref")
-        self.timer.wrap(self.learner, "_step", "optimizer")
+        if self.fleet is None or self.fleet.learner is None:  # not inside a learner actor
+            self.timer.wrap(self.learner, "_reference", "kl_ref")
+            self.timer.wrap(self.learner, "_step", "optimizer")
         self.timer.wrap(self.learn_step, "_target_samples", "q_targets")
 
     def _start_server(self):

@@ -250,6 +250,19 @@ class AdapterStore:
             if self._latest.get(ref.name) == ref.version:
                 del self._latest[ref.name]
 
+    def abandon(self, ref: AdapterRef, previous: AdapterRef | None) -> None:
+        """Forget `ref`, a version that never became servable (its load failed), and make
+        `previous` its name's latest again, so a failed publish leaves the last good one current.
+        The version number is not reused."""
+        with self._lock:
+            stored = self._adapters.pop(ref, None)
+            if self._latest.get(ref.name) == ref.version:
+                del self._latest[ref.name]
+                if previous is not None and previous in self._adapters:
+                    self._latest[ref.name] = previous.version
+        if stored is not None:
+            shutil.rmtree(stored.path, ignore_errors=True)
+
     def remove(self, stored: StoredAdapter) -> None:
         with self._lock:
             self._adapters.pop(stored.ref, None)

@@ -96,12 +96,15 @@ class PolicyServer(ABC):
         skips ahead to a given number (used when a run resumes); by default the next one.
         """
         start = time.perf_counter()
+        try:
+            previous: AdapterRef | None = self.store.latest(name)
+        except AdapterError:
+            previous = None
         stored = self.store.add(name, weights, config, version)
         try:
             self._load(stored)
-        except Exception:
-            self.store.retire(stored.ref)
-            self._evict()
+        except Exception:  # the previous version stays current and servable
+            self.store.abandon(stored.ref, previous)
             raise
         self._evict()
         self.publish_seconds.append(time.perf_counter() - start)

@@ -6,10 +6,12 @@ a vLLM engine of the tiny model, the learner as an actor, the league in the driv
   and games played on each worker carry the learner's log-probs of the current version.
 - A worker killed with SIGKILL as an iteration hands out its games is replaced; its games are
   replayed on the replacement and counted once; the run finishes.
+- A driver killed with SIGKILL takes its actors and engines with it and resumes with `--resume`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -50,7 +52,8 @@ def config(runs_dir, iterations: int):
 
 def check_run_directory(run, iterations: int) -> pd.DataFrame:
     """The files a single-process run writes, each game once."""
-    assert json.loads((run / rf.CONFIG).read_text())["ray"] is True
+    config = json.loads((run / rf.CONFIG).read_text())
+    assert config["ray"] or config["ray_address"]
     report = json.loads((run / rf.RUN_REPORT).read_text())
     assert report["iterations"] == iterations and report["episodes"] == iterations * GAMES
     assert "main" in json.dumps(json.loads((run / rf.LEAGUE).read_text())["league"])
@@ -148,3 +151,53 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_counts_twice(ray_cluste
         check_workers_serve_the_published_versions(trainer)  # the replacement too
     finally:
         trainer.close()
+
+
+def test_a_killed_driver_resumes_on_the_cluster(ray_cluster, tmp_path, model_cache):
+    """The driver (a real experiment process, joining the test's cluster) is killed with SIGKILL
+    after its second checkpoint: its actors and their engines go with it, and `--resume` on the
+    same cluster finishes the run with every game counted once."""
+    import subprocess
+    import sys
+    import time
+
+    address = ray_cluster.get_runtime_context().gcs_address
+    env = dict(os.environ, LORA_LEAGUE_CACHE=str(model_cache), VLLM_CPU_KVCACHE_SPACE="1")
+    cmd = [sys.executable, "-m", "experiments.team_battle", "smoke", "--runs-dir", str(tmp_path)]
+    cmd += ["--no-progress", "--iterations", "3", "--games-per-iteration", str(GAMES)]
+    cmd += ["--eval-every", "0", "--ray-address", address, "--ray-worker-cpus", "0.5"]
+    cmd += ["--ray-learner-cpus", "0.5", "--dtype", "float32", "--learner-dtype", "float32"]
+
+    def actors() -> list[psutil.Process]:
+        names = ("ray::RolloutWorker", "ray::LearnerActor")
+        found = []
+        for p in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if p.cmdline() and p.cmdline()[0].startswith(names):
+                    found.append(p)
+        return found
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if list(tmp_path.glob(f"*/{rf.CHECKPOINTS}/step_2/{rf.COMPLETE}")):
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        doomed = actors()
+        doomed += [c for p in doomed for c in p.children(recursive=True)]  # engine processes
+        assert len(doomed) >= 3  # two workers and the learner, with their engines
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(doomed, timeout=120)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    resumed = subprocess.run(
+        [*cmd, "--resume", str(run)], capture_output=True, text=True, timeout=900, env=env
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    check_run_directory(run, 3)

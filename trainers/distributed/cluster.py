@@ -165,8 +165,10 @@ def start_fleet(
         pg = reserve(placement)
         learner = None
         if config.ray_learner_actor and learner_factory is not None:
-            learner = RemoteLearner(learner_factory, placement, pg)
+            learner = RemoteLearner(learner_factory, placement, pg)  # starts while the workers do
         pool = WorkerPool(spec, placement, pg)
+        if learner is not None:
+            learner.wait_ready()
         server = FleetServer(pool, model_path, store_dir)
     except BaseException:
         if started:
@@ -221,10 +223,14 @@ class RemoteLearner:
             )
             .remote(factory)
         )
+        self._tokenizer = None
+
+    def wait_ready(self) -> None:
+        import ray
+
         info = ray.get(self.actor.info.remote())
         log.info("learner actor: pid %d on node %s, GPUs %s", info["pid"],
                  info["node_id"][:12], info["gpu_ids"] or "none")  # fmt: skip
-        self._tokenizer = None
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         import ray

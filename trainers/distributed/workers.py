@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -144,6 +145,7 @@ class RolloutWorker:
 
     def close(self) -> None:
         self.server.close()
+        shutil.rmtree(self._inbox, ignore_errors=True)
 
 
 def _copy_stats(stats: RolloutStats) -> RolloutStats:
