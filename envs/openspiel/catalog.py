@@ -8,6 +8,8 @@ Regenerate with `python -m envs.openspiel.catalog` after upgrading open_spiel.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 
 from envs.registry import EnvSpec, refuse, register
 
@@ -173,14 +175,28 @@ def _why_left_out(gt) -> str | None:
     return None
 
 
+def _native_game_names() -> set[str]:
+    """The games pyspiel registers on its own import, listed in a fresh interpreter.
+
+    Python-implemented games (chat_game, tiny_bridge_4p, ...) join pyspiel's registry only once
+    `open_spiel.python.games` is imported, which OpenSpiel's own algorithms do: a listing in this
+    process would depend on what was imported before it.
+    """
+    code = "import pyspiel; print(' '.join(g.short_name for g in pyspiel.registered_games()))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(done.stdout.split())
+
+
 def discover() -> tuple[tuple[tuple[str, int, tuple[str, ...]], ...], dict[str, str]]:
     """(registered games, {left-out game: reason}) from the installed pyspiel."""
     import pyspiel
 
     from envs.openspiel.game import load_game, payoffs_for
 
+    native = _native_game_names()
     games, left_out = [], {}
-    for gt in sorted(pyspiel.registered_games(), key=lambda g: g.short_name):
+    registered = [g for g in pyspiel.registered_games() if g.short_name in native]
+    for gt in sorted(registered, key=lambda g: g.short_name):
         why = _why_left_out(gt)
         if why is not None:
             left_out[gt.short_name] = why
