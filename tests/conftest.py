@@ -23,3 +23,13 @@ def tiny_model(model_cache) -> Path:
     from agents.models import resolve_model
 
     return resolve_model("tiny", cache_dir=model_cache)
+
+
+@pytest.fixture(scope="module")
+def hf_server(tiny_model, tmp_path_factory):
+    """The transformers+peft reference server on the tiny model."""
+    from agents.serving import make_policy_server
+
+    server = make_policy_server("hf", model=tiny_model, store_dir=tmp_path_factory.mktemp("hf"))
+    yield server
+    server.close()

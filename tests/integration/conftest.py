@@ -41,16 +41,6 @@ def tiny_vllm_server(model: Path, store_dir: Path, max_loras: int, max_lora_rank
     )
 
 
-@pytest.fixture(scope="module")
-def hf_server(tiny_model, tmp_path_factory):
-    """The transformers+peft reference server on the tiny model."""
-    from agents.serving import make_policy_server
-
-    server = make_policy_server("hf", model=tiny_model, store_dir=tmp_path_factory.mktemp("hf"))
-    yield server
-    server.close()
-
-
 @pytest.fixture(scope="session")
 def adapters(tiny_model):
     return [random_adapter(tiny_model, seed) for seed in range(6)]

@@ -38,12 +38,8 @@ GAMES = {"kuhn_poker_v0": {}, "team_quiz_v0": {"questions": 2}}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model, tmp_path_factory):
-    from agents.serving import make_policy_server
-
-    server = make_policy_server("hf", model=tiny_model, store_dir=tmp_path_factory.mktemp("hf"))
-    yield server
-    server.close()
+def server(hf_server):
+    return hf_server  # tests/conftest.py: the reference server on the tiny model
 
 
 @pytest.fixture(scope="module")
