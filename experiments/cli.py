@@ -119,8 +119,10 @@ def _train(cfg: TrainerConfig, console) -> Path:
         trainer.close()
 
 
-#: errno values that mean the user's disk or folder, not the program.
-_DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOENT}
+#: errno values that mean the user's disk, not the program. A missing file is not among them:
+#: the missing model and run folder are named by their own errors, and any other missing file
+#: is a bug whose traceback the user needs.
+_DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT}
 
 
 def _expected(e: BaseException) -> bool:

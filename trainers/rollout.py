@@ -113,6 +113,7 @@ class Rollout:
                     "returns": dict.fromkeys(obs, 0.0),
                     "moves": dict.fromkeys(obs, 0),
                     "turn_rewards": {agent: [] for agent in obs},
+                    "before_first_turn": dict.fromkeys(obs, 0.0),
                 }
             )
         llm_agents: dict[AdapterRef, LLMAgent] = {}
@@ -187,12 +188,11 @@ class Rollout:
             state[g]["infos"].update(infos)
             for agent, r in rewards.items():
                 state[g]["returns"][agent] += r
-                per_turn = state[g]["turn_rewards"].get(agent)
+                per_turn = state[g]["turn_rewards"][agent]
                 if per_turn:  # credit the agent's latest turn (see Trajectory.turn_rewards)
                     per_turn[-1] += r
-                elif per_turn is not None:
-                    state[g].setdefault("early", {}).setdefault(agent, 0.0)
-                    state[g]["early"][agent] += r
+                else:
+                    state[g]["before_first_turn"][agent] += r
 
     def _episode(self, game, match, state, llm_agents, g, step, mix) -> Episode:
         raw = game.game
@@ -219,7 +219,7 @@ class Rollout:
                 traj.turns = turns_from_chat(chat)
                 per_turn = list(state["turn_rewards"].get(agent, ()))
                 if per_turn and len(per_turn) == len(traj.turns):
-                    per_turn[0] += state.get("early", {}).get(agent, 0.0)
+                    per_turn[0] += state["before_first_turn"][agent]
                     traj.turn_rewards = tuple(per_turn)
             trajectories[agent] = traj
         return Episode(

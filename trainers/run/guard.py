@@ -54,6 +54,9 @@ class RunDirError(RuntimeError):
     """A run folder cannot be used as asked; the message says why and what to do instead."""
 
 
+_MISSING = object()
+
+
 def _find(config: Mapping[str, Any], field: str) -> Any:
     """`field` from a flat or nested config dict (the first match, depth first)."""
     if field in config:
@@ -64,9 +67,6 @@ def _find(config: Mapping[str, Any], field: str) -> Any:
             if found is not _MISSING:
                 return found
     return _MISSING
-
-
-_MISSING = object()
 
 
 def identity_of(config: Mapping[str, Any]) -> dict[str, Any]:
