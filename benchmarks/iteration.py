@@ -43,9 +43,7 @@ log = logging.getLogger("benchmarks.iteration")
 CONFIGS = ("kuhn", "team_battle")
 #: Learner switches per path: `old` turns every saving off, `new` keeps the defaults.
 PATHS: dict[str, dict[str, Any]] = {
-    "old": dict(
-        shared_prefix=False, kl_skip_below=0.0, reference_cache=False, micro_batch_size=8
-    ),
+    "old": dict(shared_prefix=False, kl_skip_below=0.0, reference_cache=False, micro_batch_size=8),
     "new": {},
 }
 

@@ -1,0 +1,155 @@
+"""How many updates does one team-quiz decision need? The captain's choice between the two numbers
+of a "Which is larger/smaller, a or b?" question, learned in isolation (transformers + peft, no
+engine, no league) by supervised cross-entropy on the right answer (`--mode ce`) or by policy
+gradient from the exact reward of each sampled decision (`--mode pg`: +1 right, 0 wrong, batch-mean
+baseline). It separates "RL from a team reward needs more signal" from "the trainer is slow": the
+same prompts, the same LoRA, and the same decision the trainer's constrained decoding samples.
+
+    python benchmarks/decision_learning.py --mode ce                     # the supervised yardstick
+    python benchmarks/decision_learning.py --mode pg --temperature 2     # what self-play sees
+    python benchmarks/decision_learning.py --mode pg --model tiny --steps 2 --batch 4   # plumbing
+
+Prompts are the env's own: the captain's first turn of `team_quiz_v0` (rules, question, the
+teammate's proposal, drawn at random), rendered with the model's chat template as the rollout
+renders it. The policy is the constrained one: the two moves share their tokens up to the first
+digit that differs, where the model's logits over those two tokens (divided by the temperature)
+give the move probabilities; every later token of a move is forced. Printed every `--eval-every`
+steps on `--held-out` fixed questions: the mean probability of the right answer (`p_right`),
+greedy accuracy with its 95% Wilson interval, and the probability of the number listed first
+(`p_first`; near 0 or 1 means the policy collapsed onto a position, not a comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's packages win
+
+import envs
+from agents.conversation import Conversation, user_turn_text
+from agents.scripted.team_quiz import solve
+from trainers.intervals import wilson_interval
+
+Decision = tuple[list[int], tuple[int, int], int]  # prompt ids, the two divergence tokens, right
+
+
+def captain_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision:
+    """The red captain's first decision of a fresh quiz: its prompt up to the first differing token
+    of the two legal moves, those two tokens, and which of them is right (0 or 1)."""
+    env = envs.make("team_quiz_v0", questions=1, kinds=["larger", "smaller"])
+    env.reset(seed=seed)
+    for agent in env.agent_iter():
+        _, _, _, _, info = env.last()
+        moves = info["legal_moves"]
+        if agent != "red_0":
+            env.step(moves[int(rng.integers(2))])
+            continue
+        prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
+        a, b = (tokenizer(m, add_special_tokens=False)["input_ids"] for m in moves)
+        k = next(i for i in range(min(len(a), len(b))) if a[i] != b[i])
+        right = moves.index(f"[answer {solve(info['view']['question'])}]")
+        return prompt + a[:k], (a[k], b[k]), right
+    raise RuntimeError("the quiz ended before the red captain moved")
+
+
+def move_logprobs(model, batch: list[Decision], temperature: float, pad_id: int) -> torch.Tensor:
+    """(batch, 2) log-probabilities of the two moves under the constrained policy."""
+    width = max(len(d[0]) for d in batch)
+    ids = torch.full((len(batch), width), pad_id)
+    mask = torch.zeros_like(ids)
+    for i, (prompt, _, _) in enumerate(batch):  # left-pad: the last position predicts
+        ids[i, width - len(prompt) :] = torch.tensor(prompt)
+        mask[i, width - len(prompt) :] = 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        last = model(input_ids=ids, attention_mask=mask).logits[:, -1].float()
+    rows = torch.arange(len(batch))
+    pair = torch.stack([last[rows, [d[1][j] for d in batch]] for j in (0, 1)], dim=1)
+    return torch.log_softmax(pair / temperature, dim=-1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--mode", choices=("ce", "pg"), default="pg")
+    p.add_argument("--model", default="default")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--batch", type=int, default=16, help="decisions per update")
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--targets", choices=("attention", "all"), default="attention",
+                   help="LoRA on q/k/v/o (the trainer default) or every linear layer")  # fmt: skip
+    p.add_argument("--entropy-coef", type=float, default=0.0, help="pg: bonus on move entropy")
+    p.add_argument("--held-out", type=int, default=64)
+    p.add_argument("--eval-every", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from agents.models import resolve_model
+
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    path = resolve_model(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    if args.targets == "all":
+        modules += ["gate_proj", "up_proj", "down_proj"]
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, target_modules=modules))
+    params = [q for q in model.parameters() if q.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    seeds = iter(range(10**6))
+    held = [captain_decision(tokenizer, rng, next(seeds)) for _ in range(args.held_out)]
+
+    def evaluate(step: int, start: float) -> None:
+        with torch.no_grad():
+            probs = torch.cat(
+                [
+                    move_logprobs(model, held[i : i + 16], args.temperature, pad_id).exp()
+                    for i in range(0, len(held), 16)
+                ]
+            )
+        right = torch.tensor([d[2] for d in held])
+        rows = torch.arange(len(held))
+        greedy = int((probs.argmax(1) == right).sum())
+        low, high = wilson_interval(greedy, len(held))
+        print(f"{step:5d} {probs[rows, right].mean():8.3f} {greedy / len(held):7.3f} "
+              f"[{low:.2f}, {high:.2f}] {probs[:, 0].mean():8.3f} {time.time() - start:7.0f}",
+              flush=True)  # fmt: skip
+
+    print(f"mode {args.mode}, T {args.temperature}, lr {args.lr}, batch {args.batch}, "
+          f"LoRA r16 on {args.targets}, entropy {args.entropy_coef}")  # fmt: skip
+    print(" step  p_right  greedy  95% interval  p_first  seconds")
+    start = time.time()
+    evaluate(0, start)
+    for step in range(1, args.steps + 1):
+        batch = [captain_decision(tokenizer, rng, next(seeds)) for _ in range(args.batch)]
+        logp = move_logprobs(model, batch, args.temperature, pad_id)
+        right = torch.tensor([d[2] for d in batch])
+        rows = torch.arange(len(batch))
+        if args.mode == "ce":
+            loss = -logp[rows, right].mean()
+        else:
+            chosen = torch.multinomial(logp.exp().detach(), 1).squeeze(1)
+            reward = (chosen == right).float()
+            entropy = -(logp.exp() * logp).sum(1).mean()
+            loss = -((reward - reward.mean()) * logp[rows, chosen]).mean()
+            loss = loss - args.entropy_coef * entropy
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        if step % args.eval_every == 0 or step == args.steps:
+            evaluate(step, start)
+
+
+if __name__ == "__main__":
+    main()
