@@ -1,0 +1,40 @@
+"""Plumbing of the learning diagnostics in `benchmarks/` (tiny model, a few updates): they run, and
+an update really changes the adapter's move probabilities."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def table_rows(stdout: str) -> dict[int, tuple[float, ...]]:
+    """step -> (p_right, greedy, p_first) from the benchmark's printed table."""
+    rows = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0].isdigit():
+            rows[int(parts[0])] = (float(parts[1]), float(parts[2]), float(parts[5]))
+    return rows
+
+
+@pytest.mark.parametrize("mode", ["ce", "pg"])
+def test_decision_learning_updates_the_adapter(mode, model_cache_env):
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "decision_learning.py"), "--mode", mode,
+        "--model", "tiny", "--steps", "2", "--batch", "4", "--held-out", "8",
+        "--eval-every", "1", "--lr", "1e-2",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = table_rows(proc.stdout)
+    assert sorted(rows) == [0, 1, 2]
+    for p_right, greedy, p_first in rows.values():
+        assert 0 <= p_right <= 1 and 0 <= greedy <= 1 and 0 <= p_first <= 1
+    assert rows[2][0] != rows[0][0], "two updates left the move probabilities unchanged"
