@@ -1,22 +1,26 @@
-"""How many updates does one team-quiz decision need? The captain's choice between the two numbers
-of a "Which is larger/smaller, a or b?" question, learned in isolation (transformers + peft, no
-engine, no league) by supervised cross-entropy on the right answer (`--mode ce`) or by policy
-gradient from the exact reward of each sampled decision (`--mode pg`: +1 right, 0 wrong, batch-mean
-baseline). It separates "RL from a team reward needs more signal" from "the trainer is slow": the
-same prompts, the same LoRA, and the same decision the trainer's constrained decoding samples.
+"""How many updates does one decision need? A two-move decision of a home game, learned in
+isolation (transformers + peft, no engine, no league) by supervised cross-entropy on the right
+move (`--mode ce`) or by policy gradient from the exact reward of each sampled decision
+(`--mode pg`: +1 right, 0 wrong, batch-mean baseline). It separates "RL needs more signal" from
+"the trainer is slow": the same prompts, the same LoRA, the same decision the trainer samples.
 
     python benchmarks/decision_learning.py --mode ce                     # the supervised yardstick
     python benchmarks/decision_learning.py --mode pg --temperature 2     # what self-play sees
+    python benchmarks/decision_learning.py --task kuhn_card --mode ce    # can it read its card?
     python benchmarks/decision_learning.py --mode pg --model tiny --steps 2 --batch 4   # plumbing
 
-Prompts are the env's own: the captain's first turn of `team_quiz_v0` (rules, question, the
-teammate's proposal, drawn at random), rendered with the model's chat template as the rollout
-renders it. The policy is the constrained one: the two moves share their tokens up to the first
-digit that differs, where the model's logits over those two tokens (divided by the temperature)
-give the move probabilities; every later token of a move is forced. Printed every `--eval-every`
-steps on `--held-out` fixed questions: the mean probability of the right answer (`p_right`),
-greedy accuracy with its 95% Wilson interval, and the probability of the number listed first
-(`p_first`; near 0 or 1 means the policy collapsed onto a position, not a comparison).
+Tasks (`--task`): `quiz`, the red captain's first answer in `team_quiz_v0` to "Which is
+larger/smaller, a or b?" (rules, question and the teammate's proposal, drawn at random); and
+`kuhn_card`, a Kuhn poker decision holding the J or the K (the first move, or the answer to a
+bet), whose right move is the one every equilibrium plays with that card (K: bet or call; J:
+check, or fold to a bet): a policy that ignores its card stays at 0.5. Prompts are the env's own,
+rendered with the model's chat template as the rollout renders them. The policy is the
+constrained one: the two moves share their tokens up to the first token that differs, where the
+model's logits over those two tokens (divided by the temperature) give the move probabilities;
+every later token of a move is forced. Printed every `--eval-every` steps on `--held-out` fixed
+decisions: the mean probability of the right move (`p_right`), greedy accuracy with its 95%
+Wilson interval, and the probability of the move listed first (`p_first`; near 0 or 1 means the
+policy collapsed onto one move whatever the question or card).
 """
 
 from __future__ import annotations
@@ -51,11 +55,47 @@ def captain_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision
             env.step(moves[int(rng.integers(2))])
             continue
         prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
-        a, b = (tokenizer(m, add_special_tokens=False)["input_ids"] for m in moves)
-        k = next(i for i in range(min(len(a), len(b))) if a[i] != b[i])
         right = moves.index(f"[answer {solve(info['view']['question'])}]")
-        return prompt + a[:k], (a[k], b[k]), right
+        return _at_divergence(tokenizer, prompt, moves, right)
     raise RuntimeError("the quiz ended before the red captain moved")
+
+
+def kuhn_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision:
+    """A Kuhn poker decision holding the J or the K: the first move (check or bet) or the answer
+    to a bet (fold or call), its chat rendered as the rollout renders it. The right move is the
+    one every equilibrium plays with that card: with the K bet or call, with the J check first
+    and fold to a bet. Learning it asks one thing of the model: to act on the card it holds."""
+    while True:
+        env = envs.make("kuhn_poker_v0")
+        env.reset(seed=seed)
+        facing_bet = bool(rng.integers(2))
+        chats: dict[str, Conversation] = {}
+        for agent in env.agent_iter():
+            _, _, _, _, info = env.last()
+            prompt = chats.setdefault(agent, Conversation(tokenizer)).add_user(
+                user_turn_text(info, first=True)
+            )
+            if facing_bet and agent == "player_0":
+                env.step("[bet]")
+                continue
+            card = info["view"]["card"]
+            break
+        if card != "Q":
+            moves = info["legal_moves"]
+            aggressive = moves.index("[call]" if facing_bet else "[bet]")
+            return _at_divergence(
+                tokenizer, prompt, moves, aggressive if card == "K" else 1 - aggressive
+            )
+        seed += 10**6  # a Q: deal again
+
+
+def _at_divergence(tokenizer, prompt: list[int], moves: list[str], right: int) -> Decision:
+    a, b = (tokenizer(m, add_special_tokens=False)["input_ids"] for m in moves)
+    k = next(i for i in range(min(len(a), len(b))) if a[i] != b[i])
+    return prompt + a[:k], (a[k], b[k]), right
+
+
+TASKS = {"quiz": captain_decision, "kuhn_card": kuhn_decision}
 
 
 def move_logprobs(model, batch: list[Decision], temperature: float, pad_id: int) -> torch.Tensor:
@@ -75,6 +115,8 @@ def move_logprobs(model, batch: list[Decision], temperature: float, pad_id: int)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--task", choices=sorted(TASKS), default="quiz",
+                   help="quiz: the captain's comparison; kuhn_card: act on one's card")  # fmt: skip
     p.add_argument("--mode", choices=("ce", "pg"), default="pg")
     p.add_argument("--model", default="default")
     p.add_argument("--temperature", type=float, default=1.0)
@@ -107,7 +149,8 @@ def main() -> None:
     params = [q for q in model.parameters() if q.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     seeds = iter(range(10**6))
-    held = [captain_decision(tokenizer, rng, next(seeds)) for _ in range(args.held_out)]
+    make = TASKS[args.task]
+    held = [make(tokenizer, rng, next(seeds)) for _ in range(args.held_out)]
 
     def evaluate(step: int, start: float) -> None:
         with torch.no_grad():
@@ -125,13 +168,14 @@ def main() -> None:
               f"[{low:.2f}, {high:.2f}] {probs[:, 0].mean():8.3f} {time.time() - start:7.0f}",
               flush=True)  # fmt: skip
 
-    print(f"mode {args.mode}, T {args.temperature}, lr {args.lr}, batch {args.batch}, "
-          f"LoRA r16 on {args.targets}, entropy {args.entropy_coef}")  # fmt: skip
+    print(f"task {args.task}, mode {args.mode}, T {args.temperature}, lr {args.lr}, "
+          f"batch {args.batch}, LoRA r16 on {args.targets}, "
+          f"entropy {args.entropy_coef}")  # fmt: skip
     print(" step  p_right  greedy  95% interval  p_first  seconds")
     start = time.time()
     evaluate(0, start)
     for step in range(1, args.steps + 1):
-        batch = [captain_decision(tokenizer, rng, next(seeds)) for _ in range(args.batch)]
+        batch = [make(tokenizer, rng, next(seeds)) for _ in range(args.batch)]
         logp = move_logprobs(model, batch, args.temperature, pad_id)
         right = torch.tensor([d[2] for d in batch])
         rows = torch.arange(len(batch))

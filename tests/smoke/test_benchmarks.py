@@ -24,10 +24,11 @@ def table_rows(stdout: str) -> dict[int, tuple[float, ...]]:
     return rows
 
 
-@pytest.mark.parametrize("mode", ["ce", "pg"])
-def test_decision_learning_updates_the_adapter(mode, model_cache_env):
+@pytest.mark.parametrize(("task", "mode"), [("quiz", "ce"), ("quiz", "pg"), ("kuhn_card", "pg")])
+def test_decision_learning_updates_the_adapter(task, mode, model_cache_env):
     cmd = [
-        sys.executable, str(ROOT / "benchmarks" / "decision_learning.py"), "--mode", mode,
+        sys.executable, str(ROOT / "benchmarks" / "decision_learning.py"), "--task", task,
+        "--mode", mode,
         "--model", "tiny", "--steps", "2", "--batch", "4", "--held-out", "8",
         "--eval-every", "1", "--lr", "1e-2",
     ]  # fmt: skip
