@@ -63,9 +63,10 @@ SCENARIOS = {
         eval_every=0,
     )),
     # The critic's per-state targets (decision_q + q_target_coef) at lr 2e-3: the first setting
-    # under which the adapter learned to act on its card (exploitability 0.342 -> 0.159 in 30
-    # iterations). At lr 5e-4, or from sampled rewards alone, it stays card-blind (>= 1/3):
-    # `benchmarks/decision_learning.py --task kuhn_card` shows the same in isolation.
+    # under which the adapter learned to act on its card (exploitability 0.342 -> 0.159 at
+    # iteration 30; not held: 0.20-0.35 over iterations 32-46). At lr 5e-4, or from sampled
+    # rewards alone, it stays card-blind (about 1/3): `benchmarks/decision_learning.py
+    # --task kuhn_card` shows the same in isolation.
     "kuhn": Benchmark("kuhn", _common(
         experiment="bench_kuhn", env_id="kuhn_poker_v0", mode="competitive", share="all",
         bots=("random", "strong"), matchmaking="pfsp", snapshot_every=5, eval_every=0,
