@@ -39,6 +39,9 @@ import envs
 from agents.conversation import Conversation, user_turn_text
 from agents.scripted.team_quiz import solve
 from trainers.intervals import wilson_interval
+from trainers.learn.adapters import wrap
+from trainers.learn.probe import completion_ids
+from trainers.learn.settings import LoRASettings
 
 Decision = tuple[list[int], tuple[int, int], int]  # prompt ids, the two divergence tokens, right
 
@@ -69,33 +72,27 @@ def kuhn_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision:
         env = envs.make("kuhn_poker_v0")
         env.reset(seed=seed)
         facing_bet = bool(rng.integers(2))
-        chats: dict[str, Conversation] = {}
-        for agent in env.agent_iter():
-            _, _, _, _, info = env.last()
-            prompt = chats.setdefault(agent, Conversation(tokenizer)).add_user(
-                user_turn_text(info, first=True)
-            )
-            if facing_bet and agent == "player_0":
-                env.step("[bet]")
-                continue
-            card = info["view"]["card"]
-            break
+        if facing_bet:
+            env.step("[bet]")  # player_0 opens; player_1 decides
+        info = env.infos[env.agent_selection]
+        card = info["view"]["card"]
         if card != "Q":
+            prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
             moves = info["legal_moves"]
             aggressive = moves.index("[call]" if facing_bet else "[bet]")
-            return _at_divergence(
-                tokenizer, prompt, moves, aggressive if card == "K" else 1 - aggressive
-            )
+            right = aggressive if card == "K" else 1 - aggressive
+            return _at_divergence(tokenizer, prompt, moves, right)
         seed += 10**6  # a Q: deal again
 
 
 def _at_divergence(tokenizer, prompt: list[int], moves: list[str], right: int) -> Decision:
-    a, b = (tokenizer(m, add_special_tokens=False)["input_ids"] for m in moves)
+    a, b = (completion_ids(tokenizer, m) for m in moves)  # as the learner spells a move
     k = next(i for i in range(min(len(a), len(b))) if a[i] != b[i])
-    return prompt + a[:k], (a[k], b[k]), right
+    return [*prompt, *a[:k]], (a[k], b[k]), right
 
 
 TASKS = {"quiz": captain_decision, "kuhn_card": kuhn_decision}
+MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
 
 
 def move_logprobs(model, batch: list[Decision], temperature: float, pad_id: int) -> torch.Tensor:
@@ -131,7 +128,6 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from agents.models import resolve_model
@@ -141,11 +137,11 @@ def main() -> None:
     path = resolve_model(args.model)
     tokenizer = AutoTokenizer.from_pretrained(path)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    modules = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    lora = LoRASettings()  # the trainer's adapter shape (r16, alpha 32, q/k/v/o)
     if args.targets == "all":
-        modules += ["gate_proj", "up_proj", "down_proj"]
+        lora = LoRASettings(target_modules=(*lora.target_modules, *MLP_MODULES))
     base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    model = get_peft_model(base, LoraConfig(r=16, lora_alpha=32, target_modules=modules))
+    model = wrap(base, ["decision"], lora, args.seed, args.model)
     params = [q for q in model.parameters() if q.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     seeds = iter(range(10**6))
