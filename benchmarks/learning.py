@@ -64,9 +64,9 @@ SCENARIOS = {
     )),
     # The critic's per-state targets (decision_q + q_target_coef) at lr 2e-3: the first setting
     # under which the adapter learned to act on its card (exploitability 0.342 -> 0.159 at
-    # iteration 30; not held: 0.20-0.35 over iterations 32-46). At lr 5e-4, or from sampled
-    # rewards alone, it stays card-blind (about 1/3): `benchmarks/decision_learning.py
-    # --task kuhn_card` shows the same in isolation.
+    # iteration 30; not held: 0.20-0.35 over iterations 32-46). At lr 5e-4 the same targets
+    # leave it card-blind (0.325 at iteration 30); `benchmarks/decision_learning.py
+    # --task kuhn_card` shows, in isolation, why: lr 5e-4 is too slow to learn the card.
     "kuhn": Benchmark("kuhn", _common(
         experiment="bench_kuhn", env_id="kuhn_poker_v0", mode="competitive", share="all",
         bots=("random", "strong"), matchmaking="pfsp", snapshot_every=5, eval_every=0,
