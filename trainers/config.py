@@ -103,6 +103,12 @@ class RolloutConfig:
     learning signal."""
     constrained: bool = True
     """Decode moves constrained to the legal moves when the env lists them."""
+    move_values: bool = False
+    """Value every other legal move of each constrained decision of a learning seat by
+    replaying a copy of the game with it (the other players' real moves, up to the agent's next
+    turn; `trainers.counterfactual`): exact where nobody acting in that window sees the move
+    (the team quiz's answers). With `q_target_coef`, the learner pulls each decision toward
+    softmax(values / q_target_temperature)."""
     async_rollout: bool = False
     """Play the next iteration's games while the learner trains on this one (AReaL-style; the
     games then use weights one version old: pair it with loss=decoupled_ppo). Off by default
@@ -183,6 +189,13 @@ class LearnConfig:
     gamma: float = 1.0
     """With advantage=turn_ema: discount per own turn of the rewards after a turn (0: a move
     answers only for the rewards before the agent's next move)."""
+    critic_alpha: float = 0.95
+    """With advantage=decision_ema/decision_q: the memory of the per-state critic. Each state's
+    (and move's) value is a running mean over its first 1 / (1 - critic_alpha) visits, an EMA
+    after. 0.95 (about 20 visits) follows the current opponents: targets from it chase the last
+    few iterations' play, and self-play cycles. Closer to 1 (0.998: about 500 visits) values
+    each move against the opponents' play averaged over many iterations, as fictitious play
+    does (smoothed fictitious play settles in two-player zero-sum games)."""
     q_target_coef: float = 0.0
     """With advantage=decision_q: weight of a cross-entropy pulling each visited state's move
     distribution toward softmax(Q / q_target_temperature) of the critic's move values (soft
@@ -369,14 +382,15 @@ class TrainerConfig:
             raise ConfigError(f"entropy_coef must be >= 0, got {learn.entropy_coef}")
         if not 0.0 <= learn.gamma <= 1.0:
             raise ConfigError(f"gamma must lie in [0, 1], got {learn.gamma}")
+        if not 0.0 <= learn.critic_alpha < 1.0:
+            raise ConfigError(f"critic_alpha must lie in [0, 1), got {learn.critic_alpha}")
         if learn.q_target_coef < 0 or not learn.q_target_temperature > 0:
             raise ConfigError("q_target_coef must be >= 0 and q_target_temperature > 0")
-        if learn.q_target_coef > 0 and (
-            learn.advantage != "decision_q" or not self.rollout.constrained
-        ):
+        valued = learn.advantage == "decision_q" or self.rollout.move_values
+        if learn.q_target_coef > 0 and not (valued and self.rollout.constrained):
             raise ConfigError(
-                "q_target_coef needs the critic of advantage='decision_q' and constrained "
-                "moves (its targets are over the legal moves)"
+                "q_target_coef needs move values (advantage='decision_q' or move_values) and "
+                "constrained moves (its targets are over the legal moves)"
             )
         if self.rollout.temperature <= 0:
             raise ConfigError("temperature must be > 0 for policy-gradient training")

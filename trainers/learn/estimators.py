@@ -99,11 +99,11 @@ class DecisionEstimator:
     turn; with `use_q` the return is replaced by the running mean return of the same move from
     the same state once known (a tabular critic)."""
 
-    def __init__(self, use_q: bool) -> None:
+    def __init__(self, use_q: bool, alpha: float = 0.95) -> None:
         from trainers.learn.algorithms import DecisionBaseline
 
         self.use_q = use_q
-        self.critic = DecisionBaseline()
+        self.critic = DecisionBaseline(alpha)
 
     def estimate(self, trajectories: Sequence[Trajectory], roles: Sequence[Hashable]) -> Estimate:
         rewards = _returns(trajectories)
@@ -177,15 +177,15 @@ class TurnEstimator:
 #: name -> a fresh estimator, given the learn options (see `trainers.config` for each).
 ESTIMATORS: dict[str, Callable[..., AdvantageEstimator]] = {
     "role_ema": lambda **_: RoleEMAEstimator(),
-    "decision_ema": lambda **_: DecisionEstimator(use_q=False),
-    "decision_q": lambda **_: DecisionEstimator(use_q=True),
+    "decision_ema": lambda critic_alpha=0.95, **_: DecisionEstimator(False, critic_alpha),
+    "decision_q": lambda critic_alpha=0.95, **_: DecisionEstimator(True, critic_alpha),
     "group": lambda **_: GroupEstimator(),
     "turn_ema": lambda gamma=1.0, **_: TurnEstimator(gamma),
 }
 
 
 def make_estimator(name: str, **options: Any) -> AdvantageEstimator:
-    """A fresh estimator; `options` (e.g. `gamma`) go to those that take them."""
+    """A fresh estimator; `options` (`gamma`, `critic_alpha`) go to those that take them."""
     if name not in ESTIMATORS:
         raise ValueError(f"unknown advantage {name!r}; choose one of {', '.join(ESTIMATORS)}")
     return ESTIMATORS[name](**options)
