@@ -35,6 +35,10 @@ class Trajectory:
     #: Reward that arrived after each of `turns` (until the agent's next turn; a reward before the
     #: first turn counts for the first). Sums to `episode_return`; empty when unknown.
     turn_rewards: tuple[float, ...] = ()
+    #: Per turn, what each legal move earned in the same window (`trainers.counterfactual`):
+    #: the move played from `turn_rewards`, the others from copies of the game; None for a turn
+    #: not valued. Empty unless the rollout valued moves.
+    move_values: tuple[dict[str, float] | None, ...] = ()
 
     @property
     def completion_tokens(self) -> int:

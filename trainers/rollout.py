@@ -20,6 +20,7 @@ from agents.policy import ActRequest
 from agents.scripted import make_bot
 from agents.serving.base import PolicyServer, room_for_choices
 from agents.serving.types import AdapterRef, GenerationRequest, SamplingSettings
+from trainers.counterfactual import Branches
 from trainers.episode import Episode, Trajectory, turns_from_chat
 from trainers.run.timing import PhaseTimer
 
@@ -72,13 +73,17 @@ class Rollout:
         payoff: str | None = None,
         sampling: SamplingSettings | None = None,
         constrained: bool = True,
+        move_values: bool = False,
     ) -> None:
+        """`move_values`: value every other legal move of each constrained decision of a
+        learning seat by replaying a copy of the game (`trainers.counterfactual`)."""
         self.server = server
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
         self.payoff = payoff
         self.sampling = sampling or SamplingSettings()
         self.constrained = constrained
+        self.move_values = move_values
         self.stats = RolloutStats()
         #: Times engine calls and bots as phases (`trainers.run.timing`); None: untimed.
         self.timer: PhaseTimer | None = None
@@ -116,6 +121,7 @@ class Rollout:
                     "before_first_turn": dict.fromkeys(obs, 0.0),
                 }
             )
+        branches = Branches() if self.move_values else None
         llm_agents: dict[AdapterRef, LLMAgent] = {}
         bots = {}
         refs = {s.adapter for m in matches for s in m.seats.values() if s.adapter is not None}
@@ -127,19 +133,23 @@ class Rollout:
                 live = [g for g, game in enumerate(games) if game.agents]
                 if not live:
                     break
-                self._tick(games, matches, state, live, llm_agents, bots)
+                self._tick(games, matches, state, live, llm_agents, bots, branches)
         episodes = [
             self._episode(games[g], matches[g], state[g], llm_agents, g, step, mix)
             for g in range(len(games))
         ]
+        if branches is not None:
+            for g, episode in enumerate(episodes):
+                add_move_values(episode, branches.finish(g), state[g]["turn_rewards"])
         self.stats.games += len(games)
         self.stats.seconds += time.perf_counter() - start
         return episodes
 
-    def _tick(self, games, matches, state, live, llm_agents, bots) -> None:
+    def _tick(self, games, matches, state, live, llm_agents, bots, branches=None) -> None:
         self.stats.ticks += 1
         actions: dict[int, dict[str, str]] = {g: {} for g in live}
         llm_batch: list[tuple[int, str, LLMAgent, ActRequest, GenerationRequest]] = []
+        decisions: list[tuple[int, str, list[str]]] = []  # (game, agent, legal moves) to value
         bot_batch: dict[str, list[tuple[int, ActRequest]]] = {}
         for g in live:
             for agent in games[g].agents:
@@ -172,6 +182,10 @@ class Rollout:
                 self.stats.completion_tokens += len(result.token_ids)
                 actions[g][agent] = llm.record(request, result).text
                 state[g]["turn_rewards"][agent].append(0.0)  # one entry per recorded turn
+                legal = request.info.get("legal_moves")
+                valued = branches is not None and self.constrained and legal
+                if valued and matches[g].seats[agent].learning:
+                    decisions.append((g, agent, list(legal)))
         for kind, items in bot_batch.items():
             if kind not in bots:
                 seed = matches[items[0][0]].seed * 7919 + zlib.crc32(kind.encode())
@@ -180,6 +194,13 @@ class Rollout:
                 responses = bots[kind].act([r for _, r in items])
             for (g, request), response in zip(items, responses, strict=True):
                 actions[g][request.agent] = response.text
+        if branches is not None:  # the copies step with the moves the real games take now
+            for g in live:
+                branches.advance(g, actions[g])
+            with self._phase("move_values"):
+                for g, agent, legal in decisions:
+                    turn = len(state[g]["turn_rewards"][agent]) - 1
+                    branches.branch(g, games[g], agent, turn, legal, actions[g])
         for g in live:
             for agent in actions[g]:
                 state[g]["moves"][agent] += 1
@@ -233,3 +254,20 @@ class Rollout:
             forfeited_by=raw.forfeited_by,
             transcript=raw.transcript(),
         )
+
+
+def add_move_values(
+    episode: Episode, values: dict[str, dict[int, dict[str, float]]], turn_rewards: dict
+) -> None:
+    """Give each valued turn of `episode` its `move_values`: the copies' values of the moves not
+    played, and the move played with the reward it really earned in the same window."""
+    for agent, per_turn in values.items():
+        traj = episode.trajectories[agent]
+        rewards = turn_rewards[agent]
+        if len(rewards) != len(traj.turns):
+            continue  # turns and rewards out of step (see _episode): no values
+        out: list[dict[str, float] | None] = [None] * len(traj.turns)
+        for k, others in per_turn.items():
+            played = traj.turns[k].text
+            out[k] = {**others, **({played: float(rewards[k])} if played is not None else {})}
+        traj.move_values = tuple(out)

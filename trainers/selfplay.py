@@ -156,6 +156,7 @@ class SelfPlayTrainer:
                 temperature=cfg.rollout.temperature, max_tokens=cfg.rollout.max_new_tokens
             ),
             cfg.rollout.constrained,
+            cfg.rollout.move_values,
         )
         if self.fleet is not None:  # the same games, played across the rollout workers
             self.rollout = self.fleet.rollout

@@ -61,6 +61,7 @@ def worker_spec(cfg: TrainerConfig, facts: RunFacts) -> WorkerSpec:
             temperature=cfg.rollout.temperature, max_tokens=cfg.rollout.max_new_tokens
         ),
         constrained=cfg.rollout.constrained,
+        move_values=cfg.rollout.move_values,
         base_urls=tuple(serving.base_url),
         env_vars={k: v for k, v in os.environ.items() if k.startswith("LORA_LEAGUE_")},
     )

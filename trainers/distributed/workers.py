@@ -48,6 +48,7 @@ class WorkerSpec:
     payoff: str | None
     sampling: SamplingSettings
     constrained: bool = True
+    move_values: bool = False
     base_urls: tuple[str, ...] = ()  # backend=remote: worker i talks to base_urls[i]
     env_vars: dict[str, str] = field(default_factory=dict)
 
@@ -71,8 +72,9 @@ class RolloutWorker:
         self._inbox = Path(tempfile.mkdtemp(prefix=f"lora_league_worker{index}_"))
         self.server = make_policy_server(spec.backend, **spec.server_kwargs_for(index))
         self.rollout = Rollout(
-            self.server, spec.env_id, spec.env_kwargs, spec.payoff, spec.sampling, spec.constrained
-        )
+            self.server, spec.env_id, spec.env_kwargs, spec.payoff, spec.sampling,
+            spec.constrained, spec.move_values,
+        )  # fmt: skip
         self.staged: set[AdapterRef] = set()
         self.switched: set[AdapterRef] = set()
 

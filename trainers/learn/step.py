@@ -39,7 +39,9 @@ class LearnStep:
 
         self.learner = learner
         self.config = config
-        self.estimator = make_estimator(config.advantage, gamma=config.gamma)
+        self.estimator = make_estimator(
+            config.advantage, gamma=config.gamma, critic_alpha=config.critic_alpha
+        )
         self.controllers: dict[str, AdaptiveLoRAController] = {}
         if config.adaptive:
             adaptive = AdaptiveConfig(
@@ -68,7 +70,7 @@ class LearnStep:
             roles = [(t.adapter[0], t.agent) for t in trajs]
             estimate = self.estimator.estimate(trajs, roles)
             samples = samples_from_trajectories(trajs, estimate.advantages)
-            if self.config.q_target_coef > 0:  # config validation: a per-decision critic
+            if self.config.q_target_coef > 0:  # config validation: moves are valued
                 samples += self._target_samples(name, trajs, roles, estimate.states)
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
@@ -87,15 +89,24 @@ class LearnStep:
     ) -> list:
         """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
         (`trainers.learn.targets`), scored on-policy so that the PPO ratio starts at 1."""
+        from trainers.counterfactual import MoveValues
+        from trainers.episode import decision_states
         from trainers.learn.samples import TrainSample
         from trainers.learn.targets import decision_points, target_samples
 
         cfg = self.config
+        if states is None:
+            states = [decision_states(t) for t in trajs]
         points = decision_points(trajs, roles, states)
+        # The rollout's counterfactual values when it measured them (exact, this policy's),
+        # else the tabular critic's running means.
+        valued = any(t.move_values for t in trajs)
+        critic = MoveValues(trajs, roles, states) if valued else self.estimator.critic
+        if critic is None:
+            return []  # move_values on, but no decision of this batch was valued
         samples = target_samples(
-            points, self.estimator.critic, self.learner.tokenizer, cfg.q_target_coef,
-            cfg.q_target_temperature,
-        )  # fmt: skip
+            points, critic, self.learner.tokenizer, cfg.q_target_coef, cfg.q_target_temperature
+        )
         if not samples:
             return []
         logps = self.learner.logprobs(adapter, samples)

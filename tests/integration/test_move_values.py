@@ -1,0 +1,102 @@
+"""Counterfactual move values (`trainers.counterfactual`) from real games: the tiny model through
+the HF server plays the team quiz, and the rollout values every legal move of each learning
+decision by replaying a copy of the game."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from trainers.episode import decision_states
+from trainers.learn.targets import decision_points, target_samples
+from trainers.rollout import MatchSpec, Rollout, Seat
+
+pytestmark = pytest.mark.slow
+
+QUIZ = {"questions": 2, "kinds": ["larger", "smaller"]}
+
+
+@pytest.fixture(scope="module")
+def quiz_episodes(hf_server, adapters):
+    ref = hf_server.publish("quiz", *adapters[0])
+    rollout = Rollout(hf_server, "team_quiz_v0", QUIZ, payoff="team_battle", move_values=True)
+    seats = {
+        "red_0": Seat("main", adapter=ref, learning=True),
+        "red_1": Seat("main", adapter=ref, learning=True),
+        "blue_0": Seat("bot", bot="random"),
+        "blue_1": Seat("bot", bot="random"),
+    }
+    return rollout.play([MatchSpec(seed, seats) for seed in range(6)])
+
+
+def answers(transcript: str) -> list[str]:
+    """Each question's right answer, as the game announced it."""
+    return re.findall(r"The answer was (\S+)\.", transcript)
+
+
+def test_a_captains_answers_are_valued_exactly(quiz_episodes):
+    """Nobody sees the captain's answer before the question resolves: the right answer is worth
+    exactly one team point more than the wrong one (half a point of the zero-sum team reward),
+    and the answer played keeps its real reward."""
+    valued = 0
+    for ep in quiz_episodes:
+        captain = ep.trajectories["red_0"]
+        assert len(captain.move_values) == len(captain.turns) == 2
+        for turn, values, reward, right in zip(
+            captain.turns, captain.move_values, captain.turn_rewards, answers(ep.transcript),
+            strict=True,
+        ):  # fmt: skip
+            assert values is not None and set(values) == set(turn.choices)
+            assert values[turn.text] == reward
+            wrong = next(m for m in values if m != f"[answer {right}]")
+            assert values[f"[answer {right}]"] - values[wrong] == pytest.approx(0.5)
+            valued += 1
+    assert valued == 12
+
+
+def test_a_proposal_is_valued_against_the_captains_real_answer(quiz_episodes):
+    """The replay keeps the captain's real answer, so a proposal is worth what that answer
+    earned whatever was proposed (the bias `trainers.counterfactual` documents)."""
+    for ep in quiz_episodes:
+        member = ep.trajectories["red_1"]
+        for values, reward in zip(member.move_values, member.turn_rewards, strict=True):
+            assert values is not None and set(values.values()) == {reward}
+    # ... and gives no target: all its moves are worth the same.
+    from trainers.counterfactual import MoveValues
+
+    trajs = [ep.trajectories["red_1"] for ep in quiz_episodes]
+    roles = [("quiz", "red_1")] * len(trajs)
+    assert len(MoveValues(trajs, roles, [decision_states(t) for t in trajs])) == 0
+
+
+def test_bots_and_unvalued_rollouts_carry_no_values(quiz_episodes, hf_server, adapters):
+    for ep in quiz_episodes:
+        assert ep.trajectories["blue_0"].move_values == ()
+    ref = hf_server.publish("quiz_plain", *adapters[1])
+    plain = Rollout(hf_server, "team_quiz_v0", QUIZ, payoff="team_battle")
+    seats = {a: Seat("main", adapter=ref, learning=True) for a in ("red_0", "red_1")}
+    seats |= {a: Seat("bot", bot="random") for a in ("blue_0", "blue_1")}
+    (episode,) = plain.play([MatchSpec(0, seats)])
+    assert episode.trajectories["red_0"].move_values == ()
+
+
+def test_the_values_become_targets_on_the_right_answer(quiz_episodes, hf_server):
+    """Through `MoveValues`, each captain decision gets a target putting most of its mass on the
+    right answer: a softmax of values 0.5 apart at temperature 0.2."""
+    from trainers.counterfactual import MoveValues
+
+    trajs = [ep.trajectories["red_0"] for ep in quiz_episodes]
+    roles = [("quiz", "red_0")] * len(trajs)
+    states = [decision_states(t) for t in trajs]
+    critic = MoveValues(trajs, roles, states)
+    points = decision_points(trajs, roles, states)
+    assert len(critic) == len(points) == 12  # every quiz decision is its own state
+    samples = target_samples(points, critic, hf_server.tokenizer, 1.0, 0.2)
+    assert len(samples) == 24  # both moves of each decision
+    right = 1 / (1 + math.exp(-0.5 / 0.2))
+    weights = sorted(s.advantage for s in samples)
+    assert weights[12:] == pytest.approx([right] * 12) and weights[:12] == pytest.approx(
+        [1 - right] * 12
+    )

@@ -1,0 +1,135 @@
+"""Counterfactual move values: what each other legal move would have earned at a decision.
+
+At a constrained decision of a learning seat, the rollout copies the game just before the move,
+plays each other legal move in its copy, and steps every copy on with the moves the other
+players really made next, until the deciding agent is to act again (or the game ends). A move's
+value is the reward its agent collected in that window: the same window `Trajectory.turn_rewards`
+credits the move really played, so the two are comparable, and with them every legal move of the
+decision has a value (what `trainers.learn.targets` turns into a soft policy-improvement target).
+
+A copy is exact while the others' replayed moves do not depend on the changed move: in the team
+quiz a captain's answer is seen by nobody before the question resolves, so the answer's value is
+exact. Where a later mover would have seen it (a Kuhn poker opponent replying to a bet), the copy
+answers with the move made in the real game, which values the change against a fixed reply: a
+bias, so such games should use the tabular critic (`advantage="decision_q"`) instead. A copy
+whose next mover is not one who moved in the real game (the games diverged) is dropped, and that
+decision gets no value.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Branches", "MoveValues"]
+
+
+@dataclass
+class _Branch:
+    agent: str
+    turn: int  # index of the deciding agent's turn in its trajectory
+    move: str
+    game: Any  # the copied ParallelEnv
+    infos: dict[str, dict]
+    reward: float = 0.0
+
+
+@dataclass
+class Branches:
+    """The open copies of every game of one rollout, and the values of the closed ones:
+    `values[g][agent][turn] = {move: value}` for the moves not played."""
+
+    open: dict[int, list[_Branch]] = field(default_factory=dict)
+    values: dict[int, dict[str, dict[int, dict[str, float]]]] = field(default_factory=dict)
+
+    def branch(
+        self, g: int, game: Any, agent: str, turn: int, legal: Sequence[str], actions: dict
+    ) -> None:
+        """Copy game `g` before this tick's `actions` and play each other legal move of `agent`
+        (its `turn`-th) in its own copy, the other agents' moves of the tick unchanged."""
+        for move in dict.fromkeys(legal):
+            if move == actions[agent]:
+                continue
+            branch = _Branch(agent, turn, move, copy.deepcopy(game), {})
+            self._step(branch, {**actions, agent: move})
+            self._keep(g, branch)
+
+    def advance(self, g: int, actions: Mapping[str, str]) -> None:
+        """Step game `g`'s open copies with the moves the real game takes this tick (call it
+        before the real game steps, with the tick's actions)."""
+        branches, self.open[g] = self.open.pop(g, []), []
+        for branch in branches:
+            acting = [a for a in branch.game.agents if branch.infos.get(a, {}).get("acting")]
+            if branch.agent in acting:  # its next turn: the window is over
+                self._close(g, branch)
+            elif acting and all(a in actions for a in acting):
+                self._step(branch, {a: actions[a] for a in acting})
+                self._keep(g, branch)
+            # else: the copy wants moves the real game did not make: diverged, dropped
+
+    def finish(self, g: int) -> dict[str, dict[int, dict[str, float]]]:
+        """Game `g` is over: close its copies still open (a copy whose game also ended keeps its
+        value; one still waiting for a move is dropped) and return its values."""
+        for branch in self.open.pop(g, []):
+            if not branch.game.agents:
+                self._close(g, branch)
+        return self.values.pop(g, {})
+
+    def _step(self, branch: _Branch, actions: dict[str, str]) -> None:
+        _, rewards, _, _, infos = branch.game.step(actions)
+        branch.infos.update(infos)
+        branch.reward += float(rewards.get(branch.agent, 0.0))
+
+    def _keep(self, g: int, branch: _Branch) -> None:
+        if branch.game.agents:
+            self.open.setdefault(g, []).append(branch)
+        else:
+            self._close(g, branch)
+
+    def _close(self, g: int, branch: _Branch) -> None:
+        per_turn = self.values.setdefault(g, {}).setdefault(branch.agent, {})
+        per_turn.setdefault(branch.turn, {})[branch.move] = branch.reward
+
+
+class MoveValues:
+    """A batch's counterfactual values read as a critic (`action_value`, `baseline`), for
+    `trainers.learn.targets.target_samples`: keyed by role and decision state, each value the
+    mean over the batch's visits of that state (in the quiz every decision is its own state).
+    States whose moves are all worth the same are left out (no target)."""
+
+    def __init__(
+        self,
+        trajectories: Sequence[Any],
+        roles: Sequence[Hashable],
+        states: Sequence[Sequence[str]],
+    ) -> None:
+        sums: dict[tuple[Hashable, str], dict[str, list[float]]] = {}
+        for traj, role, keys in zip(trajectories, roles, states, strict=True):
+            for turn, key in zip(traj.move_values, keys, strict=False):
+                for move, value in (turn or {}).items():
+                    entry = sums.setdefault((role, key), {}).setdefault(move, [0.0, 0])
+                    entry[0] += value
+                    entry[1] += 1
+        means = {
+            point: {move: total / n for move, (total, n) in moves.items()}
+            for point, moves in sums.items()
+        }
+        # A state whose moves all came out equal holds no evidence for any of them: the usual
+        # case is a move whose effect a replay cannot see (a proposal, judged against the
+        # captain's recorded answer). A uniform target there would only pull toward indifference.
+        self._q = {point: v for point, v in means.items() if len(set(v.values())) > 1}
+
+    def action_value(self, role: Hashable, state: str, move: str) -> float | None:
+        return self._q.get((role, state), {}).get(move)
+
+    def baseline(self, role: Hashable, state: str) -> float:
+        """The mean value of the state's valued moves (used for a move left without one)."""
+        values = list(self._q.get((role, state), {}).values())
+        return sum(values) / len(values) if values else math.nan
+
+    def __len__(self) -> int:
+        """Decision states valued."""
+        return len(self._q)
