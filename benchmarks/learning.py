@@ -4,6 +4,7 @@ the untrained adapter measured in the same run.
     python benchmarks/learning.py rps            # RPS vs a rock-biased bot: return -> best exploit
     python benchmarks/learning.py kuhn           # Kuhn self-play league: exploitability falls
     python benchmarks/learning.py team_battle    # team quiz: win rate vs the scripted teams rises
+    python benchmarks/learning.py signal         # speaker + listener: success rate rises
     python benchmarks/learning.py rps --model tiny --iterations 3    # a quick plumbing check
 
 A scenario is a `TrainerConfig` preset: every trainer field can be overridden (`--help`), e.g.
@@ -27,6 +28,7 @@ import tyro
 from agents.scripted.rps import BiasedBot
 from envs.kuhn_poker.theory import UNIFORM_EXPLOITABILITY
 from trainers.config import TrainerConfig
+from trainers.intervals import WinRate
 from trainers.league.evaluation import TAG_EVAL
 from trainers.run import layout as rf
 
@@ -44,7 +46,9 @@ class Benchmark:
     config: TrainerConfig
     """The trainer (every field can be overridden)."""
     probe_every: int = 2
-    """kuhn: measure exploitability every K iterations."""
+    """kuhn, signal: measure every K iterations (and at the last)."""
+    probe_games: int = 100
+    """signal: games per measurement (100 give a 95% interval of about +-0.1)."""
 
 
 def _common(**scenario: Any) -> TrainerConfig:
@@ -78,15 +82,37 @@ SCENARIOS = {
         share="team", bots=("random", "strong"), matchmaking="pfsp", snapshot_every=5,
         eval_every=4, eval_games=16, max_new_tokens=12,
     )),
+    # Cooperative: a speaker clues one of 4 words, a listener picks it; each role its own
+    # adapter, both paid the group's success. Temperature 1: the speaker's clue is free text,
+    # and at 2 a small model's clue is rarely a word.
+    "signal": Benchmark("signal", _common(
+        experiment="bench_signal", env_id="signal_v0", mode="cooperative", share="agent",
+        bots=(), eval_every=0, temperature=1.0, iterations=30,
+    ), probe_every=10),
 }  # fmt: skip
 DESCRIPTIONS = {
     "rps": "RPS vs a rock-biased bot: return per round -> the best exploit",
     "kuhn": "Kuhn poker self-play league: exploitability falls",
     "team_battle": "team quiz: win rate vs the scripted teams rises",
+    "signal": "speaker and listener (cooperative): success rate rises",
 }
 
 
-def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, float]:
+def success_rate(trainer, games: int) -> WinRate:
+    """signal: the share of `games` fresh games, played without training, in which the listeners
+    picked the target (the group's score: right picks / listeners; a forfeit scores 0)."""
+    matches = trainer.make_matches(games, learning=False)
+    episodes = trainer.rollout.play(matches, step=trainer.step)
+    right = 0.0
+    for ep in episodes:
+        listeners = [t for a, t in ep.trajectories.items() if a != "player_0"]
+        right += sum(max(t.episode_return, 0.0) for t in listeners) / len(listeners)
+    return WinRate(right, len(episodes))
+
+
+def measure(
+    name: str, trainer, metrics: dict[str, float] | None, probe_games: int = 100
+) -> dict[str, float]:
     """The scenario's figure of merit at this point of training."""
     if name == "rps":
         if metrics is None:
@@ -101,6 +127,10 @@ def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, f
         TABLES.append({"step": trainer.step, "policy": table})
         print("  P(bet | fold):", _compact(table), flush=True)
         return {"exploitability": float(exploitability(table))}
+    if name == "signal":
+        score = success_rate(trainer, probe_games)
+        low, high = score.interval
+        return {"success_rate": score.rate, "success_low": low, "success_high": high}
     if metrics is None:  # the untrained adapters against the bots, as the baseline
         metrics = trainer.evaluate()
     out = {}
@@ -129,8 +159,10 @@ def main() -> None:
     start = time.time()
 
     def record(metrics: dict[str, float] | None) -> None:
-        due = metrics is None or bench.scenario != "kuhn" or trainer.step % bench.probe_every == 0
-        figures = measure(bench.scenario, trainer, metrics) if due else {}
+        probed = bench.scenario in ("kuhn", "signal")
+        last = trainer.step == cfg.run.iterations
+        due = metrics is None or not probed or last or trainer.step % bench.probe_every == 0
+        figures = measure(bench.scenario, trainer, metrics, bench.probe_games) if due else {}
         if figures:
             row = {"step": trainer.step, "seconds": round(time.time() - start, 1), **figures}
             rows.append(row)

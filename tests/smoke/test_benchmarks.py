@@ -39,3 +39,24 @@ def test_decision_learning_updates_the_adapter(task, mode, model_cache_env):
     for p_right, greedy, p_first in rows.values():
         assert 0 <= p_right <= 1 and 0 <= greedy <= 1 and 0 <= p_first <= 1
     assert rows[2][0] != rows[0][0], "two updates left the move probabilities unchanged"
+
+
+def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
+    """`learning.py signal` plays its measurement games without training, at step 0, at each
+    probe and at the last step, and writes each point's success rate and 95% interval."""
+    import csv
+
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "learning.py"), "signal", "--model", "tiny",
+        "--iterations", "2", "--games-per-iteration", "4", "--probe-games", "6",
+        "--probe-every", "5", "--max-model-len", "1024", "--runs-dir", str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (curve,) = tmp_path.glob("bench_signal*/learning_signal.csv")
+    with open(curve, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(float(r["step"])) for r in rows] == [0, 2]  # step 0 and the last (2 < 5)
+    for r in rows:
+        low, rate, high = (float(r[k]) for k in ("success_low", "success_rate", "success_high"))
+        assert low - 1e-9 <= rate <= high + 1e-9 and 0 <= low < high <= 1  # Wilson: float ends
