@@ -212,6 +212,34 @@ def test_an_update_lowers_the_loss_on_its_batch(tiny_model, loss):
     assert learner.steps("red") == 1 and learner.steps("blue") == 0
 
 
+@pytest.mark.parametrize("loss", ["ppo_clip", "decoupled_ppo"])
+def test_nan_behaviour_means_the_weights_before_the_step(tiny_model, loss):
+    """A target sample's tokens were sampled by nobody (NaN behaviour log-probs): the loss takes
+    the weights before its step as their behaviour, exactly as if the learner had scored them
+    first (the separate scoring pass it saves)."""
+    learner = make_learner(tiny_model, loss=loss, max_grad_norm=None)
+    randomize(learner, "red", seed=3)
+    scored = on_policy(learner, "red", random_samples(learner))
+    unscored = [
+        TrainSample(
+            s.token_ids,
+            [TurnTokens(t.start, t.ids, (math.nan,) * len(t.ids), t.version) for t in s.turns],
+            s.advantage,
+        )
+        for s in scored
+    ]
+    results = []
+    for samples in (scored, unscored):
+        learner.peft.zero_grad(set_to_none=True)
+        stats = learner._accumulate("red", samples, 0.0, "own")
+        grad = torch.cat([p.grad.flatten() for p in learner.parameters("red")])
+        results.append((stats, grad))
+    (a, grad_a), (b, grad_b) = results
+    assert math.isfinite(b["loss"]) and b["loss"] == pytest.approx(a["loss"], abs=1e-5)
+    assert b["approx_kl"] == 0.0 and b["clip_fraction"] == 0.0
+    assert torch.allclose(grad_a, grad_b, rtol=1e-4, atol=1e-6) and grad_b.abs().max() > 0
+
+
 def test_per_turn_advantages_weigh_each_turn_like_a_sample_of_its_own(tiny_model):
     """A two-turn sample with advantages (a, b) has the gradient of its turns as two samples."""
     learner = make_learner(tiny_model, loss="reinforce", max_grad_norm=None)

@@ -91,7 +91,8 @@ class TrainSample:
 
     @property
     def behaviour_logprobs(self) -> tuple[float, ...]:
-        """The server's log-probs of the completion tokens (the policy that sampled them)."""
+        """The server's log-probs of the completion tokens (the policy that sampled them); NaN
+        where no policy sampled the token (the loss then takes the weights before its step)."""
         return tuple(float(x) for turn in self.turns for x in turn.logprobs)
 
 

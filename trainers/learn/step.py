@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -71,7 +70,7 @@ class LearnStep:
             estimate = self.estimator.estimate(trajs, roles)
             samples = samples_from_trajectories(trajs, estimate.advantages)
             if self.config.q_target_coef > 0:  # config validation: moves are valued
-                samples += self._target_samples(name, trajs, roles, estimate.states)
+                samples += self._target_samples(trajs, roles, estimate.states)
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
@@ -85,13 +84,12 @@ class LearnStep:
         return stats, changes
 
     def _target_samples(
-        self, adapter: str, trajs: list[Trajectory], roles: list, states: list | None
+        self, trajs: list[Trajectory], roles: list, states: list | None
     ) -> list:
         """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
-        (`trainers.learn.targets`), scored on-policy so that the PPO ratio starts at 1."""
+        (`trainers.learn.targets`); the update scores them in its own pass."""
         from trainers.counterfactual import MoveValues
         from trainers.episode import decision_states
-        from trainers.learn.samples import TrainSample
         from trainers.learn.targets import decision_points, target_samples
 
         cfg = self.config
@@ -104,20 +102,9 @@ class LearnStep:
         critic = MoveValues(trajs, roles, states) if valued else self.estimator.critic
         if critic is None:
             return []  # move_values on, but no decision of this batch was valued
-        samples = target_samples(
+        return target_samples(
             points, critic, self.learner.tokenizer, cfg.q_target_coef, cfg.q_target_temperature
         )
-        if not samples:
-            return []
-        logps = self.learner.logprobs(adapter, samples)
-        return [
-            TrainSample(
-                s.token_ids,
-                (replace(s.turns[0], logprobs=tuple(lp.tolist())),),
-                s.advantage,
-            )
-            for s, lp in zip(samples, logps, strict=True)
-        ]
 
     def state_dict(self) -> dict[str, Any]:
         """As `trainer_state.json` holds them: {"controllers": {...}, "baselines": ... | None}."""

@@ -95,8 +95,8 @@ def target_samples(
     coef * visits * cross-entropy(pi*, pi). A move not yet valued is taken to be worth the
     state's value V(s), neither better nor worse than the play there so far: without that, a
     move the policy has nearly stopped playing would never get a value, and its state no target.
-    Behaviour log-probs are left 0: score the samples with the learner before a PPO-style loss
-    uses them."""
+    Their behaviour log-probs are NaN: nobody sampled these tokens, and the learner's loss takes
+    the weights before its step as their behaviour policy (`objective.micro_batch_loss`)."""
     from trainers.learn.samples import TrainSample
 
     samples = []
@@ -109,7 +109,7 @@ def target_samples(
         for move, prob in soft_targets(values, temperature).items():
             ids = completion_ids(tokenizer, move)  # its own spelling, then end-of-sequence
             turn = TurnTokens(
-                len(point.prompt), ids, (0.0,) * len(ids), point.version, point.choices, move
+                len(point.prompt), ids, (math.nan,) * len(ids), point.version, point.choices, move
             )
             samples.append(TrainSample((*point.prompt, *ids), (turn,), coef * point.visits * prob))
     return samples
