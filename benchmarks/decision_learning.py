@@ -43,7 +43,9 @@ from trainers.learn.adapters import wrap
 from trainers.learn.probe import completion_ids
 from trainers.learn.settings import LoRASettings
 
-Decision = tuple[list[int], tuple[int, int], int]  # prompt ids, the two divergence tokens, right
+# prompt ids up to the divergence, the two divergence tokens, which is right, and (the chat
+# before the move, the two moves) for `--mode targets`
+Decision = tuple[list[int], tuple[int, int], int, tuple[list[int], tuple[str, str]]]
 
 
 def captain_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision:
@@ -88,7 +90,7 @@ def kuhn_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision:
 def _at_divergence(tokenizer, prompt: list[int], moves: list[str], right: int) -> Decision:
     a, b = (completion_ids(tokenizer, m) for m in moves)  # as the learner spells a move
     k = next(i for i in range(min(len(a), len(b))) if a[i] != b[i])
-    return [*prompt, *a[:k]], (a[k], b[k]), right
+    return [*prompt, *a[:k]], (a[k], b[k]), right, (list(prompt), tuple(moves))
 
 
 TASKS = {"quiz": captain_decision, "kuhn_card": kuhn_decision}
@@ -100,7 +102,7 @@ def move_logprobs(model, batch: list[Decision], temperature: float, pad_id: int)
     width = max(len(d[0]) for d in batch)
     ids = torch.full((len(batch), width), pad_id)
     mask = torch.zeros_like(ids)
-    for i, (prompt, _, _) in enumerate(batch):  # left-pad: the last position predicts
+    for i, (prompt, *_) in enumerate(batch):  # left-pad: the last position predicts
         ids[i, width - len(prompt) :] = torch.tensor(prompt)
         mask[i, width - len(prompt) :] = 1
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -110,11 +112,38 @@ def move_logprobs(model, batch: list[Decision], temperature: float, pad_id: int)
     return torch.log_softmax(pair / temperature, dim=-1)
 
 
+def target_batch(tokenizer, batch: list[Decision], args) -> list:
+    """The trainer's q-target samples for `batch` (`trainers.learn.targets.target_samples`): each
+    decision's two moves valued `args.gap` apart, as the counterfactual values of the quiz are."""
+    from trainers.learn.targets import DecisionPoint, target_samples
+
+    class Values:  # the right move `gap` above the other, as a critic answers
+        def __init__(self) -> None:
+            self.q: dict[tuple[str, str], float] = {}
+
+        def action_value(self, role, state, move):
+            return self.q.get((state, move))
+
+        def baseline(self, role, state):
+            return 0.0
+
+    values, points = Values(), []
+    for i, (_, _, right, (chat, moves)) in enumerate(batch):
+        for j, move in enumerate(moves):
+            values.q[(str(i), move)] = args.gap if j == right else 0.0
+        points.append(DecisionPoint("captain", str(i), tuple(chat), moves, None, 1))
+    return target_samples(points, values, tokenizer, 1.0, args.target_temperature)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--task", choices=sorted(TASKS), default="quiz",
                    help="quiz: the captain's comparison; kuhn_card: act on one's card")  # fmt: skip
-    p.add_argument("--mode", choices=("ce", "pg"), default="pg")
+    p.add_argument("--mode", choices=("ce", "pg", "targets"), default="pg",
+                   help="targets: the trainer's own Learner.update on its q-target samples, "
+                   "the right move valued --gap above the other")  # fmt: skip
+    p.add_argument("--gap", type=float, default=0.5, help="targets: value of right minus wrong")
+    p.add_argument("--target-temperature", type=float, default=0.2, help="targets: softmax T")
     p.add_argument("--model", default="default")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=5e-4)
@@ -140,10 +169,19 @@ def main() -> None:
     lora = LoRASettings()  # the trainer's adapter shape (r16, alpha 32, q/k/v/o)
     if args.targets == "all":
         lora = LoRASettings(target_modules=(*lora.target_modules, *MLP_MODULES))
-    base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-    model = wrap(base, ["decision"], lora, args.seed, args.model)
-    params = [q for q in model.parameters() if q.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    if args.mode == "targets":  # the trainer's learner: its loss, masks, clipping and dtype
+        from trainers.learn.learner import Learner, LearnerConfig
+
+        config = LearnerConfig(lr=args.lr, temperature=args.temperature, kl_coef=0.0,
+                               track_kl=False, dtype="bfloat16")  # fmt: skip
+        learner = Learner(path, ["decision"], lora, config, seed=args.seed)
+        model = learner.peft
+        model.set_adapter("decision")
+    else:
+        base = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        model = wrap(base, ["decision"], lora, args.seed, args.model)
+        params = [q for q in model.parameters() if q.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     seeds = iter(range(10**6))
     make = TASKS[args.task]
     held = [make(tokenizer, rng, next(seeds)) for _ in range(args.held_out)]
@@ -172,6 +210,12 @@ def main() -> None:
     evaluate(0, start)
     for step in range(1, args.steps + 1):
         batch = [make(tokenizer, rng, next(seeds)) for _ in range(args.batch)]
+        if args.mode == "targets":
+            learner.update("decision", target_batch(tokenizer, batch, args))
+            model.set_adapter("decision")
+            if step % args.eval_every == 0 or step == args.steps:
+                evaluate(step, start)
+            continue
         logp = move_logprobs(model, batch, args.temperature, pad_id)
         right = torch.tensor([d[2] for d in batch])
         rows = torch.arange(len(batch))

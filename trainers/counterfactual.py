@@ -130,6 +130,27 @@ class MoveValues:
         values = list(self._q.get((role, state), {}).values())
         return sum(values) / len(values) if values else math.nan
 
+    def without_valued_turns(
+        self,
+        trajectories: Sequence[Any],
+        roles: Sequence[Hashable],
+        states: Sequence[Sequence[str]],
+        advantages: Sequence[float | Sequence[float]],
+    ) -> list[tuple[float, ...]]:
+        """`advantages` per turn, 0 at every turn whose state has values here (its target
+        replaces the sampled policy-gradient term); a number per trajectory is spread over its
+        turns first."""
+        out = []
+        for traj, role, keys, adv in zip(trajectories, roles, states, advantages, strict=True):
+            per_turn = adv if isinstance(adv, Sequence) else (adv,) * len(traj.turns)
+            out.append(
+                tuple(
+                    0.0 if (role, key) in self._q else float(a)
+                    for a, key in zip(per_turn, keys, strict=True)
+                )
+            )
+        return out
+
     def __len__(self) -> int:
         """Decision states valued."""
         return len(self._q)

@@ -174,7 +174,7 @@ class SelfPlayTrainer:
         if self.fleet is None or self.fleet.learner is None:  # not inside a learner actor
             self.timer.wrap(self.learner, "_reference", "kl_ref")
             self.timer.wrap(self.learner, "_step", "optimizer")
-        self.timer.wrap(self.learn_step, "_target_samples", "q_targets")
+        self.timer.wrap(self.learn_step, "_targets", "q_targets")
 
     def _start_server(self):
         from agents.serving import make_policy_server

@@ -100,3 +100,18 @@ def test_the_values_become_targets_on_the_right_answer(quiz_episodes, hf_server)
     assert weights[12:] == pytest.approx([right] * 12) and weights[:12] == pytest.approx(
         [1 - right] * 12
     )
+
+
+def test_a_valued_turn_learns_from_its_target_alone(quiz_episodes):
+    """`without_valued_turns`: the captain's turns (valued) lose their sampled policy-gradient
+    term, the proposer's (no target: all moves equal) keep theirs, a number spread per turn."""
+    from trainers.counterfactual import MoveValues
+
+    trajs = [ep.trajectories[a] for ep in quiz_episodes for a in ("red_0", "red_1")]
+    roles = [("quiz", t.agent) for t in trajs]
+    states = [decision_states(t) for t in trajs]
+    critic = MoveValues(trajs, roles, states)
+    advantages = [0.5 if t.agent == "red_0" else (0.25, -0.75) for t in trajs]
+    kept = critic.without_valued_turns(trajs, roles, states, advantages)
+    for t, adv in zip(trajs, kept, strict=True):
+        assert adv == ((0.0, 0.0) if t.agent == "red_0" else (0.25, -0.75))

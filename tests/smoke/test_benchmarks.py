@@ -24,7 +24,9 @@ def table_rows(stdout: str) -> dict[int, tuple[float, ...]]:
     return rows
 
 
-@pytest.mark.parametrize(("task", "mode"), [("quiz", "ce"), ("quiz", "pg"), ("kuhn_card", "pg")])
+@pytest.mark.parametrize(
+    ("task", "mode"), [("quiz", "ce"), ("quiz", "pg"), ("kuhn_card", "pg"), ("quiz", "targets")]
+)
 def test_decision_learning_updates_the_adapter(task, mode, model_cache_env):
     cmd = [
         sys.executable, str(ROOT / "benchmarks" / "decision_learning.py"), "--task", task,

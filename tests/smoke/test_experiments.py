@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -213,3 +214,18 @@ def test_decision_critic_and_soft_targets_train_through_the_real_loop(tmp_path, 
     metrics = [json.loads(x) for x in (run / rf.METRICS).read_text().splitlines()]
     updates = [m for m in metrics if m["step"] >= 1]  # step 0: the untrained evaluation
     assert updates and all(m[f"{rf.TAG_ENTROPY}/main-all"] > 0 for m in updates)
+
+
+def test_counterfactual_move_values_train_through_the_real_loop(tmp_path, model_cache_env):
+    """--move-values with q targets in the team quiz: the rollout values the learner's moves by
+    replaying copies of the game, the learner trains on their targets, and both phases are
+    timed (`time/move_values`, `time/q_targets`)."""
+    extra = ("--move-values", "--q-target-coef", "1.0", "--share", "all")
+    proc = run_experiment("team_battle", tmp_path, *extra)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    run = the_run(tmp_path)
+    metrics = [json.loads(x) for x in (run / rf.METRICS).read_text().splitlines()]
+    updates = [m for m in metrics if m["step"] >= 1]
+    assert updates and all(f"{rf.TAG_TIME}/move_values" in m for m in updates)
+    assert all(m[f"{rf.TAG_TIME}/q_targets"] >= 0 for m in updates)
+    assert all(math.isfinite(m[f"{rf.TAG_POLICY_LOSS}/main-all"]) for m in updates)

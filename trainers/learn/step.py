@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainers.episode import Episode, Trajectory
-from trainers.learn.estimators import make_estimator
+from trainers.learn.estimators import Estimate, make_estimator
 
 if TYPE_CHECKING:
     from trainers.config import LearnConfig
@@ -68,9 +68,10 @@ class LearnStep:
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
             estimate = self.estimator.estimate(trajs, roles)
-            samples = samples_from_trajectories(trajs, estimate.advantages)
+            advantages, targets = estimate.advantages, []
             if self.config.q_target_coef > 0:  # config validation: moves are valued
-                samples += self._target_samples(trajs, roles, estimate.states)
+                advantages, targets = self._targets(trajs, roles, estimate)
+            samples = samples_from_trajectories(trajs, advantages) + targets
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
@@ -83,28 +84,37 @@ class LearnStep:
             stats[name] = s
         return stats, changes
 
-    def _target_samples(
-        self, trajs: list[Trajectory], roles: list, states: list | None
-    ) -> list:
-        """Cross-entropy samples toward softmax(Q / temperature) at the states just visited
-        (`trainers.learn.targets`); the update scores them in its own pass."""
+    def _targets(
+        self, trajs: list[Trajectory], roles: list, estimate: Estimate
+    ) -> tuple[list, list]:
+        """(the trajectories' advantages, cross-entropy samples toward softmax(Q / temperature)
+        at the states just visited: `trainers.learn.targets`). The update scores the samples in
+        its own pass.
+
+        With the rollout's counterfactual values (exact, this policy's), a valued turn learns
+        from its target alone: its sampled policy-gradient term says less (one move, one noisy
+        return) and, on a shared adapter, its noise drowns the target (the quiz captain learned
+        nothing in 16 updates with both). Without them, the tabular critic's running means give
+        the targets, and every turn keeps its policy-gradient term as well."""
         from trainers.counterfactual import MoveValues
         from trainers.episode import decision_states
         from trainers.learn.targets import decision_points, target_samples
 
         cfg = self.config
-        if states is None:
-            states = [decision_states(t) for t in trajs]
+        states = estimate.states or [decision_states(t) for t in trajs]
         points = decision_points(trajs, roles, states)
-        # The rollout's counterfactual values when it measured them (exact, this policy's),
-        # else the tabular critic's running means.
-        valued = any(t.move_values for t in trajs)
-        critic = MoveValues(trajs, roles, states) if valued else self.estimator.critic
+        advantages = estimate.advantages
+        if any(t.move_values for t in trajs):
+            critic = MoveValues(trajs, roles, states)
+            advantages = critic.without_valued_turns(trajs, roles, states, advantages)
+        else:
+            critic = self.estimator.critic
         if critic is None:
-            return []  # move_values on, but no decision of this batch was valued
-        return target_samples(
+            return advantages, []
+        samples = target_samples(
             points, critic, self.learner.tokenizer, cfg.q_target_coef, cfg.q_target_temperature
         )
+        return advantages, samples
 
     def state_dict(self) -> dict[str, Any]:
         """As `trainer_state.json` holds them: {"controllers": {...}, "baselines": ... | None}."""
