@@ -83,14 +83,15 @@ SCENARIOS = {
         eval_every=4, eval_games=16, max_new_tokens=12,
     )),
     # Cooperative: a speaker clues one of 4 words, a listener picks it; each role its own
-    # adapter, both paid the group's success. The listener's pick ends the game, so the rollout
-    # values each of its 4 picks exactly (move_values) and the learner pulls it toward them; the
-    # speaker's clue is free text, learned by policy gradient. Temperature 1: at 2 a small
-    # model's clue is rarely a word, and the targets are learned more slowly.
+    # adapter, both paid the group's success. Free-text clues fail here: the untrained speaker
+    # never wrote a `[clue word]` (1 success in 100 games, every other game forfeited), and a
+    # batch of equal returns teaches nothing. With clue_choices the speaker picks among the
+    # candidates' categories (policy gradient); the listener's pick ends the game, so the
+    # rollout values each of its picks exactly (move_values) and it learns from those targets.
     "signal": Benchmark("signal", _common(
-        experiment="bench_signal", env_id="signal_v0", mode="cooperative", share="agent",
-        bots=(), eval_every=0, temperature=1.0, lr=2e-3, move_values=True, q_target_coef=1.0,
-        kl_coef=0.0, iterations=20,
+        experiment="bench_signal", env_id="signal_v0", env_kwargs={"clue_choices": True},
+        mode="cooperative", share="agent", bots=(), eval_every=0, temperature=1.0, lr=2e-3,
+        move_values=True, q_target_coef=1.0, kl_coef=0.0, iterations=20,
     ), probe_every=10),
 }  # fmt: skip
 DESCRIPTIONS = {

@@ -25,6 +25,10 @@ every listener has picked. Turn-based.
 ## Arguments
 - `num_listeners=1`: 1 to 8 listeners.
 - `num_candidates=4`: 2 to 12 candidate words.
+- `clue_choices=False`: when True the speaker's `legal_moves` (and its turn prompt) list the
+  candidates' categories as clues, `[clue fruit]`, ...: the target's category is among them and
+  singles it out; the speaker must name it, the listener must read it. A language agent can
+  then be constrained to those clues; any other allowed clue stays valid.
 - `payoff="cooperative"`, `max_cycles` (default 100), `invalid_penalty=0.1`, `max_invalid=3`,
   `render_mode`: as for every game (see `envs.core`).
 

@@ -93,6 +93,7 @@ class Signal(Game):
         *,
         num_listeners: int = 1,
         num_candidates: int = 4,
+        clue_choices: bool = False,
         **kwargs: Any,
     ) -> None:
         if not 1 <= num_listeners <= 8:
@@ -102,6 +103,7 @@ class Signal(Game):
                 f"num_candidates must be in 2..{min(len(CATEGORIES), 12)}, got {num_candidates}"
             )
         super().__init__([f"player_{i}" for i in range(num_listeners + 1)], seed, **kwargs)
+        self.clue_choices = bool(clue_choices)
         categories = self.rng.choice(sorted(CATEGORIES), size=num_candidates, replace=False)
         candidates = [str(self.rng.choice(CATEGORIES[str(c)])) for c in categories]
         target = candidates[int(self.rng.integers(num_candidates))]
@@ -124,8 +126,10 @@ class Signal(Game):
         return [next(a for a in self.listeners if a not in self.state.picks)]
 
     def legal_moves(self, agent: str) -> list[str] | None:
+        """Listeners: the candidates. Speaker: free text, or with `clue_choices` the candidates'
+        categories as clues (the target's among them; any other allowed clue stays valid)."""
         if agent == self.speaker:
-            return None
+            return self._clue_moves() if self.clue_choices else None
         return [f"[pick {w}]" for w in self.state.candidates]
 
     def parse_move(self, agent: str, text: str) -> str | None:
@@ -160,6 +164,9 @@ class Signal(Game):
         super().on_forfeit(agent)
         self._reveal()
 
+    def _clue_moves(self) -> list[str]:
+        return [f"[clue {LEXICON[w]}]" for w in self.state.candidates]
+
     # ------------------------------------------------------------------ text
     def rules_text(self, agent: str) -> str:
         s = self.state
@@ -177,7 +184,10 @@ class Signal(Game):
     def turn_prompt(self, agent: str) -> str:
         s = self.state
         if agent == self.speaker:
-            return TURN_SPEAKER.format(target=s.target)
+            prompt = TURN_SPEAKER.format(target=s.target)
+            if self.clue_choices:
+                prompt += " Answer one of: " + ", ".join(self._clue_moves()) + "."
+            return prompt
         moves = ", ".join(f"[pick {w}]" for w in s.candidates)
         return TURN_LISTENER.format(clue=s.clue, moves=moves)
 

@@ -167,3 +167,21 @@ def test_strong_pair_always_succeeds(kwargs):
 def test_random_play_succeeds_about_one_time_in_k():
     rate = sum(_play("random", seed, num_candidates=4) for seed in range(400)) / 400
     assert 0.15 < rate < 0.35
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_clue_choices_list_the_candidates_categories(seed):
+    """With clue_choices the speaker is offered one clue per candidate, its category: each is an
+    allowed clue, and naming the target's category lets the listener pick the target."""
+    game = Signal(seed=seed, num_candidates=5, clue_choices=True)
+    moves = game.legal_moves(game.speaker)
+    assert moves == [f"[clue {LEXICON[w]}]" for w in game.state.candidates]
+    assert len(set(moves)) == 5 and all(m in game.turn_prompt(game.speaker) for m in moves)
+    right = f"[clue {LEXICON[game.state.target]}]"
+    assert game.parse_move(game.speaker, right) == LEXICON[game.state.target]
+    game.apply_move(game.speaker, game.parse_move(game.speaker, right))
+    listener = game.listeners[0]
+    assert f'"{LEXICON[game.state.target]}"' in game.turn_prompt(listener)
+    game.apply_move(listener, game.parse_move(listener, f"[pick {game.state.target}]"))
+    assert game.over and game.scores[game.speaker] == 1.0
+    assert Signal(seed=seed).legal_moves("player_0") is None  # free text by default

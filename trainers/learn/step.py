@@ -77,6 +77,8 @@ class LearnStep:
             lr_scale = ctrl.lr_scale if ctrl else 1.0
             s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
+            if self.config.q_target_coef > 0:
+                s["q_target_samples"] = float(len(targets))
             if ctrl:
                 for change in ctrl.step(s["reward_mean"], s.get("kl"), reference):
                     log.info("adaptive LoRA: %s", change.to_dict())

@@ -90,6 +90,7 @@ TAG_CLIP_FRACTION = "losses/clip_fraction"
 TAG_ENTROPY = "losses/entropy"
 TAG_LR = "losses/learning_rate"
 TAG_KL_COEF = "losses/kl_coef"
+TAG_Q_TARGETS = "losses/q_target_samples"  # cross-entropy samples toward move-value targets
 TAG_ELO = "league/elo"
 TAG_OPENSKILL = "league/openskill_ordinal"
 TAG_PLAYERS = "league/players"

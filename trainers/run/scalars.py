@@ -69,6 +69,7 @@ def iteration_scalars(
         m[f"{rf.TAG_ENTROPY}/{name}"] = s.get("entropy")
         m[f"{rf.TAG_LR}/{name}"] = s["lr"]
         m[f"{rf.TAG_KL_COEF}/{name}"] = s["kl_coef"]
+        m[f"{rf.TAG_Q_TARGETS}/{name}"] = s.get("q_target_samples")
     versions = [
         t.adapter[1]
         for ep in episodes
