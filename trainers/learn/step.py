@@ -94,10 +94,10 @@ class LearnStep:
         its own pass.
 
         With the rollout's counterfactual values (exact, this policy's), a valued turn learns
-        from its target alone: its sampled policy-gradient term says less (one move, one noisy
-        return) and, on a shared adapter, its noise drowns the target (the quiz captain learned
-        nothing in 16 updates with both). Without them, the tabular critic's running means give
-        the targets, and every turn keeps its policy-gradient term as well."""
+        from its target alone: its sampled policy-gradient term knows one move's return where
+        the target knows every move's value, so it adds only noise. Without them, the tabular
+        critic's running means give the targets, and every turn keeps its policy-gradient term
+        as well."""
         from trainers.counterfactual import MoveValues
         from trainers.episode import decision_states
         from trainers.learn.targets import decision_points, target_samples
