@@ -84,8 +84,8 @@ SCENARIOS = {
     )),
     # Cooperative: a speaker clues one of 4 words, a listener picks it; each role its own
     # adapter, both paid the group's success. Free-text clues fail here: the untrained speaker
-    # never wrote a `[clue word]` (1 success in 100 games, every other game forfeited), and a
-    # batch of equal returns teaches nothing. With clue_choices the speaker picks among the
+    # rarely wrote a `[clue word]` (1 success in 100 games; all 32 training games of the first
+    # iteration forfeited), and a batch of equal returns teaches nothing. With clue_choices the speaker picks among the
     # candidates' categories (policy gradient); the listener's pick ends the game, so the
     # rollout values each of its picks exactly (move_values) and it learns from those targets.
     "signal": Benchmark("signal", _common(
