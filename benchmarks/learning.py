@@ -85,9 +85,10 @@ SCENARIOS = {
     # Cooperative: a speaker clues one of 4 words, a listener picks it; each role its own
     # adapter, both paid the group's success. Free-text clues fail here: the untrained speaker
     # rarely wrote a `[clue word]` (1 success in 100 games; all 32 training games of the first
-    # iteration forfeited), and a batch of equal returns teaches nothing. With clue_choices the speaker picks among the
-    # candidates' categories (policy gradient); the listener's pick ends the game, so the
-    # rollout values each of its picks exactly (move_values) and it learns from those targets.
+    # iteration forfeited), and a batch of equal returns teaches nothing. With clue_choices
+    # the speaker picks among the candidates' categories (policy gradient); the listener's pick
+    # ends the game, so the rollout values each of its picks exactly (move_values) and it
+    # learns from those targets.
     "signal": Benchmark("signal", _common(
         experiment="bench_signal", env_id="signal_v0", env_kwargs={"clue_choices": True},
         mode="cooperative", share="agent", bots=(), eval_every=0, temperature=1.0, lr=2e-3,
