@@ -60,8 +60,7 @@ class Branches:
     def advance(self, g: int, actions: Mapping[str, str]) -> None:
         """Step game `g`'s open copies with the moves the real game takes this tick (call it
         before the real game steps, with the tick's actions)."""
-        branches, self.open[g] = self.open.pop(g, []), []
-        for branch in branches:
+        for branch in self.open.pop(g, []):  # a copy still open is put back by _keep
             acting = [a for a in branch.game.agents if branch.infos.get(a, {}).get("acting")]
             if branch.agent in acting:  # its next turn: the window is over
                 self._close(g, branch)
