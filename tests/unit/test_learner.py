@@ -444,6 +444,29 @@ def test_bfloat16_autocast_trains_and_scores_close_to_float32(tiny_model):
     assert all(p.dtype == torch.float32 for p in bf16.parameters("red"))  # fp32 master weights
 
 
+def test_a_bf16_stored_base_scores_and_steps_exactly_as_autocast_casting_it(tiny_model):
+    cast = make_learner(tiny_model, dtype="bfloat16")
+    plain = make_learner(tiny_model, dtype="bfloat16", cast_base=False)
+    body = cast.peft.get_base_model()
+    linears = [m for n, m in body.named_modules() if type(m) is torch.nn.Linear and "lora" not in n]
+    assert {m.weight.dtype for m in linears if m is not body.get_output_embeddings()} == {
+        torch.bfloat16
+    }
+    assert body.get_input_embeddings().weight.dtype == torch.float32  # tied head, norms: fp32
+    assert all(p.dtype == torch.float32 for n in ("red", "blue") for p in cast.parameters(n))
+    samples = random_samples(cast, n=3)
+    for learner in (cast, plain):
+        randomize(learner, "red", seed=6)
+    for a, b in zip(cast.logprobs("red", samples), plain.logprobs("red", samples), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # autocast rounds the same way
+    stepped = []
+    for learner in (cast, plain):
+        learner.update("red", samples)
+        stepped.append([p.detach().clone() for p in learner.parameters("red")])
+    for a, b in zip(*stepped, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # the same step
+
+
 # ---------------------------------------------------------------------------------- validation
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "base_model_id",
     "check_adapter_names",
     "check_lora_shape",
+    "store_frozen_linears",
     "wrap",
 ]
 
@@ -62,6 +63,28 @@ def wrap(base: Any, names: Sequence[str], lora: LoRASettings, seed: int, model_n
                 peft_model.add_adapter(name, lora.to_peft())
         peft_model.peft_config[name].base_model_name_or_path = base_model_id(model_name)
     return peft_model
+
+
+def store_frozen_linears(peft_model: Any, dtype: torch.dtype) -> int:
+    """Store the frozen base model's linear weights in `dtype`; returns how many.
+
+    Under `dtype` autocast every matmul casts its fp32 weight to `dtype` on each call (the same
+    rounding as casting it once), so a base stored cast gives the same log-probs and gradients
+    without that copy per call, in half the memory. LoRA weights (trained, kept in fp32 for the
+    optimizer), the embedding and the output head (often one tied tensor, also read outside the
+    matmuls) and the norms stay as they are."""
+    head = peft_model.get_output_embeddings()
+    skip = {id(head.weight)} if head is not None else set()
+    count = 0
+    for name, module in peft_model.named_modules():
+        if type(module) is not torch.nn.Linear or any(p in name.split(".") for p in _LORA_PARTS):
+            continue
+        weight = module.weight
+        if weight.requires_grad or id(weight) in skip:
+            continue
+        weight.data = weight.data.to(dtype)
+        count += 1
+    return count
 
 
 def adapter_params(peft_model: Any, adapter: str) -> dict[str, torch.nn.Parameter]:

@@ -45,6 +45,7 @@ from trainers.learn.adapters import (
     adapter_params,
     check_adapter_names,
     check_lora_shape,
+    store_frozen_linears,
     wrap,
 )
 from trainers.learn.objective import micro_batch_loss
@@ -130,6 +131,8 @@ class Learner:
         check_plain_head(base.config)
         # Adapters are created on the CPU so that their random init does not depend on the device.
         self.peft = wrap(base, self.adapter_names, self.lora, self.seed, self.model_name)
+        if self.config.dtype == "bfloat16" and self.config.cast_base:
+            store_frozen_linears(self.peft, torch.bfloat16)
         self.peft.to(self.device).eval()
         self.scorer = Scorer(
             self.peft.get_base_model(),

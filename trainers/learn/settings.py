@@ -110,7 +110,12 @@ class LearnerConfig:
     Same log-probs and gradients as the plain pass, to fp32 rounding. False: the plain pass,
     micro-batches grouped by length."""
     dtype: str = "float32"
-    """float32, or bfloat16 autocast of the forward pass (weights and optimizer stay float32)."""
+    """float32, or bfloat16 autocast of the forward pass (LoRA weights and optimizer stay
+    float32)."""
+    cast_base: bool = True
+    """With dtype bfloat16: store the frozen base's linear weights in bf16 once, instead of
+    autocast casting them on every call (the same values; `adapters.store_frozen_linears`).
+    Read when the learner is built."""
     temperature: float = 1.0
     """The rollout's sampling temperature: log-probs are of logits / temperature."""
     device: str | None = None
