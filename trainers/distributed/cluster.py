@@ -11,6 +11,7 @@ with `ray start`, every node needs the project installed (same version), as with
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Callable
@@ -190,9 +191,10 @@ class LearnerActor:
         return getattr(self.learner, method)(*args, **kwargs)
 
     def attribute(self, name: str) -> tuple[bool, Any]:
-        """(True, None) for a method, else (False, its value)."""
+        """(True, None) for a method, else (False, its value). A callable object that is not a
+        method (the tokenizer) is a value: the driver needs the object, not a remote call."""
         value = getattr(self.learner, name)
-        return (True, None) if callable(value) else (False, value)
+        return (True, None) if inspect.ismethod(value) else (False, value)
 
     def info(self) -> dict[str, Any]:
         import ray
