@@ -65,8 +65,8 @@ def wrap(base: Any, names: Sequence[str], lora: LoRASettings, seed: int, model_n
     return peft_model
 
 
-def store_frozen_linears(peft_model: Any, dtype: torch.dtype) -> int:
-    """Store the frozen base model's linear weights in `dtype`; returns how many.
+def store_frozen_linears(peft_model: Any, dtype: torch.dtype) -> None:
+    """Store the frozen base model's linear weights in `dtype`.
 
     Under `dtype` autocast every matmul casts its fp32 weight to `dtype` on each call (the same
     rounding as casting it once), so a base stored cast gives the same log-probs and gradients
@@ -75,16 +75,11 @@ def store_frozen_linears(peft_model: Any, dtype: torch.dtype) -> int:
     matmuls) and the norms stay as they are."""
     head = peft_model.get_output_embeddings()
     skip = {id(head.weight)} if head is not None else set()
-    count = 0
     for name, module in peft_model.named_modules():
         if type(module) is not torch.nn.Linear or any(p in name.split(".") for p in _LORA_PARTS):
             continue
-        weight = module.weight
-        if weight.requires_grad or id(weight) in skip:
-            continue
-        weight.data = weight.data.to(dtype)
-        count += 1
-    return count
+        if not module.weight.requires_grad and id(module.weight) not in skip:
+            module.weight.data = module.weight.data.to(dtype)
 
 
 def adapter_params(peft_model: Any, adapter: str) -> dict[str, torch.nn.Parameter]:
