@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 from agents.scripted.rps import BiasedBot
 from envs.kuhn_poker.theory import UNIFORM_EXPLOITABILITY
+from experiments.team_battle import DEFAULT as TEAM_BATTLE
 from trainers.config import TrainerConfig
 from trainers.intervals import WinRate
 from trainers.league.evaluation import TAG_EVAL
@@ -79,15 +80,11 @@ SCENARIOS = {
         bots=("random", "strong"), matchmaking="pfsp", snapshot_every=5, eval_every=0,
         advantage="decision_q", q_target_coef=1.0, lr=2e-3, iterations=30,
     )),
-    # The default team battle's learning settings (experiments/team_battle.py): exact values of
-    # the captain's answers (move_values) and a sharp target toward the better one.
-    "team_battle": Benchmark("team_battle", _common(
-        experiment="bench_team_battle", env_id="team_quiz_v0",
-        env_kwargs={"questions": 2, "kinds": ["larger", "smaller"]}, mode="team_battle",
-        share="all", bots=("random", "strong"), matchmaking="pfsp", snapshot_every=5,
-        eval_every=4, eval_games=32, final_eval_games=100, max_new_tokens=12, temperature=1.0,
-        lr=2e-3, kl_coef=0.0, advantage="turn_ema", gamma=0.0, move_values=True,
-        q_target_coef=1.0, q_target_temperature=0.05, games_per_iteration=8, iterations=16,
+    # The default team battle (experiments/team_battle.py) as it is, with an evaluation every
+    # 4 iterations for the curve.
+    "team_battle": Benchmark("team_battle", TEAM_BATTLE.replace(
+        experiment="bench_team_battle", runs_dir="runs/benchmarks", checkpoint_every=10,
+        progress=False, eval_every=4, max_new_tokens=12,
     )),
     # Cooperative: a speaker clues one of 4 words, a listener picks it; each role its own
     # adapter, both paid the group's success. Free-text clues fail here: the untrained speaker
