@@ -140,6 +140,12 @@ class LearnConfig:
     """Clip each adapter's gradient to this global norm; None: no clipping."""
     micro_batch_size: int = 8
     """Sequences per learner forward/backward pass (gradients accumulate over the batch)."""
+    minibatches: int = 1
+    """Optimizer steps per update (PPO's minibatches): each adapter's samples of the iteration,
+    dealt as whole micro-batches into this many shuffled minibatches, one AdamW step each. The
+    same tokens are scored once, so an update costs about the same; early LoRA learning is
+    bound by the number of steps more than by their batch size. Later minibatches are a step
+    off-policy: ppo_clip's ratio to the behaviour log-probs covers that."""
     loss: str = "ppo_clip"
     """Policy loss: reinforce | ppo_clip | decoupled_ppo."""
     aggregation: str = "token_mean"
@@ -380,6 +386,8 @@ class TrainerConfig:
             )
         if not (math.isfinite(learn.entropy_coef) and learn.entropy_coef >= 0):
             raise ConfigError(f"entropy_coef must be >= 0, got {learn.entropy_coef}")
+        if learn.minibatches < 1:
+            raise ConfigError(f"minibatches must be >= 1, got {learn.minibatches}")
         if not 0.0 <= learn.gamma <= 1.0:
             raise ConfigError(f"gamma must lie in [0, 1], got {learn.gamma}")
         if not 0.0 <= learn.critic_alpha < 1.0:

@@ -238,7 +238,7 @@ class Learner:
             raise ValueError(f"projection must be 'own' or 'full', got {projection!r}")
         out = [torch.empty(0, device=self.device) for _ in samples]
         with torch.set_grad_enabled(grad), self._use(adapter):
-            for group in self._micro_batches(samples):
+            for group in self.micro_batches(samples):
                 batch = self.scorer.collate([samples[i] for i in group])
                 flat, _ = self.scorer.score(
                     batch, projection, shared_prefix=self.config.shared_prefix
@@ -310,7 +310,7 @@ class Learner:
     ) -> dict[str, float]:
         """Forward (and backward) every micro-batch; stats are the whole batch's."""
         cfg, kl_coef = self._kl_plan(adapter, kl_coef)
-        groups = self._micro_batches(samples)
+        groups = self.micro_batches(samples)
         total = self._loss_weight(samples)
         if total == 0:
             raise ValueError("the samples hold no completion tokens to train on")
@@ -338,9 +338,10 @@ class Learner:
             sums[key] /= max(tokens, 1)
         return {**sums, "tokens": float(tokens), "sequence_tokens": float(sequence_tokens)}
 
-    def _micro_batches(self, samples: Sequence[TrainSample]) -> list[list[int]]:
-        """Indices of the samples to score, per micro-batch: grouped by shared prefix when the
-        prefix is shared (`prefix.prefix_micro_batches`), else by length."""
+    def micro_batches(self, samples: Sequence[TrainSample]) -> list[list[int]]:
+        """Indices of the samples to score, per micro-batch, as `update()` groups them: by shared
+        prefix when the prefix is shared (`prefix.prefix_micro_batches`), else by length.
+        Samples without completion tokens are left out."""
         size = self.config.micro_batch_size
         if not self.config.shared_prefix:
             return micro_batches(samples, size)

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from trainers.episode import Trajectory, TurnTokens
@@ -21,6 +22,7 @@ __all__ = [
     "collate",
     "input_len",
     "micro_batches",
+    "minibatches",
     "pad_flat",
     "samples_from_trajectories",
 ]
@@ -145,6 +147,23 @@ def micro_batches(samples: Sequence[TrainSample], size: int) -> list[list[int]]:
         (i for i, s in enumerate(samples) if s.positions), key=lambda i: -input_len(samples[i])
     )
     return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+def minibatches(
+    groups: Sequence[Sequence[int]], k: int, seed: int | Sequence[int]
+) -> list[list[int]]:
+    """Deal whole micro-batches (`groups` of sample indices, as the learner scores them) into
+    at most `k` minibatches of near-equal size, in a shuffled order set by `seed`. Whole groups
+    keep each minibatch's micro-batches those of one big update (a shared prefix stays
+    shared); the shuffle mixes the kinds of samples (seats, targets) across the steps."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    order = np.random.default_rng(seed).permutation(len(groups))
+    parts: list[list[int]] = [[] for _ in range(min(k, len(groups)))]
+    for g in sorted(order, key=lambda g: -len(groups[g])):  # largest first: sizes even out
+        smallest = min(range(len(parts)), key=lambda p: len(parts[p]))
+        parts[smallest].extend(groups[g])
+    return parts
 
 
 def input_len(sample: TrainSample) -> int:

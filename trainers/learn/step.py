@@ -9,6 +9,7 @@ controllers' states.
 from __future__ import annotations
 
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LearnStep"]
+__all__ = ["LearnStep", "merge_update_stats"]
+
+SUMMED = ("tokens", "sequence_tokens", "seconds", "skipped")
+"""Update stats that add up over minibatches; the others are per-token figures."""
+
+
+def merge_update_stats(parts: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """One update's stats from its minibatches' `Learner.update` stats: counts and seconds
+    summed, rates recomputed from them, every other figure averaged weighted by tokens. A
+    figure a minibatch did not measure (NaN: its KL when the reference pass was skipped) is
+    left out of the mean; `minibatches` counts the parts."""
+    if not parts:
+        raise ValueError("no minibatch stats to merge")
+    weights = np.array([p["tokens"] for p in parts], dtype=float)
+    out: dict[str, float] = {}
+    for key in parts[0]:
+        values = np.array([p[key] for p in parts], dtype=float)
+        if key in SUMMED:
+            out[key] = float(values.sum())
+            continue
+        ok = np.isfinite(values) & (weights > 0)
+        out[key] = float(np.average(values[ok], weights=weights[ok])) if ok.any() else math.nan
+    seconds = max(out["seconds"], 1e-9)
+    out["tokens_per_s"] = out["tokens"] / seconds
+    out["sequence_tokens_per_s"] = out["sequence_tokens"] / seconds
+    out["minibatches"] = float(len(parts))
+    return out
 
 
 class LearnStep:
@@ -75,7 +102,7 @@ class LearnStep:
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
             lr_scale = ctrl.lr_scale if ctrl else 1.0
-            s = self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
+            s = self._update(name, samples, kl_coef, lr_scale)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
             if self.config.q_target_coef > 0:
                 s["q_target_samples"] = float(len(targets))
@@ -85,6 +112,28 @@ class LearnStep:
                     changes.append(change)
             stats[name] = s
         return stats, changes
+
+    def _update(
+        self, name: str, samples: list, kl_coef: float, lr_scale: float
+    ) -> dict[str, float]:
+        """One `learner.update` per minibatch (`config.minibatches`, see `samples.minibatches`;
+        the deal is seeded by the learner's seed and the adapter's step count, so a resumed run
+        deals as the uninterrupted one); the whole update's stats."""
+        from trainers.learn.samples import minibatches
+
+        k = self.config.minibatches
+        if k == 1:
+            return self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
+        seed = [self.learner.seed, self.learner.steps(name)]
+        parts = minibatches(self.learner.micro_batches(samples), k, seed)
+        return merge_update_stats(
+            [
+                self.learner.update(
+                    name, [samples[i] for i in part], kl_coef=kl_coef, lr_scale=lr_scale
+                )
+                for part in parts
+            ]
+        )
 
     def _targets(
         self, trajs: list[Trajectory], roles: list, estimate: Estimate
