@@ -170,6 +170,9 @@ class LearnConfig:
     reference_cache: bool = True
     """Learner: reuse the base model's log-probs of tokens already scored in the same chat
     context by the KL reference pass (exact; Kuhn poker's decisions repeat)."""
+    skip_silent: bool = True
+    """Learner: in an update without a KL or entropy term, leave out samples whose advantages are
+    all 0 (zero gradient; under token_mean they would only dilute the others)."""
     shared_prefix: bool = True
     """Learner: score each micro-batch's shared prefix (rules text) once (same log-probs and
     gradients, fewer tokens); False: the plain pass."""

@@ -63,7 +63,8 @@ def random_samples(learner: Learner, n: int = 5, seed: int = 0) -> list[TrainSam
             TurnTokens(8 + i, tuple(ids[8 + i : 12 + i]), (-3.0,) * 4, 1),
             TurnTokens(24, tuple(ids[24:27]), (-4.0,) * 3, 1),
         ]
-        samples.append(TrainSample(ids, turns, advantage=float(i - 2)))
+        # none exactly 0: a silent sample would be left out of updates (skip_silent)
+        samples.append(TrainSample(ids, turns, advantage=i - 2.5))
     return samples
 
 

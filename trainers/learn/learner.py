@@ -310,6 +310,7 @@ class Learner:
     ) -> dict[str, float]:
         """Forward (and backward) every micro-batch; stats are the whole batch's."""
         cfg, kl_coef = self._kl_plan(adapter, kl_coef)
+        samples = self._with_signal(samples, cfg, kl_coef)
         groups = self.micro_batches(samples)
         total = self._loss_weight(samples)
         if total == 0:
@@ -348,6 +349,17 @@ class Learner:
         scored = [i for i, s in enumerate(samples) if s.positions]
         reads = [samples[i].token_ids[: input_len(samples[i])] for i in scored]
         return [[scored[k] for k in group] for group in prefix_micro_batches(reads, size)]
+
+    def _with_signal(
+        self, samples: Sequence[TrainSample], cfg: LearnerConfig, kl_coef: float
+    ) -> Sequence[TrainSample]:
+        """`samples` less the silent ones (`LearnerConfig.skip_silent`) when only the
+        advantages drive the loss; all of them if none carries a signal (the step is then
+        the optimizer's decay alone, as without the skip)."""
+        if not cfg.skip_silent or kl_coef > 0 or cfg.entropy_coef > 0:
+            return samples
+        loud = [s for s in samples if not s.silent]
+        return loud or samples
 
     def _kl_plan(self, adapter: str, kl_coef: float) -> tuple[LearnerConfig, float]:
         """(config, KL coefficient) of this update: a coefficient below `kl_skip_below` counts

@@ -85,6 +85,11 @@ class TrainSample:
         return (self.advantage,) * len(self.turns)
 
     @property
+    def silent(self) -> bool:
+        """Every completion token has advantage 0: no policy-gradient signal."""
+        return all(a == 0 for a in self._turn_advantages())
+
+    @property
     def token_advantages(self) -> tuple[float, ...]:
         """The advantage of each completion token, in order."""
         return tuple(

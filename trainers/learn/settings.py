@@ -104,6 +104,13 @@ class LearnerConfig:
     reference_cache: bool = True
     """Keep the base model's log-prob of every token the KL reference pass scored, by its chat
     context, and score only tokens not seen before (exact: the base model is frozen)."""
+    skip_silent: bool = True
+    """In an update without a KL or entropy term, leave out the samples whose every token has
+    advantage 0 (a decision whose q-target replaced its policy-gradient term, a return equal to
+    its baseline): their gradient is exactly 0, so they cost a forward and backward for
+    nothing, and under token_mean they would count in the divisor and shrink every other
+    token's weight (in the default team battle the targets held 48% of the tokens
+    with them, 65% without). False: score them."""
     shared_prefix: bool = True
     """Score each micro-batch's common prefix (the rules text of one seat) once and let the
     chats attend to it (`trainers.learn.prefix`); micro-batches are grouped by shared prefix.
