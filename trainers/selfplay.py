@@ -238,7 +238,8 @@ class SelfPlayTrainer:
         if self.step == 0 and self.config.league.eval_every and self.league.bots():
             # The untrained adapter's point: what every later evaluation is read against.
             final = self.config.league.final_eval_games or None
-            self.monitor.log_scalars(0, self.evaluate(final))
+            with self.timer.phase("eval", absorb=True):  # counted in iteration 1, as eval
+                self.monitor.log_scalars(0, self.evaluate(final))
         stream = None if self.console is None else self.console.stream
         bar = _progress(cfg.iterations, self.step, cfg.progress, stream)
         try:

@@ -228,6 +228,9 @@ def test_counterfactual_move_values_train_through_the_real_loop(tmp_path, model_
     updates = [m for m in metrics if m["step"] >= 1]
     assert updates and all(f"{rf.TAG_TIME}/move_values" in m for m in updates)
     assert all(m[f"{rf.TAG_TIME}/q_targets"] >= 0 for m in updates)
+    # the untrained adapter's evaluation games (step 0) are charged to iteration 1 as eval,
+    # not as generate (an eval phase with nothing due takes microseconds)
+    assert updates[0][f"{rf.TAG_TIME}/eval"] > 0.01
     assert all(math.isfinite(m[f"{rf.TAG_POLICY_LOSS}/main-all"]) for m in updates)
     # every valued captain answer gives one target sample per legal move (2 per question)
     assert all(m[f"{rf.TAG_Q_TARGETS}/main-all"] > 0 for m in updates)
