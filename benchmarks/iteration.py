@@ -19,6 +19,9 @@ monitor (metrics, TensorBoard, metrics.jsonl), eval and checkpoint. Evaluation a
 checkpoints do not run every iteration: each is timed once after the loop and charged per
 iteration as its time / eval_every (checkpoint_every). Updates per hour = 3600 / seconds per
 iteration (every iteration is one weight update of every learning adapter).
+
+The terminal shows the figures only; the engine's and the libraries' lines go to each
+configuration's train.log in its run folder under `--runs-dir` (`--verbose` shows them).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -43,7 +45,13 @@ log = logging.getLogger("benchmarks.iteration")
 CONFIGS = ("kuhn", "team_battle")
 #: Learner switches per path: `old` turns every saving off, `new` keeps the defaults.
 PATHS: dict[str, dict[str, Any]] = {
-    "old": dict(shared_prefix=False, kl_skip_below=0.0, reference_cache=False, micro_batch_size=8),
+    "old": dict(
+        shared_prefix=False,
+        kl_skip_below=0.0,
+        reference_cache=False,
+        skip_silent=False,
+        micro_batch_size=8,
+    ),
     "new": {},
 }
 
@@ -79,20 +87,25 @@ def _timed(call: Any) -> float:
 
 
 def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Time one configuration. The terminal shows its figures; the engine's and the libraries'
+    lines go to the train.log of its run folder (`trainers.run.console`)."""
     from trainers.run import layout as rf
+    from trainers.run.console import Console
     from trainers.selfplay import SelfPlayTrainer
 
-    with tempfile.TemporaryDirectory(prefix="bench_iteration_") as tmp:
-        cfg = trainer_config(name, args, Path(tmp))
-        print(
+    console = Console(verbose=args.verbose)
+    console.configure_logging()
+    say = console.print
+    try:
+        cfg = trainer_config(name, args, args.runs_dir)
+        say(
             f"\n== {name}: {cfg.game.env_id}, {cfg.rollout.games_per_iteration} games/iteration, "
             f"model {cfg.serving.model}, micro-batch {cfg.learn.micro_batch_size}, "
-            f"learner {cfg.learn.learner_dtype}, kl_coef {cfg.learn.kl_coef}",
-            flush=True,
+            f"learner {cfg.learn.learner_dtype}, kl_coef {cfg.learn.kl_coef}"
         )
-        trainer = SelfPlayTrainer(cfg)
+        trainer = SelfPlayTrainer(cfg, console=console)
         setup_s = _timed(trainer.setup)
-        print(f"setup (engine + learner): {setup_s:.1f} s", flush=True)
+        say(f"setup (engine + learner): {setup_s:.1f} s; log {console.log_path}")
         eval_every = cfg.league.eval_every  # timed once below, not inside a timed iteration
         trainer.config.league.eval_every = 0
         laps: dict[str, list[dict[str, float]]] = {p: [] for p in args.paths}
@@ -100,7 +113,7 @@ def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         try:
             set_path(trainer, args.paths[-1])
             warm = trainer.iteration()  # first engine calls, caches
-            print(f"warm-up iteration: {warm[f'{rf.TAG_TIME}/{TOTAL}']:.1f} s", flush=True)
+            say(f"warm-up iteration: {warm[f'{rf.TAG_TIME}/{TOTAL}']:.1f} s")
             for i in range(args.iterations):
                 for path in args.paths:
                     set_path(trainer, path)
@@ -112,10 +125,9 @@ def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
                     }
                     laps[path].append(lap)
                     tokens[path].append(metrics.get(rf.TAG_LEARNER_TOKENS_PER_S, 0.0))
-                    print(
+                    say(
                         f"  {path} iteration {i + 1}: {lap[TOTAL]:.1f} s, learner "
-                        f"{tokens[path][-1]:.0f} sequence tokens/s",
-                        flush=True,
+                        f"{tokens[path][-1]:.0f} sequence tokens/s"
                     )
             once = {}
             if eval_every and trainer.league.bots():
@@ -123,24 +135,26 @@ def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             once["checkpoint"] = _timed(trainer.save_checkpoint) / cfg.run.checkpoint_every
         finally:
             trainer.close()
-    result: dict[str, Any] = {"config": name, "setup_s": setup_s, "paths": {}}
-    for path in args.paths:
-        per_phase = _mean_laps(laps[path])
-        for key, value in once.items():
-            per_phase[key] = per_phase.get(key, 0.0) + value
-            per_phase[TOTAL] += value
-        result["paths"][path] = per_phase
-        print(f"\n{name} / {path}: learner switches {PATHS[path] or 'the defaults'}")
-        print(format_split(per_phase))
-        print(
-            f"learner {statistics.fmean(tokens[path]):.0f} sequence tokens/s; "
-            f"updates per hour: {3600 / per_phase[TOTAL]:.0f}"
-        )
-    if {"old", "new"} <= set(args.paths):
-        old, new = result["paths"]["old"][TOTAL], result["paths"]["new"][TOTAL]
-        result["ratio"] = old / new
-        print(f"\n{name}: old {old:.2f} s/iteration, new {new:.2f} s/iteration, {old / new:.2f}x")
-    return result
+        result: dict[str, Any] = {"config": name, "setup_s": setup_s, "paths": {}}
+        for path in args.paths:
+            per_phase = _mean_laps(laps[path])
+            for key, value in once.items():
+                per_phase[key] = per_phase.get(key, 0.0) + value
+                per_phase[TOTAL] += value
+            result["paths"][path] = per_phase
+            say(f"\n{name} / {path}: learner switches {PATHS[path] or 'the defaults'}")
+            say(format_split(per_phase))
+            say(
+                f"learner {statistics.fmean(tokens[path]):.0f} sequence tokens/s; "
+                f"updates per hour: {3600 / per_phase[TOTAL]:.0f}"
+            )
+        if {"old", "new"} <= set(args.paths):
+            old, new = result["paths"]["old"][TOTAL], result["paths"]["new"][TOTAL]
+            result["ratio"] = old / new
+            say(f"\n{name}: old {old:.2f} s/iteration, new {new:.2f} s/iteration, {old / new:.2f}x")
+        return result
+    finally:
+        console.close()
 
 
 def _mean_laps(laps: list[dict[str, float]]) -> dict[str, float]:
@@ -157,8 +171,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--iterations", type=int, default=2, help="timed iterations per path")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=Path("runs/benchmarks"),
+        help="where each configuration's run folder (and its train.log) goes",
+    )
+    p.add_argument("--verbose", action="store_true", help="show the engine's log lines too")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
     results = [bench_config(name, args) for name in args.configs]
     print("\nseconds per iteration (old -> new, ratio):")
     for r in results:

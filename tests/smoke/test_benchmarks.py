@@ -62,3 +62,28 @@ def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
     for r in rows:
         low, rate, high = (float(r[k]) for k in ("success_low", "success_rate", "success_high"))
         assert low - 1e-9 <= rate <= high + 1e-9 and 0 <= low < high <= 1  # Wilson: float ends
+
+
+def test_iteration_benchmark_times_both_paths_quietly(model_cache_env, tmp_path):
+    """`iteration.py` times the old and the new learner path phase by phase and prints their
+    ratio; the engine's INFO lines go to the run's train.log, not to the terminal."""
+    import json
+
+    out = tmp_path / "iteration.json"
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "iteration.py"), "--configs", "team_battle",
+        "--model", "tiny", "--iterations", "1", "--runs-dir", str(tmp_path), "--json", str(out),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (result,) = json.loads(out.read_text())
+    assert set(result["paths"]) == {"old", "new"}
+    for phases in result["paths"].values():
+        assert phases["total"] > 0 and phases["learner"] > 0 and phases["generate"] > 0
+    assert result["ratio"] == pytest.approx(
+        result["paths"]["old"]["total"] / result["paths"]["new"]["total"]
+    )
+    assert "team_battle: old" in proc.stdout and "x\n" in proc.stdout
+    assert " INFO " not in proc.stdout + proc.stderr
+    (log,) = tmp_path.glob("*/train.log")
+    assert " INFO " in log.read_text()
