@@ -3,6 +3,7 @@ the sample transcript and the summary table printed at the end of a run."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,9 +123,9 @@ def format_summary(report: Mapping[str, Any]) -> str:
     split = perf.get("seconds_per_iteration") or {}
     if split.get(TOTAL):
         parts = sorted(((k, v) for k, v in split.items() if k != TOTAL), key=lambda kv: -kv[1])
-        lines.append(
-            f"seconds per iteration {split[TOTAL]:.1f}: "
-            + ", ".join(f"{k} {v:.1f}" for k, v in parts if v >= 0.05)
+        text = f"seconds per iteration {split[TOTAL]:.1f}: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in parts if v >= 0.05
         )
+        lines.extend(textwrap.wrap(text, width=80, subsequent_indent="  "))  # 80-column terminal
     lines.append(f"run directory: {report['run_dir']}")
     return "\n".join(lines)
