@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import sys
 import time
@@ -39,8 +38,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's packages win
 
 from trainers.run.timing import TOTAL, format_split
-
-log = logging.getLogger("benchmarks.iteration")
 
 CONFIGS = ("kuhn", "team_battle")
 #: Learner switches per path: `old` turns every saving off, `new` keeps the defaults.

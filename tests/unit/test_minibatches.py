@@ -68,3 +68,17 @@ def test_an_update_in_minibatches_is_k_steps_over_the_parts(tiny_model):
     one = make_learner(tiny_model, lr=1e-2)
     one.update("red", samples, kl_coef=0.0)  # one step on the whole batch lands elsewhere
     assert not all(torch.equal(mine[k], one.adapter_weights("red")[0][k]) for k in mine)
+
+
+def test_minibatches_deal_only_what_the_update_trains(tiny_model):
+    """Silent samples are left out before the deal, so no minibatch is a step on nothing."""
+    from tests.unit.test_silent_samples import silent_copy
+
+    learner = make_learner(tiny_model, lr=1e-2)
+    loud = on_policy(learner, "red", random_samples(learner, n=2))
+    samples = loud + [silent_copy(s) for s in random_samples(learner, n=6, seed=1)]
+    step = LearnStep(learner, LearnConfig(minibatches=4, adaptive=False, kl_coef=0.0))
+    assert learner.trained_samples(samples, 0.0) == loud
+    stats = step._update("red", samples, kl_coef=0.0, lr_scale=1.0)
+    assert learner.steps("red") == 1 and stats["minibatches"] == 1  # one micro-batch to deal
+    assert stats["tokens"] == sum(len(s.positions) for s in loud)

@@ -350,12 +350,19 @@ class Learner:
         reads = [samples[i].token_ids[: input_len(samples[i])] for i in scored]
         return [[scored[k] for k in group] for group in prefix_micro_batches(reads, size)]
 
+    def trained_samples(
+        self, samples: Sequence[TrainSample], kl_coef: float | None = None
+    ) -> Sequence[TrainSample]:
+        """The samples `update(samples, kl_coef)` scores: less the silent ones
+        (`LearnerConfig.skip_silent`) when only the advantages drive the loss; all of them if
+        none carries a signal (the step is then the optimizer's decay alone, as without the
+        skip). A caller that splits an update (minibatches) deals these."""
+        kl_coef = self.config.kl_coef if kl_coef is None else kl_coef
+        return self._with_signal(samples, self.config, self._kl_plan_coef(kl_coef))
+
     def _with_signal(
         self, samples: Sequence[TrainSample], cfg: LearnerConfig, kl_coef: float
     ) -> Sequence[TrainSample]:
-        """`samples` less the silent ones (`LearnerConfig.skip_silent`) when only the
-        advantages drive the loss; all of them if none carries a signal (the step is then
-        the optimizer's decay alone, as without the skip)."""
         if not cfg.skip_silent or kl_coef > 0 or cfg.entropy_coef > 0:
             return samples
         loud = [s for s in samples if not s.silent]
@@ -371,6 +378,10 @@ class Learner:
         if cfg.track_kl and not due:
             cfg = replace(cfg, track_kl=False)
         return cfg, 0.0
+
+    def _kl_plan_coef(self, kl_coef: float) -> float:
+        """The KL coefficient an update applies: below `kl_skip_below` it counts as 0."""
+        return kl_coef if kl_coef >= self.config.kl_skip_below else 0.0
 
     def _loss_weight(self, samples: Sequence[TrainSample]) -> int:
         """What a micro-batch's mean loss is weighted by: its tokens (token_mean) or its

@@ -125,6 +125,7 @@ class LearnStep:
         if k == 1:
             return self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
         seed = [self.learner.seed, self.learner.steps(name)]
+        samples = list(self.learner.trained_samples(samples, kl_coef))  # no all-silent part
         parts = minibatches(self.learner.micro_batches(samples), k, seed)
         return merge_update_stats(
             [
