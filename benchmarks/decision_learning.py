@@ -147,6 +147,8 @@ def main() -> None:
     p.add_argument("--model", default="default")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lora-plus-ratio", type=float, default=1.0,
+                   help="targets: LoRA+, the B matrices at lr * ratio")  # fmt: skip
     p.add_argument("--batch", type=int, default=16, help="decisions per update")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--targets", choices=("attention", "all"), default="attention",
@@ -173,7 +175,8 @@ def main() -> None:
         from trainers.learn.learner import Learner, LearnerConfig
 
         config = LearnerConfig(lr=args.lr, temperature=args.temperature, kl_coef=0.0,
-                               track_kl=False, dtype="bfloat16")  # fmt: skip
+                               track_kl=False, dtype="bfloat16",
+                               lora_plus_ratio=args.lora_plus_ratio)  # fmt: skip
         learner = Learner(path, ["decision"], lora, config, seed=args.seed)
         model = learner.peft
         model.set_adapter("decision")
@@ -203,7 +206,7 @@ def main() -> None:
               flush=True)  # fmt: skip
 
     print(f"task {args.task}, mode {args.mode}, T {args.temperature}, lr {args.lr}, "
-          f"batch {args.batch}, LoRA r16 on {args.targets}, "
+          f"batch {args.batch}, LoRA r16 on {args.targets}, LoRA+ {args.lora_plus_ratio}, "
           f"entropy {args.entropy_coef}")  # fmt: skip
     print(" step  p_right  greedy  95% interval  p_first  seconds")
     start = time.time()

@@ -40,6 +40,8 @@ from trainers.run import layout as rf
 BEST_RPS_EXPLOIT = BiasedBot.p_rock
 UNIFORM_KUHN_EXPLOITABILITY = float(UNIFORM_EXPLOITABILITY)
 TABLES: list[dict] = []  # kuhn: the adapter's policy at every info set, at every probe
+CAPTAIN_PROBE = 64  # team_battle: held-out captain decisions read from the learner
+CAPTAIN_DECISIONS: list = []
 
 
 @dataclass
@@ -146,7 +148,26 @@ def measure(
     for key, value in metrics.items():
         if key.startswith(f"{TAG_EVAL}/"):
             out["eval_win_rate_vs_" + key.rsplit("/", 1)[1]] = value
+    if out and name == "team_battle":  # what the captain learned, read from the learner
+        out.update(captain_figures(trainer))
     return out
+
+
+def captain_figures(trainer) -> dict[str, float]:
+    """The learning adapter as quiz captain on `CAPTAIN_PROBE` held-out first-question
+    decisions: mean probability of the right answer and greedy accuracy with its interval."""
+    from trainers.learn.probe import quiz_captain_accuracy, quiz_captain_decisions
+
+    tokenizer = trainer.learner.tokenizer
+    if not CAPTAIN_DECISIONS:
+        CAPTAIN_DECISIONS.extend(quiz_captain_decisions(tokenizer, CAPTAIN_PROBE))
+    p_right, greedy = quiz_captain_accuracy(
+        trainer.learner, trainer.adapters[0], tokenizer, CAPTAIN_DECISIONS
+    )
+    score = WinRate(greedy, len(CAPTAIN_DECISIONS))
+    low, high = score.interval
+    return {"captain_p_right": p_right, "captain_greedy": score.rate,
+            "captain_greedy_low": low, "captain_greedy_high": high}  # fmt: skip
 
 
 def main() -> None:

@@ -134,6 +134,8 @@ class LearnConfig:
     """AdamW learning rate (scaled per adapter by the adaptive controller)."""
     weight_decay: float = 0.0
     """AdamW decoupled weight decay."""
+    lora_plus_ratio: float = 1.0
+    """LoRA+: the B matrices learn at lr * ratio (the paper uses 16); 1: plain LoRA."""
     betas: tuple[float, float] = (0.9, 0.999)
     """AdamW moment decay rates."""
     max_grad_norm: float | None = 1.0

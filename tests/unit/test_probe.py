@@ -24,3 +24,25 @@ def test_kuhn_policy_table_covers_every_info_set_with_its_legal_moves(tiny_model
     key = info["view"]["info_set"]
     again = move_probabilities(learner, "main", prompt, info["legal_moves"], learner.tokenizer)
     assert again == pytest.approx(table[key])
+
+
+def test_quiz_captain_probe_names_the_right_answer_and_reads_the_learner(tiny_model):
+    import re
+
+    from trainers.learn.probe import quiz_captain_accuracy, quiz_captain_decisions
+
+    learner = Learner(tiny_model, ["main"], LoRASettings(rank=4, alpha=8), LearnerConfig())
+    decisions = quiz_captain_decisions(learner.tokenizer, 6)
+    assert len(decisions) == 6
+    for prompt, moves, right in decisions:
+        text = learner.tokenizer.decode(prompt)
+        kind, a, b = re.findall(r"Which is (larger|smaller), (\d+) or (\d+)\?", text)[-1]
+        best = max(int(a), int(b)) if kind == "larger" else min(int(a), int(b))
+        assert moves[right] == f"[answer {best}]" and len(moves) == 2
+    assert decisions == quiz_captain_decisions(learner.tokenizer, 6)  # held-out set is fixed
+    p_right, greedy = quiz_captain_accuracy(learner, "main", learner.tokenizer, decisions)
+    expected = [
+        move_probabilities(learner, "main", p, m, learner.tokenizer)[m[r]] for p, m, r in decisions
+    ]
+    assert p_right == pytest.approx(sum(expected) / 6)
+    assert greedy == sum(p > 0.5 for p in expected)

@@ -73,6 +73,11 @@ REFERENCE_CACHE_SIZE = 200_000
 """Cached base-model log-probs (~100 bytes each) before the cache is emptied."""
 
 
+def _is_lora_b(key: str) -> bool:
+    """Whether a saved-format adapter key names a B (up-projection) matrix."""
+    return ".lora_B." in key
+
+
 def reference_keys(sample: TrainSample) -> list[bytes]:
     """One key per completion token of `sample`: a digest of the tokens up to and including it
     and of its turn's legal moves (which decide the mask its log-prob is taken under)."""
@@ -168,8 +173,16 @@ class Learner:
             raise ValueError(f"bfloat16 autocast is not supported on {self.device}; use float32")
 
     def _new_optimizer(self, adapter: str) -> torch.optim.AdamW:
+        """AdamW over the adapter's A and B matrices, B in a group of its own that learns at
+        `lora_plus_ratio` times the lr (LoRA+; the same single lr when the ratio is 1)."""
+        params = self._params[adapter]
+        ratio = self.config.lora_plus_ratio
+        groups = [
+            {"params": [p for k, p in params.items() if not _is_lora_b(k)], "lr_ratio": 1.0},
+            {"params": [p for k, p in params.items() if _is_lora_b(k)], "lr_ratio": ratio},
+        ]
         return torch.optim.AdamW(
-            list(self._params[adapter].values()),
+            [g for g in groups if g["params"]],
             lr=self.config.lr,
             betas=self.config.betas,
             weight_decay=self.config.weight_decay,
@@ -429,7 +442,7 @@ class Learner:
             return {"grad_norm": grad_norm, "lr": lr, "skipped": 1.0}
         optimizer = self._optimizers[adapter]
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_ratio", 1.0)
         optimizer.step()
         self._steps[adapter] += 1
         return {"grad_norm": grad_norm, "lr": lr, "skipped": 0.0}

@@ -94,3 +94,49 @@ def _seed_dealing(card: str, player: int) -> int:
         if env.infos[agent]["view"]["card"] == card:
             return seed
     raise RuntimeError(f"no seed deals {card} to player {player}")
+
+
+Decision = tuple[list[int], list[str], int]
+"""A probe decision: (prompt ids, legal moves, index of the right move)."""
+
+
+def quiz_captain_decisions(tokenizer: Any, count: int, seed: int = 10**6) -> list[Decision]:
+    """`count` first-question decisions of the red captain in fresh `team_quiz_v0` games of
+    larger/smaller questions: (prompt, legal moves, index of the right one). The teammate's
+    proposal is one of the two numbers at random, so it says nothing about the answer. Seeds
+    from `seed` on: far from the trainer's own games, so the probe is held out."""
+    import random
+
+    from agents.scripted.team_quiz import solve
+
+    rng = random.Random(seed)
+    out = []
+    for game in range(seed, seed + count):
+        env = envs.make("team_quiz_v0", questions=1, kinds=["larger", "smaller"])
+        env.reset(seed=game)
+        for agent in env.agent_iter():
+            _, _, _, _, info = env.last()
+            moves = info["legal_moves"]
+            if agent != "red_0":
+                env.step(rng.choice(moves))
+                continue
+            prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
+            right = moves.index(f"[answer {solve(info['view']['question'])}]")
+            out.append((list(prompt), list(moves), right))
+            break
+    return out
+
+
+def quiz_captain_accuracy(
+    learner: Any, adapter: str, tokenizer: Any, decisions: Sequence[Decision]
+) -> tuple[float, int]:
+    """(mean probability of the right answer, decisions whose likelier move is the right one)
+    of the adapter as captain on `decisions` (`quiz_captain_decisions`), read from the learner:
+    what the captain has learned, apart from the sampling noise of games."""
+    p_right, greedy = 0.0, 0
+    for prompt, moves, right in decisions:
+        probs = move_probabilities(learner, adapter, prompt, moves, tokenizer)
+        p = probs[moves[right]]
+        p_right += p
+        greedy += p > 0.5
+    return p_right / len(decisions), greedy

@@ -67,6 +67,10 @@ class LearnerConfig:
     """AdamW learning rate of every adapter (per adapter: `set_lr`, per step: `lr_scale`)."""
     weight_decay: float = 0.0
     """AdamW decoupled weight decay."""
+    lora_plus_ratio: float = 1.0
+    """LoRA+ (Hayou et al. 2024): the B matrices learn at lr * ratio, the A matrices at lr. With
+    B initialised to 0 and A random, one shared lr leaves B, which the first steps must grow,
+    learning too slowly; the paper uses 16. 1: plain LoRA."""
     betas: tuple[float, float] = (0.9, 0.999)
     """AdamW moment decay rates."""
     max_grad_norm: float | None = 1.0
@@ -149,6 +153,8 @@ class LearnerConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not (math.isfinite(self.lora_plus_ratio) and self.lora_plus_ratio > 0):
+            raise ValueError(f"lora_plus_ratio must be > 0, got {self.lora_plus_ratio}")
         object.__setattr__(self, "betas", tuple(self.betas))
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
