@@ -136,6 +136,10 @@ class LearnConfig:
     """AdamW decoupled weight decay."""
     lora_plus_ratio: float = 1.0
     """LoRA+: the B matrices learn at lr * ratio (the paper uses 16); 1: plain LoRA."""
+    lr_decay_start: float = 1.0
+    """Fraction of the run's iterations after which the lr falls linearly to 1/remaining at
+    the last (`trainers.learn.step.lr_decay_factor`): a self-play policy that found a good
+    strategy stops being pushed around by its targets' noise. 1: constant lr."""
     betas: tuple[float, float] = (0.9, 0.999)
     """AdamW moment decay rates."""
     max_grad_norm: float | None = 1.0
@@ -397,6 +401,8 @@ class TrainerConfig:
             raise ConfigError(f"gamma must lie in [0, 1], got {learn.gamma}")
         if not 0.0 <= learn.critic_alpha < 1.0:
             raise ConfigError(f"critic_alpha must lie in [0, 1), got {learn.critic_alpha}")
+        if not 0.0 <= learn.lr_decay_start <= 1.0:
+            raise ConfigError(f"lr_decay_start must lie in [0, 1], got {learn.lr_decay_start}")
         if learn.q_target_coef < 0 or not learn.q_target_temperature > 0:
             raise ConfigError("q_target_coef must be >= 0 and q_target_temperature > 0")
         valued = learn.advantage == "decision_q" or self.rollout.move_values

@@ -35,7 +35,7 @@ from trainers.league.modes import family_keys, get_mode, mix_at
 from trainers.league.population import League, LeagueConfig
 from trainers.league.publishing import LEARNER, AdapterFamily, export_versions, import_versions
 from trainers.league.ratings import MatchRecord
-from trainers.learn.step import LearnStep
+from trainers.learn.step import LearnStep, lr_decay_factor
 from trainers.rollout import MatchSpec, Rollout
 from trainers.run import layout as rf
 from trainers.run.guard import ADAPTER_STORE_PREFIX
@@ -330,7 +330,9 @@ class SelfPlayTrainer:
     # ------------------------------------------------------------------ learn
     def learn(self, episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
         reference, self._reference = self._reference, None  # the last evaluation, read once
-        stats, changes = self.learn_step(episodes, reference)
+        cfg = self.config
+        schedule = lr_decay_factor(self.step, cfg.run.iterations, cfg.learn.lr_decay_start)
+        stats, changes = self.learn_step(episodes, reference, schedule)
         for change in changes:
             self.monitor.log_text(self.step, "adaptive/changes", str(change.to_dict()))
         return stats

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LearnStep", "merge_update_stats"]
+__all__ = ["LearnStep", "lr_decay_factor", "merge_update_stats"]
 
 SUMMED = ("tokens", "sequence_tokens", "seconds", "skipped")
 """Update stats that add up over minibatches; the others are per-token figures."""
@@ -56,6 +56,20 @@ def merge_update_stats(parts: Sequence[Mapping[str, float]]) -> dict[str, float]
     return out
 
 
+def lr_decay_factor(step: int, iterations: int, decay_start: float) -> float:
+    """The lr factor of update `step` (1-based) of `iterations`: 1 until `decay_start` of the
+    run, then falling linearly to 1 / remaining at the last update (never 0: the last update
+    still learns). The decay phase of warmup-stable-decay schedules: a self-play policy that
+    found a good strategy stops being pushed around by the noise of its moving targets, as a
+    stochastic approximation needs a step size that shrinks. `decay_start` 1: constant."""
+    if not 0.0 <= decay_start <= 1.0:
+        raise ValueError(f"decay_start must lie in [0, 1], got {decay_start}")
+    first = math.floor(decay_start * iterations)  # updates before the decay
+    if step <= first or iterations <= first:
+        return 1.0
+    return (iterations - step + 1) / (iterations - first)
+
+
 class LearnStep:
     def __init__(
         self, learner: Learner, config: LearnConfig, lr_signal: str = "reward"
@@ -80,10 +94,14 @@ class LearnStep:
             }
 
     def __call__(
-        self, episodes: Sequence[Episode], reference: WinRate | None = None
+        self,
+        episodes: Sequence[Episode],
+        reference: WinRate | None = None,
+        schedule: float = 1.0,
     ) -> tuple[dict[str, dict[str, float]], list[Change]]:
         """(update stats per adapter, the adaptive controllers' changes); `reference` is the
-        last evaluation against fixed references, if one was played since the last call."""
+        last evaluation against fixed references, if one was played since the last call;
+        `schedule` multiplies every lr (`lr_decay_factor`)."""
         from trainers.learn.samples import samples_from_trajectories
 
         by_adapter: dict[str, list[Trajectory]] = defaultdict(list)
@@ -101,7 +119,7 @@ class LearnStep:
             samples = samples_from_trajectories(trajs, advantages) + targets
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
-            lr_scale = ctrl.lr_scale if ctrl else 1.0
+            lr_scale = (ctrl.lr_scale if ctrl else 1.0) * schedule
             s = self._update(name, samples, kl_coef, lr_scale)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
             if self.config.q_target_coef > 0:
