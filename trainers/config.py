@@ -259,6 +259,11 @@ class LeagueSettings:
     final_eval_games: int = 0
     """Games per bot at step 0 (the untrained adapter) and after the last iteration, where a
     reader compares the two: about 100 gives a 95% interval of +-0.1 (0: `eval_games`)."""
+    eval_temperature: float | None = None
+    """Sampling temperature of the learner in evaluation games; None: the training temperature.
+    0 evaluates the greedy policy (the deterministic policy, as Stable-Baselines3's
+    `evaluate_policy` does by default): right for games with a best move (the quiz), wrong for
+    games whose equilibria are mixed (Kuhn poker, RPS), where greedy play is exploitable."""
 
 
 @dataclass
@@ -459,6 +464,8 @@ class TrainerConfig:
                 f"unknown matchmaking {league.matchmaking!r}; choose one of "
                 f"{', '.join(MATCHMAKERS)}"
             )
+        if league.eval_temperature is not None and not league.eval_temperature >= 0:
+            raise ConfigError(f"eval_temperature must be >= 0, got {league.eval_temperature}")
 
 
 def _tuple_fields() -> set[str]:

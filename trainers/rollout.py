@@ -12,7 +12,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import envs
 from agents.llm_agent import LLMAgent
@@ -45,6 +45,8 @@ class Seat:
 class MatchSpec:
     seed: int
     seats: dict[str, Seat]
+    #: Sampling temperature of this match's LLM seats (0: greedy); None: the rollout's.
+    temperature: float | None = None
 
 
 @dataclass
@@ -91,12 +93,19 @@ class Rollout:
     def _phase(self, name: str) -> AbstractContextManager[None]:
         return nullcontext() if self.timer is None else self.timer.phase(name)
 
-    def _agent_for(self, agents: dict, adapter: AdapterRef) -> LLMAgent:
-        if adapter not in agents:
-            agents[adapter] = LLMAgent(
-                adapter.lora_name, self.server, adapter, self.sampling, self.constrained
+    def _agent_for(
+        self, agents: dict, adapter: AdapterRef, temperature: float | None = None
+    ) -> LLMAgent:
+        """The play's agent for `adapter` sampling at `temperature` (None: the rollout's)."""
+        key = (adapter, temperature)
+        if key not in agents:
+            sampling = self.sampling
+            if temperature is not None:
+                sampling = replace(sampling, temperature=temperature)
+            agents[key] = LLMAgent(
+                adapter.lora_name, self.server, adapter, sampling, self.constrained
             )
-        return agents[adapter]
+        return agents[key]
 
     def play(self, matches: Sequence[MatchSpec], step: int = 0, mix: float = 0.5) -> list[Episode]:
         """Play every match to the end; return one `Episode` each, in order."""
@@ -122,7 +131,7 @@ class Rollout:
                 }
             )
         branches = Branches() if self.move_values else None
-        llm_agents: dict[AdapterRef, LLMAgent] = {}
+        llm_agents: dict[tuple[AdapterRef, float | None], LLMAgent] = {}
         bots = {}
         refs = {s.adapter for m in matches for s in m.seats.values() if s.adapter is not None}
         if refs and self.server is None:
@@ -161,7 +170,7 @@ class Rollout:
                 if seat.bot is not None:
                     bot_batch.setdefault(seat.bot, []).append((g, request))
                     continue
-                llm = self._agent_for(llm_agents, seat.adapter)
+                llm = self._agent_for(llm_agents, seat.adapter, matches[g].temperature)
                 gen = room_for_choices(llm.build_request(request))
                 if len(gen.prompt_token_ids) + gen.sampling.max_tokens > self.server.max_model_len:
                     # The chat outgrew the model: an empty move (invalid, penalised) instead of

@@ -360,6 +360,8 @@ class SelfPlayTrainer:
         for bot in self.league.bots():
             n = games or self.config.league.eval_games
             matches = self.make_matches(n, opponent=bot.id, learning=False)
+            for match in matches:
+                match.temperature = self.config.league.eval_temperature
             episodes = self.rollout.play(matches, step=self.step)
             self.update_league(episodes)
             results[bot.id] = team_win_counts(episodes, LEARNER).get(bot.id, WinRate(0.0, 0))

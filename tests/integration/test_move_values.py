@@ -115,3 +115,22 @@ def test_a_valued_turn_learns_from_its_target_alone(quiz_episodes):
     kept = critic.without_valued_turns(trajs, roles, states, advantages)
     for t, adv in zip(trajs, kept, strict=True):
         assert adv == ((0.0, 0.0) if t.agent == "red_0" else (0.25, -0.75))
+
+
+def test_a_match_at_temperature_0_plays_the_greedy_moves(hf_server, adapters):
+    """`MatchSpec.temperature` (how evaluations play with `eval_temperature`): at 0 a move is a
+    function of its prompt, so the same 8 games played twice make the same first moves; the
+    same games sampled at the rollout's temperature (1; seeded, so reproducible) make others:
+    with moves near even odds, some sampled move is the less likely one."""
+    ref = hf_server.publish("quiz_greedy", *adapters[1])
+    rollout = Rollout(hf_server, "team_quiz_v0", QUIZ, payoff="team_battle")
+    seats = {a: Seat("main", adapter=ref) for a in ("red_0", "red_1")}
+    seats |= {a: Seat("bot", bot="random") for a in ("blue_0", "blue_1")}
+
+    def first_moves(temperature):  # the first question's: nothing of the bots' in the prompt
+        episodes = rollout.play([MatchSpec(s, seats, temperature) for s in range(8)])
+        return [ep.trajectories[a].turns[0].ids for ep in episodes for a in ("red_0", "red_1")]
+
+    greedy = first_moves(0.0)
+    assert first_moves(0.0) == greedy
+    assert first_moves(None) != greedy

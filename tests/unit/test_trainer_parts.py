@@ -82,6 +82,8 @@ def test_cooperative_metrics_have_no_win_rate():
         ({"temperature": 0}, "temperature must be"),
         ({"entropy_coef": -0.1}, "entropy_coef must be"),
         ({"advantage": "x"}, "unknown advantage"),
+        ({"eval_temperature": -1.0}, "eval_temperature must be"),
+        ({"lr_decay_start": 2.0}, "lr_decay_start must"),
     ],
 )
 def test_bad_configs_fail_with_what_to_fix(kwargs, message):
