@@ -155,19 +155,19 @@ def measure(
 
 def captain_figures(trainer) -> dict[str, float]:
     """The learning adapter as quiz captain on `CAPTAIN_PROBE` held-out first-question
-    decisions: mean probability of the right answer and greedy accuracy with its interval."""
-    from trainers.learn.probe import quiz_captain_accuracy, quiz_captain_decisions
+    decisions with random teammate proposals: mean probability of the right answer, greedy
+    accuracy with its interval, and the probability of copying the teammate."""
+    from trainers.learn.probe import quiz_captain_decisions, quiz_captain_score
 
     tokenizer = trainer.learner.tokenizer
     if not CAPTAIN_DECISIONS:
         CAPTAIN_DECISIONS.extend(quiz_captain_decisions(tokenizer, CAPTAIN_PROBE))
-    p_right, greedy = quiz_captain_accuracy(
-        trainer.learner, trainer.adapters[0], tokenizer, CAPTAIN_DECISIONS
-    )
-    score = WinRate(greedy, len(CAPTAIN_DECISIONS))
-    low, high = score.interval
-    return {"captain_p_right": p_right, "captain_greedy": score.rate,
-            "captain_greedy_low": low, "captain_greedy_high": high}  # fmt: skip
+    score = quiz_captain_score(trainer.learner, trainer.adapters[0], tokenizer, CAPTAIN_DECISIONS)
+    greedy = WinRate(score.greedy, len(CAPTAIN_DECISIONS))
+    low, high = greedy.interval
+    return {"captain_p_right": score.p_right, "captain_greedy": greedy.rate,
+            "captain_greedy_low": low, "captain_greedy_high": high,
+            "captain_p_copy": score.p_copy}  # fmt: skip
 
 
 def main() -> None:

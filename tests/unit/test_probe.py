@@ -29,20 +29,26 @@ def test_kuhn_policy_table_covers_every_info_set_with_its_legal_moves(tiny_model
 def test_quiz_captain_probe_names_the_right_answer_and_reads_the_learner(tiny_model):
     import re
 
-    from trainers.learn.probe import quiz_captain_accuracy, quiz_captain_decisions
+    from trainers.learn.probe import quiz_captain_decisions, quiz_captain_score
 
     learner = Learner(tiny_model, ["main"], LoRASettings(rank=4, alpha=8), LearnerConfig())
-    decisions = quiz_captain_decisions(learner.tokenizer, 6)
-    assert len(decisions) == 6
-    for prompt, moves, right in decisions:
-        text = learner.tokenizer.decode(prompt)
+    decisions = quiz_captain_decisions(learner.tokenizer, 8)
+    assert len(decisions) == 8
+    for d in decisions:
+        text = learner.tokenizer.decode(d.prompt)
         kind, a, b = re.findall(r"Which is (larger|smaller), (\d+) or (\d+)\?", text)[-1]
         best = max(int(a), int(b)) if kind == "larger" else min(int(a), int(b))
-        assert moves[right] == f"[answer {best}]" and len(moves) == 2
-    assert decisions == quiz_captain_decisions(learner.tokenizer, 6)  # held-out set is fixed
-    p_right, greedy = quiz_captain_accuracy(learner, "main", learner.tokenizer, decisions)
-    expected = [
-        move_probabilities(learner, "main", p, m, learner.tokenizer)[m[r]] for p, m, r in decisions
+        assert d.moves[d.right] == f"[answer {best}]" and len(d.moves) == 2
+        number = d.moves[d.proposed].removeprefix("[answer ").removesuffix("]")
+        assert text.rstrip().count(f"proposed {number}.") == 1  # the teammate's real proposal
+    assert {d.proposed == d.right for d in decisions} == {True, False}  # proposals are random
+    assert decisions == quiz_captain_decisions(learner.tokenizer, 8)  # held-out set is fixed
+    score = quiz_captain_score(learner, "main", learner.tokenizer, decisions)
+    probs = [
+        move_probabilities(learner, "main", d.prompt, d.moves, learner.tokenizer) for d in decisions
     ]
-    assert p_right == pytest.approx(sum(expected) / 6)
-    assert greedy == sum(p > 0.5 for p in expected)
+    right = [p[d.moves[d.right]] for p, d in zip(probs, decisions, strict=True)]
+    copy = [p[d.moves[d.proposed]] for p, d in zip(probs, decisions, strict=True)]
+    assert score.p_right == pytest.approx(sum(right) / 8)
+    assert score.p_copy == pytest.approx(sum(copy) / 8)
+    assert score.greedy == sum(p > 0.5 for p in right)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import envs
 from agents.conversation import Conversation, user_turn_text
@@ -96,15 +96,33 @@ def _seed_dealing(card: str, player: int) -> int:
     raise RuntimeError(f"no seed deals {card} to player {player}")
 
 
-Decision = tuple[list[int], list[str], int]
-"""A probe decision: (prompt ids, legal moves, index of the right move)."""
+class QuizDecision(NamedTuple):
+    """A captain's decision to probe: its prompt, the legal moves, which one is right and which
+    one its teammate proposed."""
+
+    prompt: list[int]
+    moves: list[str]
+    right: int
+    proposed: int
 
 
-def quiz_captain_decisions(tokenizer: Any, count: int, seed: int = 10**6) -> list[Decision]:
+class CaptainScore(NamedTuple):
+    """How an adapter answers probe decisions as captain."""
+
+    p_right: float
+    """Mean probability of the right answer (the accuracy of sampled play)."""
+    greedy: int
+    """Decisions whose likelier move is the right one."""
+    p_copy: float
+    """Mean probability of answering what the teammate proposed: 1 for a captain that copies its
+    teammate, whatever the question; the proposals are random, so copying scores p_right 0.5."""
+
+
+def quiz_captain_decisions(tokenizer: Any, count: int, seed: int = 10**6) -> list[QuizDecision]:
     """`count` first-question decisions of the red captain in fresh `team_quiz_v0` games of
-    larger/smaller questions: (prompt, legal moves, index of the right one). The teammate's
-    proposal is one of the two numbers at random, so it says nothing about the answer. Seeds
-    from `seed` on: far from the trainer's own games, so the probe is held out."""
+    larger/smaller questions. The teammate proposes one of the two numbers at random, so the
+    proposal says nothing about the answer. Seeds from `seed` on: far from the trainer's own
+    games, so the probe is held out."""
     import random
 
     from agents.scripted.team_quiz import solve
@@ -114,29 +132,34 @@ def quiz_captain_decisions(tokenizer: Any, count: int, seed: int = 10**6) -> lis
     for game in range(seed, seed + count):
         env = envs.make("team_quiz_v0", questions=1, kinds=["larger", "smaller"])
         env.reset(seed=game)
+        proposed = 0
         for agent in env.agent_iter():
             _, _, _, _, info = env.last()
             moves = info["legal_moves"]
             if agent != "red_0":
-                env.step(rng.choice(moves))
+                pick = rng.randrange(len(moves))
+                proposed = pick if agent == "red_1" else proposed
+                env.step(moves[pick])
                 continue
             prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
             right = moves.index(f"[answer {solve(info['view']['question'])}]")
-            out.append((list(prompt), list(moves), right))
+            out.append(QuizDecision(list(prompt), list(moves), right, proposed))
             break
     return out
 
 
-def quiz_captain_accuracy(
-    learner: Any, adapter: str, tokenizer: Any, decisions: Sequence[Decision]
-) -> tuple[float, int]:
-    """(mean probability of the right answer, decisions whose likelier move is the right one)
-    of the adapter as captain on `decisions` (`quiz_captain_decisions`), read from the learner:
+def quiz_captain_score(
+    learner: Any, adapter: str, tokenizer: Any, decisions: Sequence[QuizDecision]
+) -> CaptainScore:
+    """The adapter as captain on `decisions` (`quiz_captain_decisions`), read from the learner:
     what the captain has learned, apart from the sampling noise of games."""
-    p_right, greedy = 0.0, 0
-    for prompt, moves, right in decisions:
-        probs = move_probabilities(learner, adapter, prompt, moves, tokenizer)
-        p = probs[moves[right]]
+    p_right = p_copy = 0.0
+    greedy = 0
+    for d in decisions:
+        probs = move_probabilities(learner, adapter, d.prompt, d.moves, tokenizer)
+        p = probs[d.moves[d.right]]
         p_right += p
+        p_copy += probs[d.moves[d.proposed]]
         greedy += p > 0.5
-    return p_right / len(decisions), greedy
+    n = len(decisions)
+    return CaptainScore(p_right / n, greedy, p_copy / n)
