@@ -34,3 +34,11 @@ def test_first_adam_step_moves_b_by_lr_times_ratio(tiny_model, ratio):
 def test_lora_plus_ratio_must_be_positive():
     with pytest.raises(ValueError, match="lora_plus_ratio"):
         LearnerConfig(lora_plus_ratio=0.0)
+
+
+def test_plain_lora_keeps_one_parameter_group(tiny_model):
+    """Ratio 1 builds the optimizer as before LoRA+ existed, so older checkpoints still load."""
+    plain = make_learner(tiny_model, lora_plus_ratio=1.0)
+    plus = make_learner(tiny_model, lora_plus_ratio=4.0)
+    assert len(plain._optimizers["red"].param_groups) == 1
+    assert [g["lr_ratio"] for g in plus._optimizers["red"].param_groups] == [1.0, 4.0]

@@ -177,10 +177,12 @@ class Learner:
         `lora_plus_ratio` times the lr (LoRA+; the same single lr when the ratio is 1)."""
         params = self._params[adapter]
         ratio = self.config.lora_plus_ratio
-        groups = [
-            {"params": [p for k, p in params.items() if not _is_lora_b(k)], "lr_ratio": 1.0},
-            {"params": [p for k, p in params.items() if _is_lora_b(k)], "lr_ratio": ratio},
-        ]
+        groups = [{"params": list(params.values()), "lr_ratio": 1.0}]
+        if ratio != 1.0:  # one group otherwise: checkpoints of plain-LoRA runs load unchanged
+            groups = [
+                {"params": [p for k, p in params.items() if not _is_lora_b(k)], "lr_ratio": 1.0},
+                {"params": [p for k, p in params.items() if _is_lora_b(k)], "lr_ratio": ratio},
+            ]
         return torch.optim.AdamW(
             [g for g in groups if g["params"]],
             lr=self.config.lr,
