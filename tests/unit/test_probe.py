@@ -23,7 +23,8 @@ def test_kuhn_policy_table_covers_every_info_set_with_its_legal_moves(tiny_model
     _, info, prompt = prompt_after("kuhn_poker_v0", 0, ["[check]", "[bet]"], learner.tokenizer)
     key = info["view"]["info_set"]
     again = move_probabilities(learner, "main", prompt, info["legal_moves"], learner.tokenizer)
-    assert again == pytest.approx(table[key])
+    # The table scores all 12 info sets in one batch: the same values to fp32 summation order.
+    assert again == pytest.approx(table[key], rel=1e-5)
 
 
 def test_quiz_captain_probe_names_the_right_answer_and_reads_the_learner(tiny_model):

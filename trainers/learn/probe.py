@@ -30,18 +30,34 @@ def move_probabilities(
     tokenizer: Any,
 ) -> dict[str, float]:
     """P(move) for each legal move after `prompt`, normalised over `moves`."""
+    return many_move_probabilities(learner, adapter, [(prompt, moves)], tokenizer)[0]
+
+
+def many_move_probabilities(
+    learner: Any,
+    adapter: str,
+    decisions: Sequence[tuple[Sequence[int], Sequence[str]]],
+    tokenizer: Any,
+) -> list[dict[str, float]]:
+    """`move_probabilities` of each (prompt, moves), scored in one `learner.logprobs` call, so
+    the learner micro-batches them and scores prompts that share a prefix together."""
     from trainers.learn.samples import TrainSample
 
     samples = []
-    for move in moves:
-        ids = completion_ids(tokenizer, move)
-        turn = TurnTokens(len(prompt), ids, (0.0,) * len(ids), None, tuple(moves))
-        samples.append(TrainSample((*prompt, *ids), (turn,), 0.0))
-    logps = [float(lp.sum()) for lp in learner.logprobs(adapter, samples)]
-    top = max(logps)
-    weights = [math.exp(lp - top) for lp in logps]
-    total = sum(weights)
-    return {m: w / total for m, w in zip(moves, weights, strict=True)}
+    for prompt, moves in decisions:
+        for move in moves:
+            ids = completion_ids(tokenizer, move)
+            turn = TurnTokens(len(prompt), ids, (0.0,) * len(ids), None, tuple(moves))
+            samples.append(TrainSample((*prompt, *ids), (turn,), 0.0))
+    logps = iter([float(lp.sum()) for lp in learner.logprobs(adapter, samples)])
+    out = []
+    for _, moves in decisions:
+        mine = [next(logps) for _ in moves]
+        top = max(mine)
+        weights = [math.exp(lp - top) for lp in mine]
+        total = sum(weights)
+        out.append({m: w / total for m, w in zip(moves, weights, strict=True)})
+    return out
 
 
 def prompt_after(env_id: str, seed: int, history: Sequence[str], tokenizer: Any, **env_kwargs):
@@ -71,7 +87,7 @@ def kuhn_policy_table(learner: Any, adapter: str, tokenizer: Any) -> dict[str, d
     from envs.kuhn_poker.rules import LETTER, legal_actions
     from envs.kuhn_poker.theory import info_sets
 
-    table = {}
+    asked = []
     for key in info_sets():
         card, history = key.split(":")
         seed = _seed_dealing(card, len(history) % 2)
@@ -80,8 +96,9 @@ def kuhn_policy_table(learner: Any, adapter: str, tokenizer: Any) -> dict[str, d
             for i, letter in enumerate(history)
         ]
         _, info, prompt = prompt_after("kuhn_poker_v0", seed, moves, tokenizer)
-        table[key] = move_probabilities(learner, adapter, prompt, info["legal_moves"], tokenizer)
-    return table
+        asked.append((prompt, info["legal_moves"]))
+    probs = many_move_probabilities(learner, adapter, asked, tokenizer)
+    return dict(zip(info_sets(), probs, strict=True))
 
 
 @cache
@@ -153,13 +170,9 @@ def quiz_captain_score(
 ) -> CaptainScore:
     """The adapter as captain on `decisions` (`quiz_captain_decisions`), read from the learner:
     what the captain has learned, apart from the sampling noise of games."""
-    p_right = p_copy = 0.0
-    greedy = 0
-    for d in decisions:
-        probs = move_probabilities(learner, adapter, d.prompt, d.moves, tokenizer)
-        p = probs[d.moves[d.right]]
-        p_right += p
-        p_copy += probs[d.moves[d.proposed]]
-        greedy += p > 0.5
+    asked = [(d.prompt, d.moves) for d in decisions]
+    probs = many_move_probabilities(learner, adapter, asked, tokenizer)
+    right = [p[d.moves[d.right]] for p, d in zip(probs, decisions, strict=True)]
+    copy = [p[d.moves[d.proposed]] for p, d in zip(probs, decisions, strict=True)]
     n = len(decisions)
-    return CaptainScore(p_right / n, greedy, p_copy / n)
+    return CaptainScore(sum(right) / n, sum(p > 0.5 for p in right), sum(copy) / n)
