@@ -184,7 +184,7 @@ class Learner:
                 {"params": [p for k, p in params.items() if _is_lora_b(k)], "lr_ratio": ratio},
             ]
         return torch.optim.AdamW(
-            [g for g in groups if g["params"]],
+            groups,
             lr=self.config.lr,
             betas=self.config.betas,
             weight_decay=self.config.weight_decay,

@@ -65,7 +65,7 @@ def lr_decay_factor(step: int, iterations: int, decay_start: float) -> float:
     if not 0.0 <= decay_start <= 1.0:
         raise ValueError(f"decay_start must lie in [0, 1], got {decay_start}")
     first = math.floor(decay_start * iterations)  # updates before the decay
-    if step <= first or iterations <= first:
+    if step <= first:
         return 1.0
     return (iterations - step + 1) / (iterations - first)
 
