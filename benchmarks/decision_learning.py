@@ -37,10 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 import envs
 from agents.conversation import Conversation, user_turn_text
-from agents.scripted.team_quiz import solve
 from trainers.intervals import wilson_interval
 from trainers.learn.adapters import wrap
-from trainers.learn.probe import completion_ids
+from trainers.learn.probe import completion_ids, quiz_captain_decision
 from trainers.learn.settings import LoRASettings
 
 # prompt ids up to the divergence, the two divergence tokens, which is right, and (the chat
@@ -49,20 +48,11 @@ Decision = tuple[list[int], tuple[int, int], int, tuple[list[int], tuple[str, st
 
 
 def captain_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision:
-    """The red captain's first decision of a fresh quiz: its prompt up to the first differing token
-    of the two legal moves, those two tokens, and which of them is right (0 or 1)."""
-    env = envs.make("team_quiz_v0", questions=1, kinds=["larger", "smaller"])
-    env.reset(seed=seed)
-    for agent in env.agent_iter():
-        _, _, _, _, info = env.last()
-        moves = info["legal_moves"]
-        if agent != "red_0":
-            env.step(moves[int(rng.integers(2))])
-            continue
-        prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
-        right = moves.index(f"[answer {solve(info['view']['question'])}]")
-        return _at_divergence(tokenizer, prompt, moves, right)
-    raise RuntimeError("the quiz ended before the red captain moved")
+    """The red captain's first decision of a fresh quiz (`probe.quiz_captain_decision`, the
+    other players' moves drawn at random): its prompt up to the first differing token of the
+    two legal moves, those two tokens, and which of them is right (0 or 1)."""
+    d = quiz_captain_decision(tokenizer, seed, lambda n: int(rng.integers(n)))
+    return _at_divergence(tokenizer, d.prompt, d.moves, d.right)
 
 
 def kuhn_decision(tokenizer, rng: np.random.Generator, seed: int) -> Decision:

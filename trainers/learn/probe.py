@@ -8,7 +8,7 @@ the rollout samples from. Used to compute, e.g., Kuhn poker's exploitability of 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -135,34 +135,36 @@ class CaptainScore(NamedTuple):
     teammate, whatever the question; the proposals are random, so copying scores p_right 0.5."""
 
 
-def quiz_captain_decisions(tokenizer: Any, count: int, seed: int = 10**6) -> list[QuizDecision]:
-    """`count` first-question decisions of the red captain in fresh `team_quiz_v0` games of
-    larger/smaller questions. The teammate proposes one of the two numbers at random, so the
-    proposal says nothing about the answer. Seeds from `seed` on: far from the trainer's own
-    games, so the probe is held out."""
-    import random
-
+def quiz_captain_decision(tokenizer: Any, seed: int, pick: Callable[[int], int]) -> QuizDecision:
+    """The red captain's first decision in a fresh `team_quiz_v0` game of one larger/smaller
+    question from `seed`, its chat rendered as the rollout renders it; `pick(n)` chooses each
+    earlier player's move among their n legal ones (the teammate's proposal among them)."""
     from agents.scripted.team_quiz import solve
 
+    env = envs.make("team_quiz_v0", questions=1, kinds=["larger", "smaller"])
+    env.reset(seed=seed)
+    picks: dict[str, int] = {}
+    for agent in env.agent_iter():
+        _, _, _, _, info = env.last()
+        moves = info["legal_moves"]
+        if agent != "red_0":
+            picks[agent] = pick(len(moves))
+            env.step(moves[picks[agent]])
+            continue
+        prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
+        right = moves.index(f"[answer {solve(info['view']['question'])}]")
+        return QuizDecision(list(prompt), list(moves), right, picks["red_1"])
+    raise RuntimeError("the quiz ended before the red captain moved")
+
+
+def quiz_captain_decisions(tokenizer: Any, count: int, seed: int = 10**6) -> list[QuizDecision]:
+    """`count` captain decisions (`quiz_captain_decision`) whose teammate proposes one of the
+    two numbers at random, so the proposal says nothing about the answer. Seeds from `seed`
+    on: far from the trainer's own games, so the probe is held out."""
+    import random
+
     rng = random.Random(seed)
-    out = []
-    for game in range(seed, seed + count):
-        env = envs.make("team_quiz_v0", questions=1, kinds=["larger", "smaller"])
-        env.reset(seed=game)
-        proposed = 0
-        for agent in env.agent_iter():
-            _, _, _, _, info = env.last()
-            moves = info["legal_moves"]
-            if agent != "red_0":
-                pick = rng.randrange(len(moves))
-                proposed = pick if agent == "red_1" else proposed
-                env.step(moves[pick])
-                continue
-            prompt = Conversation(tokenizer).add_user(user_turn_text(info, first=True))
-            right = moves.index(f"[answer {solve(info['view']['question'])}]")
-            out.append(QuizDecision(list(prompt), list(moves), right, proposed))
-            break
-    return out
+    return [quiz_captain_decision(tokenizer, g, rng.randrange) for g in range(seed, seed + count)]
 
 
 def quiz_captain_score(
