@@ -21,6 +21,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,6 @@ BEST_RPS_EXPLOIT = BiasedBot.p_rock
 UNIFORM_KUHN_EXPLOITABILITY = float(UNIFORM_EXPLOITABILITY)
 TABLES: list[dict] = []  # kuhn: the adapter's policy at every info set, at every probe
 CAPTAIN_PROBE = 64  # team_battle: held-out captain decisions read from the learner
-CAPTAIN_DECISIONS: list = []
 
 
 @dataclass
@@ -157,17 +157,24 @@ def captain_figures(trainer) -> dict[str, float]:
     """The learning adapter as quiz captain on `CAPTAIN_PROBE` held-out first-question
     decisions with random teammate proposals: mean probability of the right answer, greedy
     accuracy with its interval, and the probability of copying the teammate."""
-    from trainers.learn.probe import quiz_captain_decisions, quiz_captain_score
+    from trainers.learn.probe import quiz_captain_score
 
     tokenizer = trainer.learner.tokenizer
-    if not CAPTAIN_DECISIONS:
-        CAPTAIN_DECISIONS.extend(quiz_captain_decisions(tokenizer, CAPTAIN_PROBE))
-    score = quiz_captain_score(trainer.learner, trainer.adapters[0], tokenizer, CAPTAIN_DECISIONS)
-    greedy = WinRate(score.greedy, len(CAPTAIN_DECISIONS))
+    decisions = _captain_decisions(tokenizer)
+    score = quiz_captain_score(trainer.learner, trainer.adapters[0], tokenizer, decisions)
+    greedy = WinRate(score.greedy, len(decisions))
     low, high = greedy.interval
     return {"captain_p_right": score.p_right, "captain_greedy": greedy.rate,
             "captain_greedy_low": low, "captain_greedy_high": high,
             "captain_p_copy": score.p_copy}  # fmt: skip
+
+
+@cache
+def _captain_decisions(tokenizer) -> list:
+    """The probe's held-out decisions, built once a run (the same at every probe)."""
+    from trainers.learn.probe import quiz_captain_decisions
+
+    return quiz_captain_decisions(tokenizer, CAPTAIN_PROBE)
 
 
 def main() -> None:

@@ -64,6 +64,34 @@ def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
         assert low - 1e-9 <= rate <= high + 1e-9 and 0 <= low < high <= 1  # Wilson: float ends
 
 
+def test_team_battle_benchmark_probes_the_captain(model_cache_env, tmp_path):
+    """`learning.py team_battle` writes, at step 0 and at each evaluation, the win rates and
+    the captain probe read from the learner: p_right, p_copy and greedy accuracy inside its
+    interval; one update moves the probed probabilities."""
+    import csv
+
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "learning.py"), "team_battle", "--model",
+        "tiny", "--iterations", "1", "--eval-every", "1", "--eval-games", "2",
+        "--final-eval-games", "2", "--games-per-iteration", "2", "--max-model-len", "1024",
+        "--lr", "1e-2", "--runs-dir", str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (curve,) = tmp_path.glob("bench_team_battle*/learning_team_battle.csv")
+    with open(curve, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(float(r["step"])) for r in rows] == [0, 1]
+    for r in rows:
+        p_right, p_copy = float(r["captain_p_right"]), float(r["captain_p_copy"])
+        greedy = ("captain_greedy_low", "captain_greedy", "captain_greedy_high")
+        low, rate, high = (float(r[k]) for k in greedy)
+        assert 0 < p_right < 1 and 0 < p_copy < 1
+        assert low - 1e-9 <= rate <= high + 1e-9
+        assert "eval_win_rate_vs_bot:random" in r
+    assert rows[1]["captain_p_right"] != rows[0]["captain_p_right"], "the update moved nothing"
+
+
 def test_iteration_benchmark_times_both_paths_quietly(model_cache_env, tmp_path):
     """`iteration.py` times the old and the new learner path phase by phase and prints their
     ratio; the engine's INFO lines go to the run's train.log, not to the terminal."""
