@@ -66,3 +66,41 @@ def test_choice_mask_allows_exactly_the_prefixes(tokenizer):
     assert mask.is_complete(rock)
     with pytest.raises(ValueError):
         ChoiceMask(tokenizer, [])
+
+
+def _scan_allowed(tokenizer, choices, generated):
+    """The mask's definition, by a scan of the whole vocabulary: the tokens whose text starts
+    what is left of a choice, and the end-of-sequence token once a choice is complete."""
+    text = tokenizer.decode(list(generated), skip_special_tokens=True)
+    rests = [c[len(text) :] for c in choices if c.startswith(text) and len(c) > len(text)]
+    special = set(tokenizer.all_special_ids)
+    allowed = [
+        t
+        for t in range(len(tokenizer))
+        if t not in special
+        and (s := tokenizer.decode([t]))
+        and any(r.startswith(s) for r in rests)
+    ]
+    return allowed + ([tokenizer.eos_token_id] if text in choices else [])
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [
+        ["[rock]", "[paper]", "[scissors]"],
+        ["[answer 51]", "[answer 76]"],
+        ["[propose 9]", "[propose 19]"],
+        ["[bet]", "[check]", "[call]", "[fold]"],
+        ["[answer 7]", "[answer 7]"],
+        ["a", "ab", "abc"],
+    ],
+)
+def test_choice_mask_equals_a_scan_of_the_vocabulary(tokenizer, choices):
+    mask = ChoiceMask(tokenizer, choices)
+    prefixes = [[]]
+    for choice in choices:
+        ids = tokenizer(choice, add_special_tokens=False)["input_ids"]
+        prefixes += [ids[:k] for k in range(1, len(ids) + 1)]
+    prefixes.append(tokenizer("[zzz", add_special_tokens=False)["input_ids"])  # off every choice
+    for generated in prefixes:
+        assert mask.allowed(generated) == _scan_allowed(tokenizer, choices, generated)
