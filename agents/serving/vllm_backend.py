@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from agents.serving.adapters import AdapterStore, StoredAdapter
@@ -15,6 +16,21 @@ from agents.serving.types import GenerationRequest, GenerationResult
 log = logging.getLogger(__name__)
 
 DEFAULT_KV_CACHE_GIB = 2
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration (restored after)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 class VLLMPolicyServer(PolicyServer):
@@ -41,7 +57,11 @@ class VLLMPolicyServer(PolicyServer):
         enable_prefix_caching: bool = True,
         seed: int = 0,
         tensor_parallel_size: int = 1,
+        cpu_cores: Sequence[int] | None = None,
     ) -> None:
+        """`cpu_cores`: on a CPU, the cores the engine's worker runs its threads on. None keeps
+        vLLM's choice (`VLLM_CPU_OMP_THREADS_BIND`, default `auto`: every core but one, which it
+        reserves for its scheduler: half of a 2-core machine). A variable the user set wins."""
         from agents.models import resolve_model
 
         path = resolve_model(str(model))
@@ -61,19 +81,23 @@ class VLLMPolicyServer(PolicyServer):
                 tensor_parallel_size=tensor_parallel_size, distributed_executor_backend="mp"
             )
         log.info("starting vLLM engine for %s (max_loras=%d, dtype=%s)", path, max_loras, dtype)
-        self.llm = LLM(
-            model=str(path),
-            enable_lora=True,
-            max_loras=max_loras,
-            max_lora_rank=max_lora_rank,
-            max_cpu_loras=max_cpu_loras or max(4 * max_loras, 32),
-            dtype=dtype,
-            max_model_len=max_model_len,
-            enable_prefix_caching=enable_prefix_caching,
-            logprobs_mode="processed_logprobs",
-            seed=seed,
-            **kwargs,
-        )
+        bind = {}
+        if cpu_cores and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            bind["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(str(c) for c in sorted(cpu_cores))
+        with environment(bind):  # read by the engine's processes as they start
+            self.llm = LLM(
+                model=str(path),
+                enable_lora=True,
+                max_loras=max_loras,
+                max_lora_rank=max_lora_rank,
+                max_cpu_loras=max_cpu_loras or max(4 * max_loras, 32),
+                dtype=dtype,
+                max_model_len=max_model_len,
+                enable_prefix_caching=enable_prefix_caching,
+                logprobs_mode="processed_logprobs",
+                seed=seed,
+                **kwargs,
+            )
         super().__init__(path, AdapterStore(store_dir), max_model_len)
         self.tokenizer = self.llm.get_tokenizer()
         self._lock = threading.Lock()  # vllm.LLM is not thread-safe
