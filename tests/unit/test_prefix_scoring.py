@@ -201,3 +201,41 @@ def test_an_update_with_the_shared_prefix_accumulates_the_plain_gradient(server,
     assert float(plain.norm()) > 0
     rel = float((plain - shared).norm() / plain.norm())
     assert rel <= GRAD_REL_TOL, f"accumulated gradients differ by {rel:.2e} of their norm"
+
+
+@pytest.mark.parametrize("shared_prefix", [False, True], ids=["plain", "shared"])
+def test_eager_attention_scores_and_gradients_equal_sdpa(server, learner, shared_prefix):
+    """The scorer runs eager attention on a CPU for small micro-batches (faster there) and
+    SDPA for large ones: the same attention, so the same log-probs and LoRA gradients."""
+    from trainers.learn import scoring
+
+    samples = play(server, learner, "team_quiz_v0", constrained=True)
+    batch = learner.scorer.collate(samples[:8])
+    assert learner.scorer.attention(batch) == "eager"  # a CPU and a small batch
+    learner.peft.set_adapter("red")
+    results = {}
+    original = learner.scorer.attention
+    try:
+        for impl in ("eager", "sdpa"):
+            learner.scorer.attention = lambda _batch, impl=impl: impl
+            results[impl] = score(learner, batch, shared_prefix=shared_prefix)
+            assert learner.scorer._body.config._attn_implementation == impl
+    finally:
+        learner.scorer.attention = original
+    (eager, eager_grads), (sdpa, sdpa_grads) = results["eager"], results["sdpa"]
+    gap = float((eager - sdpa).abs().max())
+    assert gap <= LOGPROB_TOL, f"log-prob gap {gap}"
+    for key, grad in sdpa_grads.items():
+        norm = float(grad.norm())
+        assert norm > 0, f"{key}: no gradient (the check could not fail)"
+        rel = float((grad - eager_grads[key]).norm()) / norm
+        assert rel <= GRAD_REL_TOL, f"{key}: gradient differs by {rel:.2e} of its norm"
+    # Above the memory bound the scorer keeps SDPA (its memory does not grow with width^2).
+    rows, width = batch.input_ids.shape
+    per_batch = rows * width * width * learner.scorer._weights_per_position * 6
+    bound = scoring.EAGER_ATTENTION_BYTES
+    try:
+        scoring.EAGER_ATTENTION_BYTES = per_batch - 1
+        assert learner.scorer.attention(batch) == "sdpa"
+    finally:
+        scoring.EAGER_ATTENTION_BYTES = bound
