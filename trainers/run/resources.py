@@ -69,6 +69,10 @@ def plan_resources(
     activations_gb = activations(min(max_model_len, TYPICAL_TOKENS))
     worst_gb = activations(max_model_len)
     learner_gb = weights_gb + activations_gb + LEARNER_OVERHEAD_GB
+    if device == "cpu":  # eager attention's weights, kept for backward up to a bound
+        from trainers.learn.scoring import EAGER_ATTENTION_BYTES
+
+        learner_gb += EAGER_ATTENTION_BYTES / 2**30
     kv = kv_cache_gib
     if engine and kv is None:
         kv = min(MAX_AUTO_KV_GIB, max(1.0, 0.25 * budget))
