@@ -29,8 +29,9 @@ PROJECTIONS: tuple[str, ...] = ("own", "full")
 _ALLOWED_CACHE_SIZE = 4096
 #: On a CPU, a micro-batch whose attention weights (kept for backward) fit in this many bytes
 #: runs eager attention, batched matmuls on the same bf16 kernels as the rest of the model:
-#: a default team-battle update took 25 s instead of SDPA's 32 s (whose flash kernel backward
-#: is slow on a CPU). Larger ones keep SDPA, whose memory does not grow with width squared.
+#: a recorded default team-battle update took 28 s instead of SDPA's 31-33 s (whose flash
+#: kernel's backward is slow on a CPU). Larger ones keep SDPA, whose memory does not grow with
+#: width squared. The bytes kept are an upper bound in bfloat16 (4 in float32: no copy).
 EAGER_ATTENTION_BYTES = 2 * 2**30
 #: Bytes eager attention keeps per weight for backward: the softmax's fp32 output and its bf16
 #: copy that multiplies the values.
