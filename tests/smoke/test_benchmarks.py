@@ -24,6 +24,21 @@ def table_rows(stdout: str) -> dict[int, tuple[float, ...]]:
     return rows
 
 
+def learning_curve(tmp_path: Path, scenario: str, *flags: str) -> list[dict[str, str]]:
+    """Run `benchmarks/learning.py <scenario>` on the tiny model; the rows of its curve CSV."""
+    import csv
+
+    cmd = [
+        sys.executable, str(ROOT / "benchmarks" / "learning.py"), scenario, "--model", "tiny",
+        "--max-model-len", "1024", "--runs-dir", str(tmp_path), *flags,
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (curve,) = tmp_path.glob(f"bench_{scenario}*/learning_{scenario}.csv")
+    with open(curve, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 @pytest.mark.parametrize(
     ("task", "mode"), [("quiz", "ce"), ("quiz", "pg"), ("kuhn_card", "pg"), ("quiz", "targets")]
 )
@@ -46,18 +61,10 @@ def test_decision_learning_updates_the_adapter(task, mode, model_cache_env):
 def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
     """`learning.py signal` plays its measurement games without training, at step 0, at each
     probe and at the last step, and writes each point's success rate and 95% interval."""
-    import csv
-
-    cmd = [
-        sys.executable, str(ROOT / "benchmarks" / "learning.py"), "signal", "--model", "tiny",
-        "--iterations", "2", "--games-per-iteration", "4", "--probe-games", "6",
-        "--probe-every", "5", "--max-model-len", "1024", "--runs-dir", str(tmp_path),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (curve,) = tmp_path.glob("bench_signal*/learning_signal.csv")
-    with open(curve, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = learning_curve(
+        tmp_path, "signal", "--iterations", "2", "--games-per-iteration", "4",
+        "--probe-games", "6", "--probe-every", "5",
+    )  # fmt: skip
     assert [int(float(r["step"])) for r in rows] == [0, 2]  # step 0 and the last (2 < 5)
     for r in rows:
         low, rate, high = (float(r[k]) for k in ("success_low", "success_rate", "success_high"))
@@ -68,19 +75,10 @@ def test_team_battle_benchmark_probes_the_captain(model_cache_env, tmp_path):
     """`learning.py team_battle` writes, at step 0 and at each evaluation, the win rates and
     the captain probe read from the learner: p_right, p_copy and greedy accuracy inside its
     interval; one update moves the probed probabilities."""
-    import csv
-
-    cmd = [
-        sys.executable, str(ROOT / "benchmarks" / "learning.py"), "team_battle", "--model",
-        "tiny", "--iterations", "1", "--eval-every", "1", "--eval-games", "2",
-        "--final-eval-games", "2", "--games-per-iteration", "2", "--max-model-len", "1024",
-        "--lr", "1e-2", "--runs-dir", str(tmp_path),
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (curve,) = tmp_path.glob("bench_team_battle*/learning_team_battle.csv")
-    with open(curve, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = learning_curve(
+        tmp_path, "team_battle", "--iterations", "1", "--eval-every", "1", "--eval-games", "2",
+        "--final-eval-games", "2", "--games-per-iteration", "2", "--lr", "1e-2",
+    )  # fmt: skip
     assert [int(float(r["step"])) for r in rows] == [0, 1]
     for r in rows:
         p_right, p_copy = float(r["captain_p_right"]), float(r["captain_p_copy"])
