@@ -13,24 +13,24 @@ from envs.team_quiz.questions import Question, check_kinds, make_questions, norm
 TEAMS = ("red", "blue")
 MAX_ANSWER_CHARS = 30
 
+# The decision is stated last, with its choices: a 135M model learns to compare the two numbers
+# in about 12 updates from a chat that ends "Which is larger, 9 or 19? ... Final answer, [answer
+# 9] or [answer 19]?", and not in 16 from one that ended "Final answer: [answer ...]" after the
+# same question (benchmarks/decision_learning.py; README). The rules stay short for the same
+# reason, and because every token of them is paid in every game.
 RULES = (
-    "You are {agent} on team {team} in a quiz: team red ({red}) against team blue ({blue}). "
-    "Both teams get the same {questions} questions. For each question the teammates propose an "
-    "answer, then the captain ({captain}) gives the team's final answer. Proposals are seen only "
-    "by your team; the other team's answer is shown after both teams have answered. A right final "
-    "answer scores +1 for every member of the team.\n"
+    "Team quiz: you are {agent}, {position} of team {team} ({members}), against team {other}. "
+    "Both teams get the same {questions} questions. For each one the teammates propose an answer "
+    "(only their team sees it), then the captain gives the team's final answer; a right one "
+    "scores +1 for every member of the team. The other team's answer is shown after both teams "
+    "have answered.\n"
     "{role}"
 )
-ROLE_MEMBER = (
-    "You propose answers. Write your proposal in brackets, like [propose 12] or [propose b]. "
-    "Answers are a number or one word."
-)
-ROLE_CAPTAIN = (
-    "You are the captain: you give the final answer, like [answer 12] or [answer b]. "
-    "Answers are a number or one word."
-)
-TURN_MEMBER = "Question {number} of {questions}: {question}\n{seen}Your proposal: [propose ...]"
-TURN_CAPTAIN = "Question {number} of {questions}: {question}\n{seen}Final answer: [answer ...]"
+ROLE_MEMBER = "Propose in brackets, like [propose 12] or [propose b]: a number or one word."
+ROLE_CAPTAIN = "Answer in brackets, like [answer 12] or [answer b]: a number or one word."
+# The question and the teammates' proposals are in the events just before (`Game.log`).
+TURN_MEMBER = "{question} Your proposal, {choices}?"
+TURN_CAPTAIN = "{question} Final answer, {choices}?"
 
 _PROPOSE = re.compile(r"\[\s*propose(?:\s*:\s*|\s+)([^\[\]\n]{1,60}?)\s*\]", re.IGNORECASE)
 _ANSWER = re.compile(r"\[\s*answer(?:\s*:\s*|\s+)([^\[\]\n]{1,60}?)\s*\]", re.IGNORECASE)
@@ -201,24 +201,20 @@ class TeamQuiz(Game):
         team = team_of(agent)
         return RULES.format(
             agent=agent,
+            position="the captain" if self.is_captain(agent) else "a teammate",
             team=team,
-            red=", ".join(team_members("red", self.team_size)),
-            blue=", ".join(team_members("blue", self.team_size)),
+            members=", ".join(team_members(team, self.team_size)),
+            other=next(t for t in TEAMS if t != team),
             questions=len(self.state.questions),
-            captain=self.captain(team),
             role=ROLE_CAPTAIN if self.is_captain(agent) else ROLE_MEMBER,
         )
 
     def turn_prompt(self, agent: str) -> str:
-        proposals = self._team_proposals(agent)
-        seen = " ".join(f"{a} proposed {p}." for a, p in proposals.items())
+        moves = self.legal_moves(agent)
+        verb = "answer" if self.is_captain(agent) else "propose"
+        choices = " or ".join(moves) if moves else f"[{verb} ...]"
         template = TURN_CAPTAIN if self.is_captain(agent) else TURN_MEMBER
-        return template.format(
-            number=self.state.index + 1,
-            questions=len(self.state.questions),
-            question=self.question.text,
-            seen=seen + "\n" if seen else "",
-        )
+        return template.format(question=self.question.text, choices=choices)
 
     def view(self, agent: str) -> dict[str, Any]:
         s = self.state

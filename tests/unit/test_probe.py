@@ -41,7 +41,7 @@ def test_quiz_captain_probe_names_the_right_answer_and_reads_the_learner(tiny_mo
         best = max(int(a), int(b)) if kind == "larger" else min(int(a), int(b))
         assert d.moves[d.right] == f"[answer {best}]" and len(d.moves) == 2
         number = d.moves[d.proposed].removeprefix("[answer ").removesuffix("]")
-        assert text.rstrip().count(f"proposed {number}.") == 1  # the teammate's real proposal
+        assert text.count(f"red_1 proposes {number}.") == 1  # the teammate's real proposal
     assert {d.proposed == d.right for d in decisions} == {True, False}  # proposals are random
     assert decisions == quiz_captain_decisions(learner.tokenizer, 8)  # held-out set is fixed
     score = quiz_captain_score(learner, "main", learner.tokenizer, decisions)

@@ -202,10 +202,27 @@ def test_proposals_and_answers_stay_in_the_team_until_both_answered():
     assert "blue_1 proposes 7" in blue_sees and "blue_1" not in red_sees
     assert "answers 4" not in blue_sees
     assert game.view("blue_0")["team_proposals"] == {"blue_1": "7"}
-    assert "blue_1 proposed 7." in game.turn_prompt("blue_0")
+    assert game.turn_prompt("blue_0").endswith("Final answer, [answer ...]?")  # free text
     game.submit("blue_0", "[answer 7]")
     shown = game.visible_events("blue_1")
     assert "Question 1: red answered 4 (right), blue answered 7 (wrong). The answer was 4." in shown
+
+
+def test_a_turn_ends_with_the_question_and_its_choices():
+    """The decision is stated last, with the legal moves, in the chat an LLM agent gets (rules,
+    new events, turn prompt): the captain reads its teammate's proposal, then the question."""
+    env = envs.make("team_quiz_v0", questions=1, kinds=["larger"])
+    env.reset(seed=3)
+    for agent in env.agent_iter():
+        info = env.last()[4]
+        if agent == "red_0":
+            break
+        env.step(info["legal_moves"][-1])
+    question = info["view"]["question"]
+    a, b = question.removeprefix("Which is larger, ").removesuffix("?").split(" or ")
+    assert info["turn_prompt"] == f"{question} Final answer, [answer {a}] or [answer {b}]?"
+    assert f"red_1 proposes {b}." in info["new_events"]
+    assert "the captain of team red (red_0, red_1)" in info["rules"]
 
 
 def test_view_does_not_give_the_answer():
