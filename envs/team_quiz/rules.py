@@ -121,6 +121,10 @@ class TeamQuiz(Game):
     def is_captain(self, agent: str) -> bool:
         return agent == self.captain(team_of(agent))
 
+    def verb(self, agent: str) -> str:
+        """The word of the agent's moves: [answer ...] for a captain, [propose ...] otherwise."""
+        return "answer" if self.is_captain(agent) else "propose"
+
     def _announce(self) -> None:
         s = self.state
         self.log(f"Question {s.index + 1} of {len(s.questions)}: {self.question.text}")
@@ -143,8 +147,8 @@ class TeamQuiz(Game):
         """
         if self.over or self.question.kind not in CHOICE_KINDS:
             return None
-        verb = "answer" if self.is_captain(agent) else "propose"
-        return [f"[{verb} {n}]" for n in dict.fromkeys(_NUMBERS.findall(self.question.text))]
+        numbers = dict.fromkeys(_NUMBERS.findall(self.question.text))
+        return [f"[{self.verb(agent)} {n}]" for n in numbers]
 
     def parse_move(self, agent: str, text: str) -> str | None:
         return find_answer(_ANSWER if self.is_captain(agent) else _PROPOSE, text)
@@ -211,8 +215,7 @@ class TeamQuiz(Game):
 
     def turn_prompt(self, agent: str) -> str:
         moves = self.legal_moves(agent)
-        verb = "answer" if self.is_captain(agent) else "propose"
-        choices = " or ".join(moves) if moves else f"[{verb} ...]"
+        choices = " or ".join(moves) if moves else f"[{self.verb(agent)} ...]"
         template = TURN_CAPTAIN if self.is_captain(agent) else TURN_MEMBER
         return template.format(question=self.question.text, choices=choices)
 
