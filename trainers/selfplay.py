@@ -213,7 +213,7 @@ class SelfPlayTrainer:
     def _engine_cores(self) -> list[int] | None:
         """Every core this process may use, for the engine on a CPU when the loop is sync: the
         learner and the engine then take turns, so neither needs a core kept from the other
-        (vLLM's default keeps one of two for its scheduler: generation 1.4-2x slower, by `benchmarks/engine_cores.py`). Async
+        (vLLM's default keeps one of two for its scheduler: generation 1.4-2x slower). Async
         rollout runs both at once: vLLM's own split."""
         if self.plan.device != "cpu" or self.config.rollout.async_rollout:
             return None
