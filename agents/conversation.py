@@ -10,6 +10,7 @@ reuses every earlier turn.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,15 @@ class Conversation:
         )
         self.token_ids.extend(completion_ids)
         self.messages.append({"role": "assistant", "content": text})
+
+    def copy(self) -> Conversation:
+        """An independent copy sharing the tokenizer: a chat that goes on in a copy of the game
+        (`trainers.counterfactual`) without touching the real one."""
+        twin = copy.copy(self)  # not dataclasses.replace: __post_init__ would add the system turn
+        twin.messages = [dict(m) for m in self.messages]
+        twin.token_ids = list(self.token_ids)
+        twin.turns = list(self.turns)  # TurnTokens are frozen
+        return twin
 
     def completion_mask(self) -> list[bool]:
         """True at every token the agent produced (the tokens a learner trains on)."""

@@ -45,11 +45,18 @@ class LLMAgent:
     def conversation(self, game_index: int, agent: str) -> Conversation:
         key = (game_index, agent)
         if key not in self.conversations:
-            self.conversations[key] = Conversation(self.server.tokenizer, self.system_prompt)
+            self.conversations[key] = self.new_conversation()
         return self.conversations[key]
 
-    def build_request(self, request: ActRequest) -> GenerationRequest:
-        chat = self.conversation(request.game_index, request.agent)
+    def new_conversation(self) -> Conversation:
+        return Conversation(self.server.tokenizer, self.system_prompt)
+
+    def build_request(
+        self, request: ActRequest, chat: Conversation | None = None
+    ) -> GenerationRequest:
+        """The request for `request`'s move, extending its game's chat (or `chat`, one kept
+        apart from the agent's games: a copy of a game replayed with another move)."""
+        chat = chat if chat is not None else self.conversation(request.game_index, request.agent)
         prompt = chat.add_user(user_turn_text(request.info, first=not chat.turns))
         legal = request.info.get("legal_moves") or None
         return GenerationRequest(
@@ -59,8 +66,10 @@ class LLMAgent:
             choices=tuple(legal) if self.constrained and legal else None,
         )
 
-    def record(self, request: ActRequest, result: GenerationResult) -> LLMResponse:
-        chat = self.conversation(request.game_index, request.agent)
+    def record(
+        self, request: ActRequest, result: GenerationResult, chat: Conversation | None = None
+    ) -> LLMResponse:
+        chat = chat if chat is not None else self.conversation(request.game_index, request.agent)
         version = None if result.adapter is None else result.adapter.version
         chat.add_completion(result.token_ids, result.logprobs, result.text, version, result.choices)
         return LLMResponse(text=result.text, result=result)

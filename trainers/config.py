@@ -109,6 +109,11 @@ class RolloutConfig:
     turn; `trainers.counterfactual`): exact where nobody acting in that window sees the move
     (the team quiz's answers). With `q_target_coef`, the learner pulls each decision toward
     softmax(values / q_target_temperature)."""
+    fresh_replies: bool = False
+    """With move_values: in each copy, the language players reply afresh to what they see
+    (sampled from their adapters, batched with the real games' requests) instead of repeating
+    their real moves: an unbiased value, one game's worth of noise, for a move others react to
+    (the signal game's clue). Costs one request per copy and reply."""
     async_rollout: bool = False
     """Play the next iteration's games while the learner trains on this one (AReaL-style; the
     games then use weights one version old: pair it with loss=decoupled_ppo). Off by default
@@ -416,6 +421,8 @@ class TrainerConfig:
                 "q_target_coef needs move values (advantage='decision_q' or move_values) and "
                 "constrained moves (its targets are over the legal moves)"
             )
+        if self.rollout.fresh_replies and not self.rollout.move_values:
+            raise ConfigError("fresh_replies answers in the copies that move_values makes: set both")
         if self.rollout.temperature <= 0:
             raise ConfigError("temperature must be > 0 for policy-gradient training")
         try:  # the env itself checks its kwargs (team sizes, rounds...) with its own message

@@ -9,11 +9,15 @@ decision has a value (what `trainers.learn.targets` turns into a soft policy-imp
 
 A copy is exact while the others' replayed moves do not depend on the changed move: in the team
 quiz a captain's answer is seen by nobody before the question resolves, so the answer's value is
-exact. Where a later mover would have seen it (a Kuhn poker opponent replying to a bet), the copy
-answers with the move made in the real game, which values the change against a fixed reply: a
-bias, so such games should use the tabular critic (`advantage="decision_q"`) instead. A copy
-whose next mover is not one who moved in the real game (the games diverged) is dropped, and that
-decision gets no value.
+exact. Where a later mover would have seen it (a Kuhn poker opponent replying to a bet, the
+signal game's listener reading the clue), the copy answers with the move made in the real game,
+which values the change against a fixed reply: a bias. With fresh replies (the rollout's
+`fresh_replies`) the language players of a copy answer it afresh instead: each copy keeps its
+own copy of their chats (`_Branch.chats`), and the rollout samples their moves in the copy from
+their adapters, in the same engine call as the real games' moves (`_Branch.replies`). A value is
+then one sample of what the move earns against the others' real policies: unbiased, and as
+noisy as one game. Bots still repeat their real move. A copy whose next mover has no move (the
+games diverged and nobody replied afresh) is dropped, and that decision gets no value.
 """
 
 from __future__ import annotations
@@ -35,6 +39,20 @@ class _Branch:
     game: Any  # the copied ParallelEnv
     infos: dict[str, dict]
     reward: float = 0.0
+    obs: dict[str, Any] = field(default_factory=dict)
+    #: Fresh replies: the copy's own chats of the language players (copied at the branch), and
+    #: the moves they sampled in it for its next step.
+    chats: dict[str, Any] = field(default_factory=dict)
+    replies: dict[str, str] = field(default_factory=dict)
+
+    def acting(self) -> list[str]:
+        """The agents the copy waits for."""
+        return [a for a in self.game.agents if self.infos.get(a, {}).get("acting")]
+
+    def needs_replies(self) -> bool:
+        """Its window is still open (the deciding agent is not the one to act)."""
+        acting = self.acting()
+        return bool(acting) and self.agent not in acting
 
 
 @dataclass
@@ -46,28 +64,43 @@ class Branches:
     values: dict[int, dict[str, dict[int, dict[str, float]]]] = field(default_factory=dict)
 
     def branch(
-        self, g: int, game: Any, agent: str, turn: int, legal: Sequence[str], actions: dict
+        self,
+        g: int,
+        game: Any,
+        agent: str,
+        turn: int,
+        legal: Sequence[str],
+        actions: dict,
+        chats: Mapping[str, Any] | None = None,
     ) -> None:
         """Copy game `g` before this tick's `actions` and play each other legal move of `agent`
-        (its `turn`-th) in its own copy, the other agents' moves of the tick unchanged."""
+        (its `turn`-th) in its own copy, the other agents' moves of the tick unchanged. `chats`
+        (fresh replies): the language players' chats now, each copy gets its own copy."""
         for move in dict.fromkeys(legal):
             if move == actions[agent]:
                 continue
-            branch = _Branch(agent, turn, move, copy.deepcopy(game), {})
+            own = {a: chat.copy() for a, chat in (chats or {}).items()}
+            branch = _Branch(agent, turn, move, copy.deepcopy(game), {}, chats=own)
             self._step(branch, {**actions, agent: move})
             self._keep(g, branch)
 
+    def waiting(self, g: int) -> list[_Branch]:
+        """Game `g`'s open copies whose window goes on: they need the others' next moves."""
+        return [b for b in self.open.get(g, []) if b.needs_replies()]
+
     def advance(self, g: int, actions: Mapping[str, str]) -> None:
-        """Step game `g`'s open copies with the moves the real game takes this tick (call it
-        before the real game steps, with the tick's actions)."""
+        """Step game `g`'s open copies with their fresh replies, else the moves the real game
+        takes this tick (call it before the real game steps, with the tick's actions)."""
         for branch in self.open.pop(g, []):  # a copy still open is put back by _keep
-            acting = [a for a in branch.game.agents if branch.infos.get(a, {}).get("acting")]
+            acting = branch.acting()
+            moves = {**actions, **branch.replies}
+            branch.replies = {}
             if branch.agent in acting:  # its next turn: the window is over
                 self._close(g, branch)
-            elif acting and all(a in actions for a in acting):
-                self._step(branch, {a: actions[a] for a in acting})
+            elif acting and all(a in moves for a in acting):
+                self._step(branch, {a: moves[a] for a in acting})
                 self._keep(g, branch)
-            # else: the copy wants moves the real game did not make: diverged, dropped
+            # else: the copy wants moves nobody made: diverged, dropped
 
     def finish(self, g: int) -> dict[str, dict[int, dict[str, float]]]:
         """Game `g` is over: close its copies still open (a copy whose game also ended keeps its
@@ -78,7 +111,8 @@ class Branches:
         return self.values.pop(g, {})
 
     def _step(self, branch: _Branch, actions: dict[str, str]) -> None:
-        _, rewards, _, _, infos = branch.game.step(actions)
+        obs, rewards, _, _, infos = branch.game.step(actions)
+        branch.obs.update(obs)
         branch.infos.update(infos)
         branch.reward += float(rewards.get(branch.agent, 0.0))
 

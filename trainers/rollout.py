@@ -59,6 +59,7 @@ class RolloutStats:
     generate_seconds: float = 0.0
     seconds: float = 0.0
     too_long: int = 0
+    reply_requests: int = 0  # fresh replies in the copies that value moves (counted in llm_*)
     per_call_batch: list[int] = field(default_factory=list)
 
     @property
@@ -76,9 +77,12 @@ class Rollout:
         sampling: SamplingSettings | None = None,
         constrained: bool = True,
         move_values: bool = False,
+        fresh_replies: bool = False,
     ) -> None:
         """`move_values`: value every other legal move of each constrained decision of a
-        learning seat by replaying a copy of the game (`trainers.counterfactual`)."""
+        learning seat by replaying a copy of the game (`trainers.counterfactual`);
+        `fresh_replies`: the language players of a copy sample their moves in it afresh
+        (batched with the real games' requests) instead of repeating the real ones."""
         self.server = server
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
@@ -86,6 +90,7 @@ class Rollout:
         self.sampling = sampling or SamplingSettings()
         self.constrained = constrained
         self.move_values = move_values
+        self.fresh_replies = fresh_replies
         self.stats = RolloutStats()
         #: Times engine calls and bots as phases (`trainers.run.timing`); None: untimed.
         self.timer: PhaseTimer | None = None
@@ -172,22 +177,35 @@ class Rollout:
                     continue
                 llm = self._agent_for(llm_agents, seat.adapter, matches[g].temperature)
                 gen = room_for_choices(llm.build_request(request))
-                if len(gen.prompt_token_ids) + gen.sampling.max_tokens > self.server.max_model_len:
+                if self._too_long(gen):
                     # The chat outgrew the model: an empty move (invalid, penalised) instead of
                     # a failed batch; repeated, the game's forfeit rule ends it.
                     self.stats.too_long += 1
                     actions[g][agent] = ""
                     continue
                 llm_batch.append((g, agent, llm, request, gen))
-        if llm_batch:
+        replies = (
+            self._reply_requests(matches, live, llm_agents, branches)
+            if branches is not None and self.fresh_replies
+            else []
+        )
+        if llm_batch or replies:
             t = time.perf_counter()
-            with self._phase("generate"):
-                results = self.server.generate([item[4] for item in llm_batch])
+            with self._phase("generate"):  # the copies' replies ride in the same engine call
+                results = self.server.generate([item[4] for item in [*llm_batch, *replies]])
             self.stats.generate_seconds += time.perf_counter() - t
             self.stats.llm_calls += 1
-            self.stats.llm_requests += len(llm_batch)
-            self.stats.per_call_batch.append(len(llm_batch))
-            for (g, agent, llm, request, _), result in zip(llm_batch, results, strict=True):
+            self.stats.llm_requests += len(llm_batch) + len(replies)
+            self.stats.reply_requests += len(replies)
+            self.stats.per_call_batch.append(len(llm_batch) + len(replies))
+            for (branch, agent, llm, request, _), result in zip(
+                replies, results[len(llm_batch) :], strict=True
+            ):
+                self.stats.completion_tokens += len(result.token_ids)
+                branch.replies[agent] = llm.record(request, result, branch.chats[agent]).text
+            for (g, agent, llm, request, _), result in zip(
+                llm_batch, results[: len(llm_batch)], strict=True
+            ):
                 self.stats.completion_tokens += len(result.token_ids)
                 actions[g][agent] = llm.record(request, result).text
                 state[g]["turn_rewards"][agent].append(0.0)  # one entry per recorded turn
@@ -209,7 +227,12 @@ class Rollout:
             with self._phase("move_values"):
                 for g, agent, legal in decisions:
                     turn = len(state[g]["turn_rewards"][agent]) - 1
-                    branches.branch(g, games[g], agent, turn, legal, actions[g])
+                    chats = (
+                        self._chats(g, matches[g], llm_agents, skip=agent)
+                        if self.fresh_replies
+                        else None
+                    )
+                    branches.branch(g, games[g], agent, turn, legal, actions[g], chats)
         for g in live:
             for agent in actions[g]:
                 state[g]["moves"][agent] += 1
@@ -223,6 +246,42 @@ class Rollout:
                     per_turn[-1] += r
                 else:
                     state[g]["before_first_turn"][agent] += r
+
+    def _too_long(self, gen: GenerationRequest) -> bool:
+        return len(gen.prompt_token_ids) + gen.sampling.max_tokens > self.server.max_model_len
+
+    def _chats(self, g: int, match: MatchSpec, llm_agents: dict, skip: str) -> dict:
+        """Game `g`'s chats of its language players but `skip` (the deciding agent, who does not
+        act again in its copies' window), as they stand now."""
+        chats = {}
+        for agent, seat in match.seats.items():
+            if seat.adapter is None or agent == skip:
+                continue
+            llm = self._agent_for(llm_agents, seat.adapter, match.temperature)
+            if (g, agent) in llm.conversations:
+                chats[agent] = llm.conversations[(g, agent)]
+        return chats
+
+    def _reply_requests(self, matches, live, llm_agents, branches: Branches) -> list[tuple]:
+        """Fresh replies: one request for each language player each open copy waits for, made
+        from the copy's own chat (a player yet to speak gets a new one)."""
+        out = []
+        for g in live:
+            for branch in branches.waiting(g):
+                for agent in branch.acting():
+                    seat = matches[g].seats[agent]
+                    if seat.adapter is None or agent not in branch.obs:
+                        continue  # a bot repeats its real move
+                    llm = self._agent_for(llm_agents, seat.adapter, matches[g].temperature)
+                    chat = branch.chats.setdefault(agent, llm.new_conversation())
+                    info = branch.infos[agent]
+                    request = ActRequest(agent, branch.obs[agent]["text"], info, game_index=g)
+                    gen = room_for_choices(llm.build_request(request, chat))
+                    if self._too_long(gen):
+                        branch.replies[agent] = ""  # as in the real game: an invalid move
+                        continue
+                    out.append((branch, agent, llm, request, gen))
+        return out
 
     def _episode(self, game, match, state, llm_agents, g, step, mix) -> Episode:
         raw = game.game

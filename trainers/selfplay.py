@@ -157,6 +157,7 @@ class SelfPlayTrainer:
             ),
             cfg.rollout.constrained,
             cfg.rollout.move_values,
+            cfg.rollout.fresh_replies,
         )
         if self.fleet is not None:  # the same games, played across the rollout workers
             self.rollout = self.fleet.rollout

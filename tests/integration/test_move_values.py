@@ -134,3 +134,65 @@ def test_a_match_at_temperature_0_plays_the_greedy_moves(hf_server, adapters):
     greedy = first_moves(0.0)
     assert first_moves(0.0) == greedy
     assert first_moves(None) != greedy
+
+
+class Recording:
+    """The server, with every generation request it is sent kept (decoded prompts)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.prompts: list[str] = []
+
+    def generate(self, requests):
+        self.prompts += [self.server.tokenizer.decode(r.prompt_token_ids) for r in requests]
+        return self.server.generate(requests)
+
+    def __getattr__(self, name):
+        return getattr(self.server, name)
+
+
+SIGNAL = {"clue_choices": True}
+
+
+def signal_play(server, ref, fresh: bool, games: int = 4):
+    rollout = Rollout(
+        server, "signal_v0", SIGNAL, payoff="cooperative", move_values=True, fresh_replies=fresh
+    )
+    seats = {
+        "player_0": Seat("speaker", adapter=ref, learning=True),
+        "player_1": Seat("listener", adapter=ref),
+    }
+    return rollout, rollout.play([MatchSpec(seed, seats) for seed in range(games)])
+
+
+def test_fresh_replies_value_a_clue_by_the_listeners_own_answer_to_it(hf_server, adapters):
+    """The listener sees the clue, so a replay that repeats its real pick gives every clue the
+    same value (no target). With fresh replies each copy's listener is asked again, in its own
+    chat, with the copy's clue: one extra request per other clue, each holding that clue."""
+    ref = hf_server.publish("signal", *adapters[2])
+    server = Recording(hf_server)
+    rollout, episodes = signal_play(server, ref, fresh=True)
+    assert rollout.stats.reply_requests == 3 * len(episodes)  # 4 clues, 1 played
+    for ep in episodes:
+        speaker = ep.trajectories["player_0"]
+        (turn,) = speaker.turns
+        (values,) = speaker.move_values
+        assert set(values) == set(turn.choices) and len(values) == 4
+        assert values[turn.text] == speaker.turn_rewards[0]
+        assert set(values.values()) <= {0.0, 1.0}  # one listener, right or wrong
+        # The game's listener prompts (its candidates name the game): the real one and one per
+        # copy, each holding a different clue, between them every clue the speaker could give.
+        chat = hf_server.tokenizer.decode(speaker.token_ids)
+        candidates = re.search(r"The candidate words are: ([^.]+)\.", chat).group(1)
+        asked = [p for p in server.prompts if candidates in p and 'The clue is "' in p]
+        clues = sorted(re.findall(r'The clue is "([^"]+)"', p)[-1] for p in asked)
+        assert clues == sorted(re.fullmatch(r"\[clue (\w+)\]", c).group(1) for c in values)
+
+
+def test_without_fresh_replies_the_clue_copies_repeat_the_real_pick(hf_server, adapters):
+    ref = hf_server.publish("signal_replay", *adapters[2])
+    rollout, episodes = signal_play(hf_server, ref, fresh=False)
+    assert rollout.stats.reply_requests == 0
+    for ep in episodes:
+        (values,) = ep.trajectories["player_0"].move_values
+        assert len(set(values.values())) == 1  # the real pick, whatever the clue

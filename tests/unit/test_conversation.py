@@ -50,6 +50,21 @@ def test_completion_cut_by_length_still_closes_the_turn(tokenizer):
     assert tokenizer.decode(ids) == rendered
 
 
+def test_a_copied_chat_goes_on_without_touching_the_original(tokenizer):
+    chat = Conversation(tokenizer, system_prompt="Be brief.")
+    chat.add_user("Move?")
+    move = tokenizer("[rock]", add_special_tokens=False)["input_ids"]
+    chat.add_completion(move, [0.0] * len(move), "[rock]")
+    before = (list(chat.token_ids), [dict(m) for m in chat.messages], list(chat.turns))
+    twin = chat.copy()
+    assert twin.token_ids == chat.token_ids and twin.messages == chat.messages
+    twin.add_user("Again?")
+    twin.add_completion(move, [0.0] * len(move), "[rock]")
+    assert (chat.token_ids, chat.messages, chat.turns) == before
+    assert [m["role"] for m in twin.messages].count("system") == 1
+    assert chat.add_user("Again?") == twin.token_ids[: -len(move)]
+
+
 def test_user_turn_text_has_rules_once():
     info = {"rules": "R", "new_events": ["e1", "e2"], "turn_prompt": "P"}
     assert user_turn_text(info, first=True) == "R\n\ne1\ne2\n\nP"

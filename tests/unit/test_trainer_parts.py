@@ -84,6 +84,7 @@ def test_cooperative_metrics_have_no_win_rate():
         ({"advantage": "x"}, "unknown advantage"),
         ({"eval_temperature": -1.0}, "eval_temperature must be"),
         ({"lr_decay_start": 2.0}, "lr_decay_start must"),
+        ({"fresh_replies": True}, "set both"),
     ],
 )
 def test_bad_configs_fail_with_what_to_fix(kwargs, message):

@@ -62,6 +62,7 @@ def worker_spec(cfg: TrainerConfig, facts: RunFacts) -> WorkerSpec:
         ),
         constrained=cfg.rollout.constrained,
         move_values=cfg.rollout.move_values,
+        fresh_replies=cfg.rollout.fresh_replies,
         base_urls=tuple(serving.base_url),
         env_vars={k: v for k, v in os.environ.items() if k.startswith("LORA_LEAGUE_")},
     )

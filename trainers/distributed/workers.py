@@ -49,6 +49,7 @@ class WorkerSpec:
     sampling: SamplingSettings
     constrained: bool = True
     move_values: bool = False
+    fresh_replies: bool = False
     base_urls: tuple[str, ...] = ()  # backend=remote: worker i talks to base_urls[i]
     env_vars: dict[str, str] = field(default_factory=dict)
 
@@ -73,7 +74,7 @@ class RolloutWorker:
         self.server = make_policy_server(spec.backend, **spec.server_kwargs_for(index))
         self.rollout = Rollout(
             self.server, spec.env_id, spec.env_kwargs, spec.payoff, spec.sampling,
-            spec.constrained, spec.move_values,
+            spec.constrained, spec.move_values, spec.fresh_replies,
         )  # fmt: skip
         self.staged: set[AdapterRef] = set()
         self.switched: set[AdapterRef] = set()
