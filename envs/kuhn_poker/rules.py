@@ -46,13 +46,15 @@ RULES = (
     "Your card: {card}.\n"
     "Answer with exactly one move in brackets, for example [check]."
 )
-TURN_OPEN = "Your card is {card}. No bet yet; the pot is {pot} chips. Your move: [check] or [bet]?"
+# The card sits right before the choice: the decision hangs on it, and a small model reads a fact
+# beside the question far better than one a sentence earlier (learned in isolation:
+# `benchmarks/decision_learning.py --task kuhn_card`).
+TURN_OPEN = "No bet yet; the pot is {pot} chips. You hold the {card}: [check] or [bet]?"
 TURN_AFTER_CHECK = (
-    "Your card is {card}. {opponent} checked; the pot is {pot} chips. Your move: [check] or [bet]?"
+    "{opponent} checked; the pot is {pot} chips. You hold the {card}: [check] or [bet]?"
 )
 TURN_FACING_BET = (
-    "Your card is {card}. {opponent} bet 1 chip; the pot is {pot} chips. "
-    "Your move: [call] or [fold]?"
+    "{opponent} bet 1 chip; the pot is {pot} chips. You hold the {card}: [call] or [fold]?"
 )
 
 
