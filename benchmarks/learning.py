@@ -92,13 +92,16 @@ SCENARIOS = {
     # adapter, both paid the group's success. Free-text clues fail here: the untrained speaker
     # rarely wrote a `[clue word]` (1 success in 100 games; all 32 training games of the first
     # iteration forfeited), and a batch of equal returns teaches nothing. With clue_choices
-    # the speaker picks among the candidates' categories (policy gradient); the listener's pick
-    # ends the game, so the rollout values each of its picks exactly (move_values) and it
-    # learns from those targets.
+    # the speaker picks among the candidates' categories; the listener's pick ends the game, so
+    # the rollout values each of its picks exactly (move_values) and it learns from those
+    # targets. The listener reads the clue, so a replay that repeats its real pick values every
+    # clue the same: with fresh_replies each other clue is valued by the listener's own answer
+    # to it in a copy of the game, and the speaker learns from targets too, not from one
+    # sampled reward.
     "signal": Benchmark("signal", _common(
         experiment="bench_signal", env_id="signal_v0", env_kwargs={"clue_choices": True},
         mode="cooperative", share="agent", bots=(), eval_every=0, temperature=1.0, lr=2e-3,
-        move_values=True, q_target_coef=1.0, kl_coef=0.0, iterations=20,
+        move_values=True, fresh_replies=True, q_target_coef=1.0, kl_coef=0.0, iterations=20,
     ), probe_every=10),
 }  # fmt: skip
 DESCRIPTIONS = {
