@@ -21,13 +21,16 @@ from trainers.config import TrainerConfig
 # lr 2e-3. Evaluation: 100 games a bot at step 0 (the untrained adapters) and at the end, where
 # a 95% interval of +-0.1 tells learning from noise; none in between, and the KL (logged, not
 # penalised) measured every 8th update, to keep the run within 15 minutes on a 2-core CPU
-# (README).
+# (README). Evaluation games play the greedy policy (temperature 0, as Stable-Baselines3's
+# evaluate_policy does by default): a quiz question has one right answer, so the policy a user
+# would deploy is the greedy one; training still samples at temperature 1.
 DEFAULT = TrainerConfig.build(
     experiment="team_battle", env_id="team_quiz_v0",
     env_kwargs={"questions": 2, "kinds": ["larger", "smaller"]}, mode="team_battle",
     share="role", temperature=1.0, lr=2e-3, kl_coef=0.0, kl_every=8, advantage="turn_ema",
     gamma=0.0, move_values=True, q_target_coef=1.0, q_target_temperature=0.05,
     games_per_iteration=8, iterations=16, eval_every=16, eval_games=100, final_eval_games=100,
+    eval_temperature=0.0,
 )  # fmt: skip
 
 PRESETS = {
