@@ -422,7 +422,7 @@ class TrainerConfig:
                 "constrained moves (its targets are over the legal moves)"
             )
         if self.rollout.fresh_replies and not self.rollout.move_values:
-            raise ConfigError("fresh_replies answers in the copies that move_values makes: set both")
+            raise ConfigError("fresh_replies answers in the copies move_values makes: set both")
         if self.rollout.temperature <= 0:
             raise ConfigError("temperature must be > 0 for policy-gradient training")
         try:  # the env itself checks its kwargs (team sizes, rounds...) with its own message
