@@ -255,10 +255,8 @@ class Rollout:
         act again in its copies' window), as they stand now."""
         chats = {}
         for agent, seat in match.seats.items():
-            if seat.adapter is None or agent == skip:
-                continue
-            llm = self._agent_for(llm_agents, seat.adapter, match.temperature)
-            if (g, agent) in llm.conversations:
+            llm = llm_agents.get((seat.adapter, match.temperature))  # None: a bot, or yet to act
+            if agent != skip and llm is not None and (g, agent) in llm.conversations:
                 chats[agent] = llm.conversations[(g, agent)]
         return chats
 

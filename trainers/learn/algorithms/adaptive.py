@@ -18,6 +18,7 @@ frozen snapshots), and only to differences those evaluations' 95% intervals can 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -77,8 +78,8 @@ class AdaptiveConfig:
             raise ValueError("need 0 < lr_scale_min <= lr_scale <= lr_scale_max")
         if self.lr_up <= 1 or not 0 < self.lr_down < 1:
             raise ValueError("need lr_up > 1 and 0 < lr_down < 1")
-        if self.trend_window < 2 or not self.trend_z > 0 or self.stagnation_tol < 0:
-            raise ValueError("need trend_window >= 2, trend_z > 0 and stagnation_tol >= 0")
+        if self.trend_window < 2 or not self.trend_z > 0:
+            raise ValueError("need trend_window >= 2 and trend_z > 0")
         if self.stagnation_tol < 0 or self.warmup_steps < 2 or self.lr_cooldown < 0:
             raise ValueError("need stagnation_tol >= 0, warmup_steps >= 2, lr_cooldown >= 0")
         if self.lr_signal not in ("reward", "reference") or self.reference_patience < 1:
@@ -121,7 +122,8 @@ class AdaptiveLoRAController:
        windows and their se tell a trend from it, and testing only at window ends keeps the
        false alarms rare (defaults, on synthetic curves of 40 updates with per-update noise
        0.1: a flat curve is cut in 5% of runs, one falling 0.03 per update in all, one
-       falling 0.01 per update in 70%). After two full windows (and `warmup_steps`), and at
+       falling 0.01 per update in 70%; the EMA-slope rule this replaced cut 92% of the flat
+       ones). After two full windows (and `warmup_steps`), and at
        least `lr_cooldown` steps after the last LR change:
        - clearly falling, d + trend_z * se < 0 and d < -stagnation_tol: lr_scale *= lr_down,
          the update is likely too large;
@@ -239,8 +241,8 @@ class AdaptiveLoRAController:
         if len(self.rewards) < 2 * w:
             return None
         before, last = self.rewards[:w], self.rewards[w:]
-        d = _mean(last) - _mean(before)
-        return d, math.sqrt((_var(before) + _var(last)) / w)
+        d = statistics.fmean(last) - statistics.fmean(before)
+        return d, math.sqrt((statistics.variance(before) + statistics.variance(last)) / w)
 
     def _adapt_lr(self, kl_high: bool) -> list[Change]:
         cfg = self.config
@@ -295,13 +297,3 @@ class AdaptiveLoRAController:
         best = state.get("best_reference")  # absent in checkpoints written before it existed
         self.best_reference = None if best is None else WinRate(float(best[0]), int(best[1]))
         self.evals_without_gain = int(state.get("evals_without_gain", 0))
-
-
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / len(xs)
-
-
-def _var(xs: list[float]) -> float:
-    """Sample variance (n - 1)."""
-    m = _mean(xs)
-    return sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
