@@ -20,6 +20,12 @@ checkpoints do not run every iteration: each is timed once after the loop and ch
 iteration as its time / eval_every (checkpoint_every). Updates per hour = 3600 / seconds per
 iteration (every iteration is one weight update of every learning adapter).
 
+The learner's floor: each configuration also prints the positions the learner's body ran per
+second (padding included, a shared prefix once) and what its linear layers' matmuls did at
+that rate (forward and the backward's input gradient: 4 FLOP per weight per position; the
+LoRA matmuls and attention are left out, so this is a lower bound), against this CPU's bf16
+matmul rate at the model's MLP shape, measured in the same run.
+
 The terminal shows the figures only; the engine's and the libraries' lines go to each
 configuration's train.log in its run folder under `--runs-dir` (`--verbose` shows them).
 """
@@ -77,6 +83,33 @@ def set_path(trainer: Any, path: str) -> None:
     trainer.learner.config = replace(base, **PATHS[path])
 
 
+def body_matmul_flops(model: Any) -> int:
+    """FLOP a position costs the learner in the body's linear layers: forward (2 per weight)
+    plus the backward's input gradient (2 per weight; frozen weights get no weight gradient).
+    LoRA factors are left out (rank 16 of 576: about 5% more)."""
+    import torch
+
+    layers = model.get_base_model().model.layers
+    weights = sum(
+        m.weight.numel()
+        for name, m in layers.named_modules()
+        if isinstance(m, torch.nn.Linear) and "lora_" not in name
+    )
+    return 4 * weights
+
+
+def matmul_rate(shape: tuple[int, int, int] = (2048, 576, 1536), repeats: int = 20) -> float:
+    """GFLOP/s of a bf16 matmul [m, k] @ [k, n] on this CPU (best of 3 timings)."""
+    import torch
+
+    m, k, n = shape
+    a, b = torch.randn(m, k, dtype=torch.bfloat16), torch.randn(k, n, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    best = min(_timed(lambda: [a @ b for _ in range(repeats)]) for _ in range(3))
+    return 2 * m * k * n * repeats / best / 1e9
+
+
 def _timed(call: Any) -> float:
     start = time.perf_counter()
     call()
@@ -107,6 +140,8 @@ def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
         trainer.config.league.eval_every = 0
         laps: dict[str, list[dict[str, float]]] = {p: [] for p in args.paths}
         tokens: dict[str, list[float]] = {p: [] for p in args.paths}
+        body: dict[str, list[float]] = {p: [] for p in args.paths}
+        flops = body_matmul_flops(trainer.learner.peft)
         try:
             set_path(trainer, args.paths[-1])
             warm = trainer.iteration()  # first engine calls, caches
@@ -122,6 +157,7 @@ def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
                     }
                     laps[path].append(lap)
                     tokens[path].append(metrics.get(rf.TAG_LEARNER_TOKENS_PER_S, 0.0))
+                    body[path].append(metrics.get(rf.TAG_LEARNER_BODY_TOKENS_PER_S, 0.0))
                     say(
                         f"  {path} iteration {i + 1}: {lap[TOTAL]:.1f} s, learner "
                         f"{tokens[path][-1]:.0f} sequence tokens/s"
@@ -132,7 +168,10 @@ def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             once["checkpoint"] = _timed(trainer.save_checkpoint) / cfg.run.checkpoint_every
         finally:
             trainer.close()
-        result: dict[str, Any] = {"config": name, "setup_s": setup_s, "paths": {}}
+        peak = matmul_rate()  # after the engine is gone: the learner's cores alone
+        result: dict[str, Any] = {
+            "config": name, "setup_s": setup_s, "paths": {}, "matmul_gflops": peak,
+        }  # fmt: skip
         for path in args.paths:
             per_phase = _mean_laps(laps[path])
             for key, value in once.items():
@@ -144,6 +183,14 @@ def bench_config(name: str, args: argparse.Namespace) -> dict[str, Any]:
             say(
                 f"learner {statistics.fmean(tokens[path]):.0f} sequence tokens/s; "
                 f"updates per hour: {3600 / per_phase[TOTAL]:.0f}"
+            )
+            positions = statistics.fmean(body[path])
+            gflops = positions * flops / 1e9
+            result["paths"][path]["body_positions_per_s"] = positions
+            say(
+                f"learner body {positions:.0f} positions/s: its linear layers' matmuls at "
+                f"{gflops:.0f} GFLOP/s ({flops / 1e6:.0f} MFLOP a position), "
+                f"{gflops / peak:.0%} of this CPU's bf16 matmul rate ({peak:.0f} GFLOP/s)"
             )
         if {"old", "new"} <= set(args.paths):
             old, new = result["paths"]["old"][TOTAL], result["paths"]["new"][TOTAL]

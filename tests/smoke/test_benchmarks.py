@@ -106,6 +106,8 @@ def test_iteration_benchmark_times_both_paths_quietly(model_cache_env, tmp_path)
     assert set(result["paths"]) == {"old", "new"}
     for phases in result["paths"].values():
         assert phases["total"] > 0 and phases["learner"] > 0 and phases["generate"] > 0
+        assert phases["body_positions_per_s"] > 0  # the learner's floor is measured, not assumed
+    assert result["matmul_gflops"] > 0 and "of this CPU's bf16 matmul rate" in proc.stdout
     assert result["ratio"] == pytest.approx(
         result["paths"]["old"]["total"] / result["paths"]["new"]["total"]
     )

@@ -28,6 +28,7 @@ from trainers.episode import Trajectory, turns_from_chat
 from trainers.learn.prefix import (
     MIN_PREFIX,
     body_hidden,
+    body_positions,
     common_prefix_length,
     prefix_micro_batches,
 )
@@ -124,6 +125,25 @@ def test_shared_prefix_scores_and_gradients_equal_the_plain_pass(
         assert norm > 0, f"{key}: no gradient (the check could not fail)"
         rel = float((grad - shared_grads[key]).norm()) / norm
         assert rel <= GRAD_REL_TOL, f"{env_id} {key}: gradient differs by {rel:.2e} of its norm"
+
+
+@pytest.mark.parametrize("shared_prefix", [False, True], ids=["plain", "shared"])
+def test_body_positions_counts_what_the_body_really_runs(server, learner, shared_prefix):
+    samples = play(server, learner, "kuhn_poker_v0", constrained=True)
+    group = next(g for g in prefix_micro_batches([s.token_ids for s in samples], 8) if len(g) > 2)
+    batch = learner.scorer.collate([samples[i] for i in group])
+    seen = []
+    embed = learner.peft.get_base_model().get_input_embeddings()
+    hook = embed.register_forward_hook(lambda m, args, out: seen.append(args[0].numel()))
+    try:
+        with torch.no_grad():
+            learner.scorer.score(batch, shared_prefix=shared_prefix)
+    finally:
+        hook.remove()
+    rows, width = batch.input_ids.shape
+    counted = body_positions(batch.input_ids, batch.attention_mask, shared_prefix=shared_prefix)
+    assert counted == sum(seen)
+    assert (counted < rows * width) == shared_prefix  # the shared path really ran fewer
 
 
 def test_common_prefix_keeps_a_suffix_token_in_every_row():

@@ -49,7 +49,7 @@ from trainers.learn.adapters import (
     wrap,
 )
 from trainers.learn.objective import micro_batch_loss
-from trainers.learn.prefix import prefix_micro_batches
+from trainers.learn.prefix import body_positions, prefix_micro_batches
 from trainers.learn.samples import (
     Batch,
     TrainSample,
@@ -331,7 +331,7 @@ class Learner:
         if total == 0:
             raise ValueError("the samples hold no completion tokens to train on")
         sums: dict[str, float] = {}
-        tokens = sequence_tokens = 0
+        tokens = sequence_tokens = body_tokens = 0
         for group in groups:
             chunk = [samples[i] for i in group]
             batch = self.scorer.collate(chunk)
@@ -350,9 +350,17 @@ class Learner:
                 sums[key] = sums.get(key, 0.0) + n * stats[key]
             tokens += n
             sequence_tokens += batch.sequence_tokens
+            body_tokens += body_positions(
+                batch.input_ids, batch.attention_mask, shared_prefix=cfg.shared_prefix
+            )
         for key in ("clip_fraction", "approx_kl"):
             sums[key] /= max(tokens, 1)
-        return {**sums, "tokens": float(tokens), "sequence_tokens": float(sequence_tokens)}
+        return {
+            **sums,
+            "tokens": float(tokens),
+            "sequence_tokens": float(sequence_tokens),
+            "body_tokens": float(body_tokens),
+        }
 
     def micro_batches(self, samples: Sequence[TrainSample]) -> list[list[int]]:
         """Indices of the samples to score, per micro-batch, as `update()` groups them: by shared

@@ -40,7 +40,14 @@ import torch
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MIN_PREFIX", "body_hidden", "common_prefix_length", "prefix_micro_batches"]
+__all__ = [
+    "MIN_PREFIX",
+    "body_hidden",
+    "body_positions",
+    "common_prefix_length",
+    "prefix_micro_batches",
+    "run_once_prefix",
+]
 
 MIN_PREFIX = 16
 """Shortest common prefix worth a separate pass (below it the extra call costs more than it
@@ -105,6 +112,38 @@ def common_prefix_length(input_ids: torch.Tensor, attention_mask: torch.Tensor) 
     return max(0, min(length, shortest - 1))
 
 
+def run_once_prefix(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    shared_prefix: bool = True,
+    min_prefix: int = MIN_PREFIX,
+) -> int:
+    """The prefix `body_hidden` runs once for these rows: their common prefix, or 0 where it
+    runs them plain (sharing off, one row, or a prefix shorter than `min_prefix`)."""
+    if not shared_prefix or input_ids.shape[0] < 2:
+        return 0
+    prefix = common_prefix_length(input_ids, attention_mask)
+    return prefix if prefix >= min_prefix else 0
+
+
+def body_positions(
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    shared_prefix: bool = True,
+    min_prefix: int = MIN_PREFIX,
+) -> int:
+    """Positions `body_hidden` runs the body over for these rows, padding included: the
+    prefix once and every row's suffix, or every row whole. What a learner step costs, in
+    tokens, where `Batch.sequence_tokens` counts what it reads."""
+    batch, width = input_ids.shape
+    prefix = run_once_prefix(
+        input_ids, attention_mask, shared_prefix=shared_prefix, min_prefix=min_prefix
+    )
+    return prefix + batch * (width - prefix)
+
+
 def body_hidden(
     body: Any,
     input_ids: torch.Tensor,
@@ -117,8 +156,10 @@ def body_hidden(
     transformers causal LM, LoRA layers included) over right-padded rows; with `shared_prefix`
     the rows' common prefix runs once (see the module docstring)."""
     batch, width = input_ids.shape
-    prefix = common_prefix_length(input_ids, attention_mask) if shared_prefix else 0
-    if batch < 2 or prefix < min_prefix:
+    prefix = run_once_prefix(
+        input_ids, attention_mask, shared_prefix=shared_prefix, min_prefix=min_prefix
+    )
+    if not prefix:
         return body(
             input_ids=input_ids, attention_mask=attention_mask, use_cache=False
         ).last_hidden_state

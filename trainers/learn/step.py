@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["LearnStep", "lr_decay_factor", "merge_update_stats"]
 
-SUMMED = ("tokens", "sequence_tokens", "seconds", "skipped")
+SUMMED = ("tokens", "sequence_tokens", "body_tokens", "seconds", "skipped")
 """Update stats that add up over minibatches; the others are per-token figures."""
 
 

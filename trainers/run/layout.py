@@ -84,6 +84,8 @@ TAG_COOPERATION = "charts/cooperation_score"
 TAG_EPISODES_PER_S = "charts/episodes_per_s"
 TAG_TOKENS_PER_S = "charts/rollout_tokens_per_s"
 TAG_LEARNER_TOKENS_PER_S = "charts/learner_tokens_per_s"
+#: Positions the learner's body ran per second, padding included, a shared prefix once.
+TAG_LEARNER_BODY_TOKENS_PER_S = "charts/learner_body_tokens_per_s"
 TAG_POLICY_LOSS = "losses/policy_loss"
 TAG_KL = "losses/kl"
 TAG_CLIP_FRACTION = "losses/clip_fraction"

@@ -63,6 +63,8 @@ def iteration_scalars(
     seconds = sum(s.get("seconds", 0.0) for s in learn.values())
     if seconds:
         m[rf.TAG_LEARNER_TOKENS_PER_S] = tokens / seconds
+        body = sum(s.get("body_tokens", 0.0) for s in learn.values())
+        m[rf.TAG_LEARNER_BODY_TOKENS_PER_S] = body / seconds
     for name, s in learn.items():
         m[f"{rf.TAG_POLICY_LOSS}/{name}"] = s.get("policy_loss", s.get("loss"))
         m[f"{rf.TAG_KL}/{name}"] = s.get("kl")
