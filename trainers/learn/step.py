@@ -1,8 +1,9 @@
 """One learning step of the loop: finished episodes -> one update per learning adapter.
 
 Per adapter: advantages from the estimator (`estimators`), the samples (plus soft Q targets when
-configured, `targets`), the adaptive controller's levers (lr scale, KL coefficient), the update,
-and the controller's step on the result. `state_dict()` holds the estimator's baselines and the
+configured, `targets`), the adaptive controller's levers (lr scale, KL coefficient), the update
+(inside a trust region when configured, `trust_region`), and the controller's step on the
+result. `state_dict()` holds the estimator's baselines and the
 controllers' states.
 """
 
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from trainers.episode import Episode, Trajectory
+from trainers.episode import Episode, Trajectory, decision_states
 from trainers.learn.estimators import Estimate, make_estimator
+from trainers.learn.targets import DecisionPoint, decision_points
 
 if TYPE_CHECKING:
     from trainers.config import LearnConfig
@@ -113,14 +115,17 @@ class LearnStep:
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
             estimate = self.estimator.estimate(trajs, roles)
-            advantages, targets = estimate.advantages, []
+            advantages, targets, points = estimate.advantages, [], []
+            if self.config.q_target_coef > 0 or self.config.trust_region_kl > 0:
+                states = estimate.states or [decision_states(t) for t in trajs]
+                points = decision_points(trajs, roles, states)
             if self.config.q_target_coef > 0:  # config validation: moves are valued
-                advantages, targets = self._targets(trajs, roles, estimate)
+                advantages, targets = self._targets(trajs, roles, estimate, states, points)
             samples = samples_from_trajectories(trajs, advantages) + targets
             ctrl = self.controllers.get(name)
             kl_coef = ctrl.kl_coef if ctrl else self.config.kl_coef
             lr_scale = (ctrl.lr_scale if ctrl else 1.0) * schedule
-            s = self._update(name, samples, kl_coef, lr_scale)
+            s = self._bounded_update(name, samples, kl_coef, lr_scale, points)
             s["reward_mean"] = float(np.mean([t.episode_return for t in trajs]))
             if self.config.q_target_coef > 0:
                 s["q_target_samples"] = float(len(targets))
@@ -130,6 +135,24 @@ class LearnStep:
                     changes.append(change)
             stats[name] = s
         return stats, changes
+
+    def _bounded_update(
+        self, name: str, samples: list, kl_coef: float, lr_scale: float, points: list
+    ) -> dict[str, float]:
+        """`_update`, inside the trust region when `trust_region_kl` is set (its figures join
+        the stats: `trust_kl_full`, `trust_kl`, `trust_alpha`)."""
+        if not self.config.trust_region_kl > 0:
+            return self._update(name, samples, kl_coef, lr_scale)
+        from trainers.learn.trust_region import trust_region_step
+
+        stats, result = trust_region_step(
+            self.learner,
+            name,
+            points,
+            lambda: self._update(name, samples, kl_coef, lr_scale),
+            self.config.trust_region_kl,
+        )
+        return {**stats, **(result.stats() if result else {})}
 
     def _update(
         self, name: str, samples: list, kl_coef: float, lr_scale: float
@@ -155,7 +178,12 @@ class LearnStep:
         )
 
     def _targets(
-        self, trajs: list[Trajectory], roles: list, estimate: Estimate
+        self,
+        trajs: list[Trajectory],
+        roles: list,
+        estimate: Estimate,
+        states: list,
+        points: list[DecisionPoint],
     ) -> tuple[list, list]:
         """(the trajectories' advantages, cross-entropy samples toward softmax(Q / temperature)
         at the states just visited: `trainers.learn.targets`). The update scores the samples in
@@ -167,12 +195,9 @@ class LearnStep:
         critic's running means give the targets, and every turn keeps its policy-gradient term
         as well."""
         from trainers.counterfactual import MoveValues
-        from trainers.episode import decision_states
-        from trainers.learn.targets import decision_points, target_samples
+        from trainers.learn.targets import target_samples
 
         cfg = self.config
-        states = estimate.states or [decision_states(t) for t in trajs]
-        points = decision_points(trajs, roles, states)
         advantages = estimate.advantages
         if any(t.move_values for t in trajs):
             critic = MoveValues(trajs, roles, states)

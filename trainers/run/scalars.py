@@ -73,6 +73,9 @@ def iteration_scalars(
         m[f"{rf.TAG_LR}/{name}"] = s["lr"]
         m[f"{rf.TAG_KL_COEF}/{name}"] = s["kl_coef"]
         m[f"{rf.TAG_Q_TARGETS}/{name}"] = s.get("q_target_samples")
+        m[f"{rf.TAG_TRUST_KL}/{name}"] = s.get("trust_kl")
+        m[f"{rf.TAG_TRUST_KL_FULL}/{name}"] = s.get("trust_kl_full")
+        m[f"{rf.TAG_TRUST_ALPHA}/{name}"] = s.get("trust_alpha")
     versions = [
         t.adapter[1]
         for ep in episodes
