@@ -114,6 +114,13 @@ class RolloutConfig:
     (sampled from their adapters, batched with the real games' requests) instead of repeating
     their real moves: an unbiased value, one game's worth of noise, for a move others react to
     (the signal game's clue). Costs one request per copy and reply."""
+    expected_replies: bool = False
+    """With fresh_replies: a copy whose window one reply closes (the signal listener's pick) is
+    valued by that reply's expectation over the replier's legal moves, its probabilities read
+    from the learner after the games, instead of by one sampled reply: the same mean without
+    its 0/1 noise (`trainers.counterfactual`). The move played is valued the same way. Costs
+    a learner forward pass of each such reply's legal moves; replies by adapters the learner
+    does not hold at the served version keep their sampled value."""
     async_rollout: bool = False
     """Play the next iteration's games while the learner trains on this one (AReaL-style; the
     games then use weights one version old: pair it with loss=decoupled_ppo). Off by default
@@ -222,6 +229,12 @@ class LearnConfig:
     policy improvement; see `trainers.learn.targets`). 0: off."""
     q_target_temperature: float = 0.2
     """Temperature of those targets (in reward units): lower is closer to a best response."""
+    trust_region_kl: float = 0.0
+    """Most an update may move the policy: the visit-weighted mean KL(old || new) of the move
+    distributions at the batch's (most visited) decision states. A longer step is shrunk back
+    toward the old weights (TRPO's line search; `trainers.learn.trust_region`): one Adam step
+    moves every weight by about the lr, and in self-play that can lurch the whole policy. Needs
+    constrained moves; costs a forward pass of the states' legal moves per try. 0: off."""
 
     def learner_config(self, temperature: float, device: str | None = None) -> Any:
         """The `LearnerConfig` these fields describe (validated there)."""
@@ -421,8 +434,21 @@ class TrainerConfig:
                 "q_target_coef needs move values (advantage='decision_q' or move_values) and "
                 "constrained moves (its targets are over the legal moves)"
             )
+        if not (math.isfinite(learn.trust_region_kl) and learn.trust_region_kl >= 0):
+            raise ConfigError(f"trust_region_kl must be >= 0, got {learn.trust_region_kl}")
+        if learn.trust_region_kl > 0 and not self.rollout.constrained:
+            raise ConfigError("trust_region_kl measures the policy over legal moves: constrained")
         if self.rollout.fresh_replies and not self.rollout.move_values:
             raise ConfigError("fresh_replies answers in the copies move_values makes: set both")
+        if self.rollout.expected_replies and not self.rollout.fresh_replies:
+            raise ConfigError("expected_replies averages the copies' fresh replies: set both")
+        if self.rollout.expected_replies and self.distributed.enabled:
+            raise ConfigError("expected_replies needs the learner beside the rollout: not on Ray")
+        if self.rollout.expected_replies and self.rollout.async_rollout:
+            raise ConfigError(
+                "expected_replies scores replies with the learner, which async_rollout trains "
+                "while the games are played: not both"
+            )
         if self.rollout.temperature <= 0:
             raise ConfigError("temperature must be > 0 for policy-gradient training")
         try:  # the env itself checks its kwargs (team sizes, rounds...) with its own message

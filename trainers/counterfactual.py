@@ -18,17 +18,48 @@ their adapters, in the same engine call as the real games' moves (`_Branch.repli
 then one sample of what the move earns against the others' real policies: unbiased, and as
 noisy as one game. Bots still repeat their real move. A copy whose next mover has no move (the
 games diverged and nobody replied afresh) is dropped, and that decision gets no value.
+
+With expected replies (the rollout's `expected_replies`), a copy whose window closes with one
+fresh reply, whichever legal move the replier makes (the signal game's listener: its pick ends
+the game), is valued by the expectation of that reply, sum_m pi(m) reward(m): each reply move is
+stepped in its own copy, and pi is the replier's move distribution at its prompt, scored after
+the rollout by the trainer's learner (`Branches.resolve`). The move played is branched too, so
+every move of the decision is valued the same way. A clue is then worth the listener's
+probability of picking the target given that clue, not one 0/1 sample of it (Rao-Blackwell: the
+same mean, no sampling noise).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Branches", "MoveValues"]
+__all__ = ["Branches", "MoveValues", "Reply", "ReplyScorer"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A fresh reply that closes its copy's window whatever it is: who replies (`adapter`, an
+    `AdapterRef`), from which prompt, its legal moves, and what each would pay the deciding
+    agent over the window (its rewards in the copy so far included)."""
+
+    adapter: Any
+    prompt: tuple[int, ...]
+    moves: tuple[str, ...]
+    rewards: tuple[float, ...]
+
+    def expectation(self, probs: Mapping[str, float]) -> float:
+        return sum(probs[m] * r for m, r in zip(self.moves, self.rewards, strict=True))
+
+
+#: Each (adapter, prompt, moves) -> the replier's move probabilities, or None where it cannot
+#: score that adapter (the copy then keeps the value of its sampled reply).
+ReplyScorer = Callable[
+    [Sequence[tuple[Any, tuple[int, ...], tuple[str, ...]]]], Sequence[Mapping[str, float] | None]
+]
 
 
 @dataclass
@@ -44,6 +75,9 @@ class _Branch:
     #: the moves they sampled in it for its next step.
     chats: dict[str, Any] = field(default_factory=dict)
     replies: dict[str, str] = field(default_factory=dict)
+    #: Expected replies: the copy of the move really played (kept only if valued by `reply`).
+    played: bool = False
+    reply: Reply | None = None
 
     def acting(self) -> list[str]:
         """The agents the copy waits for."""
@@ -62,6 +96,9 @@ class Branches:
 
     open: dict[int, list[_Branch]] = field(default_factory=dict)
     values: dict[int, dict[str, dict[int, dict[str, float]]]] = field(default_factory=dict)
+    #: Closed copies valued by an expected reply, awaiting `resolve`: (their turn's values, the
+    #: move, the reply).
+    pending: list[tuple[dict[str, float], str, Reply]] = field(default_factory=list)
 
     def branch(
         self,
@@ -72,17 +109,52 @@ class Branches:
         legal: Sequence[str],
         actions: dict,
         chats: Mapping[str, Any] | None = None,
+        include_played: bool = False,
     ) -> None:
         """Copy game `g` before this tick's `actions` and play each other legal move of `agent`
         (its `turn`-th) in its own copy, the other agents' moves of the tick unchanged. `chats`
-        (fresh replies): the language players' chats now, each copy gets its own copy."""
+        (fresh replies): the language players' chats now, each copy gets its own copy.
+        `include_played` (expected replies): the move played gets a copy too."""
         for move in dict.fromkeys(legal):
-            if move == actions[agent]:
+            played = move == actions[agent]
+            if played and not include_played:
                 continue
             own = {a: chat.copy() for a, chat in (chats or {}).items()}
-            branch = _Branch(agent, turn, move, copy.deepcopy(game), {}, chats=own)
+            branch = _Branch(agent, turn, move, copy.deepcopy(game), {}, chats=own, played=played)
             self._step(branch, {**actions, agent: move})
             self._keep(g, branch)
+
+    def expect(self, branch: _Branch, agent: str, adapter: Any, prompt: Sequence[int]) -> bool:
+        """Value `branch` by the expectation of `agent`'s fresh reply if every legal move of
+        that reply closes the window (the game ends or the deciding agent is to act) and nobody
+        else acts beside it; True if so. Each move is stepped in its own copy of the copy."""
+        legal = branch.infos.get(agent, {}).get("legal_moves")
+        if branch.acting() != [agent] or not legal:
+            return False
+        moves, rewards = tuple(dict.fromkeys(legal)), []
+        for move in moves:
+            game = copy.deepcopy(branch.game)
+            _, reward, _, _, infos = game.step({agent: move})
+            if game.agents and not infos.get(branch.agent, {}).get("acting"):
+                return False  # the window goes on after this reply: sample it instead
+            rewards.append(branch.reward + float(reward.get(branch.agent, 0.0)))
+        branch.reply = Reply(adapter, tuple(prompt), moves, tuple(rewards))
+        return True
+
+    def resolve(self, scorer: ReplyScorer) -> int:
+        """Replace the values of the copies closed with an expected reply by that expectation,
+        the repliers' move probabilities scored in one `scorer` call; how many were replaced.
+        Call it after `finish` of every game (the returned values are updated in place)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return 0
+        probs = scorer([(r.adapter, r.prompt, r.moves) for _, _, r in pending])
+        done = 0
+        for (values, move, reply), p in zip(pending, probs, strict=True):
+            if p is not None:
+                values[move] = reply.expectation(p)
+                done += 1
+        return done
 
     def waiting(self, g: int) -> list[_Branch]:
         """Game `g`'s open copies whose window goes on: they need the others' next moves."""
@@ -123,8 +195,13 @@ class Branches:
             self._close(g, branch)
 
     def _close(self, g: int, branch: _Branch) -> None:
+        if branch.played and branch.reply is None:
+            return  # the real game's reward values the move played
         per_turn = self.values.setdefault(g, {}).setdefault(branch.agent, {})
-        per_turn.setdefault(branch.turn, {})[branch.move] = branch.reward
+        values = per_turn.setdefault(branch.turn, {})
+        values[branch.move] = branch.reward  # a sampled reply's value until `resolve`
+        if branch.reply is not None:
+            self.pending.append((values, branch.move, branch.reply))
 
 
 class MoveValues:

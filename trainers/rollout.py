@@ -20,7 +20,7 @@ from agents.policy import ActRequest
 from agents.scripted import make_bot
 from agents.serving.base import PolicyServer, room_for_choices
 from agents.serving.types import AdapterRef, GenerationRequest, SamplingSettings
-from trainers.counterfactual import Branches
+from trainers.counterfactual import Branches, ReplyScorer
 from trainers.episode import Episode, Trajectory, turns_from_chat
 from trainers.run.timing import PhaseTimer
 
@@ -60,6 +60,7 @@ class RolloutStats:
     seconds: float = 0.0
     too_long: int = 0
     reply_requests: int = 0  # fresh replies in the copies that value moves (counted in llm_*)
+    expected_replies: int = 0  # copies valued by the expectation of their reply
     per_call_batch: list[int] = field(default_factory=list)
 
     @property
@@ -78,11 +79,16 @@ class Rollout:
         constrained: bool = True,
         move_values: bool = False,
         fresh_replies: bool = False,
+        expected_replies: bool = False,
     ) -> None:
         """`move_values`: value every other legal move of each constrained decision of a
         learning seat by replaying a copy of the game (`trainers.counterfactual`);
         `fresh_replies`: the language players of a copy sample their moves in it afresh
-        (batched with the real games' requests) instead of repeating the real ones."""
+        (batched with the real games' requests) instead of repeating the real ones;
+        `expected_replies`: a fresh reply that closes its copy's window is averaged over the
+        replier's moves, scored by `reply_scorer` after the games (unset: sampled as before)."""
+        if expected_replies and not fresh_replies:
+            raise ValueError("expected_replies averages fresh replies: set fresh_replies too")
         self.server = server
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs or {})
@@ -91,6 +97,9 @@ class Rollout:
         self.constrained = constrained
         self.move_values = move_values
         self.fresh_replies = fresh_replies
+        self.expected_replies = expected_replies
+        #: Expected replies: the repliers' move probabilities (`counterfactual.ReplyScorer`).
+        self.reply_scorer: ReplyScorer | None = None
         self.stats = RolloutStats()
         #: Times engine calls and bots as phases (`trainers.run.timing`); None: untimed.
         self.timer: PhaseTimer | None = None
@@ -153,8 +162,12 @@ class Rollout:
             for g in range(len(games))
         ]
         if branches is not None:
+            values = [branches.finish(g) for g in range(len(games))]
+            if self.reply_scorer is not None:
+                with self._phase("expected_replies"):
+                    self.stats.expected_replies += branches.resolve(self.reply_scorer)
             for g, episode in enumerate(episodes):
-                add_move_values(episode, branches.finish(g), state[g]["turn_rewards"])
+                add_move_values(episode, values[g], state[g]["turn_rewards"])
         self.stats.games += len(games)
         self.stats.seconds += time.perf_counter() - start
         return episodes
@@ -232,7 +245,9 @@ class Rollout:
                         if self.fresh_replies
                         else None
                     )
-                    branches.branch(g, games[g], agent, turn, legal, actions[g], chats)
+                    branches.branch(
+                        g, games[g], agent, turn, legal, actions[g], chats, self.expected_replies
+                    )
         for g in live:
             for agent in actions[g]:
                 state[g]["moves"][agent] += 1
@@ -278,6 +293,8 @@ class Rollout:
                     if self._too_long(gen):
                         branch.replies[agent] = ""  # as in the real game: an invalid move
                         continue
+                    if self.expected_replies and gen.choices is not None:
+                        branches.expect(branch, agent, seat.adapter, gen.prompt_token_ids)
                     out.append((branch, agent, llm, request, gen))
         return out
 
@@ -326,7 +343,8 @@ def add_move_values(
     episode: Episode, values: dict[str, dict[int, dict[str, float]]], turn_rewards: dict
 ) -> None:
     """Give each valued turn of `episode` its `move_values`: the copies' values of the moves not
-    played, and the move played with the reward it really earned in the same window."""
+    played, and the move played with the reward it really earned in the same window (or its
+    copy's expected value, with expected replies)."""
     for agent, per_turn in values.items():
         traj = episode.trajectories[agent]
         rewards = turn_rewards[agent]
@@ -335,5 +353,5 @@ def add_move_values(
         out: list[dict[str, float] | None] = [None] * len(traj.turns)
         for k, others in per_turn.items():
             played = traj.turns[k].text
-            out[k] = {**others, **({played: float(rewards[k])} if played is not None else {})}
+            out[k] = {**({played: float(rewards[k])} if played is not None else {}), **others}
         traj.move_values = tuple(out)

@@ -158,13 +158,37 @@ class SelfPlayTrainer:
             cfg.rollout.constrained,
             cfg.rollout.move_values,
             cfg.rollout.fresh_replies,
+            cfg.rollout.expected_replies,
         )
+        if cfg.rollout.expected_replies:
+            self.rollout.reply_scorer = self._reply_probabilities
         if self.fleet is not None:  # the same games, played across the rollout workers
             self.rollout = self.fleet.rollout
         self._time_parts()
         self.started = time.time()
         log.info("run directory: %s", self.run_dir)
         return self.run_dir
+
+    def _reply_probabilities(
+        self, items: Sequence[tuple[Any, tuple[int, ...], tuple[str, ...]]]
+    ) -> list[dict[str, float] | None]:
+        """Expected replies (`counterfactual.ReplyScorer`): each replier's move probabilities
+        read from the learner, for the learning adapters at the version served now (the weights
+        that played); None for any other (a snapshot, the base model)."""
+        from trainers.learn.probe import many_move_probabilities
+
+        version = self.league.get(LEARNER).version
+        by_adapter: dict[str, list[int]] = defaultdict(list)
+        for i, (ref, _, _) in enumerate(items):
+            if ref is not None and ref.version == version and ref.name in self.family.names:
+                by_adapter[ref.name].append(i)
+        out: list[dict[str, float] | None] = [None] * len(items)
+        for name, index in by_adapter.items():
+            decisions = [(items[i][1], items[i][2]) for i in index]
+            probs = many_move_probabilities(self.learner, name, decisions, self.learner.tokenizer)
+            for i, p in zip(index, probs, strict=True):
+                out[i] = p
+        return out
 
     def _time_parts(self) -> None:
         """Phases inside the parts: engine calls and bots (not from the async rollout's

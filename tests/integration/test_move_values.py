@@ -196,3 +196,98 @@ def test_without_fresh_replies_the_clue_copies_repeat_the_real_pick(hf_server, a
     for ep in episodes:
         (values,) = ep.trajectories["player_0"].move_values
         assert len(set(values.values())) == 1  # the real pick, whatever the clue
+
+
+@pytest.fixture(scope="module")
+def listener_learner(tiny_model, adapters):
+    """A learner holding adapters[2] (what the server plays) as "listener", at temperature 1."""
+    from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
+
+    learner = Learner(tiny_model, ["listener"], LoRASettings(rank=8, alpha=16), LearnerConfig())
+    learner.set_adapter_weights("listener", adapters[2][0])
+    return learner
+
+
+def test_expected_replies_value_each_clue_by_the_listeners_probability_of_the_target(
+    hf_server, adapters, listener_learner
+):
+    """With expected replies a clue is worth the listener's probability of picking the target
+    after it (one listener: a right pick pays everyone 1), read from the learner, for every
+    clue, the one played included; the same as scoring the listener's prompt by hand."""
+    from trainers.learn.probe import many_move_probabilities, move_probabilities, prompt_after
+
+    ref = hf_server.publish("signal_expected", *adapters[2])
+    tok = listener_learner.tokenizer
+    asked = []
+
+    def scorer(items):
+        asked.extend(items)
+        decisions = [(prompt, moves) for _, prompt, moves in items]
+        return many_move_probabilities(listener_learner, "listener", decisions, tok)
+
+    rollout = Rollout(
+        hf_server, "signal_v0", SIGNAL, payoff="cooperative", move_values=True,
+        fresh_replies=True, expected_replies=True,
+    )  # fmt: skip
+    rollout.reply_scorer = scorer
+    seats = {
+        "player_0": Seat("speaker", adapter=ref, learning=True),
+        "player_1": Seat("listener", adapter=ref),
+    }
+    episodes = rollout.play([MatchSpec(seed, seats) for seed in range(3)])
+    assert rollout.stats.reply_requests == rollout.stats.expected_replies == 4 * 3
+    assert {item[0] for item in asked} == {ref}
+    for seed, ep in enumerate(episodes):
+        (values,) = ep.trajectories["player_0"].move_values
+        assert len(values) == 4
+        target = re.search(r"The target word is: (\w+)\.", tok.decode(ep.trajectories[
+            "player_0"].token_ids)).group(1)  # fmt: skip
+        for clue, value in values.items():
+            _, info, prompt = prompt_after("signal_v0", seed, [clue], tok, **SIGNAL)
+            legal = info["legal_moves"]
+            probs = move_probabilities(listener_learner, "listener", prompt, legal, tok)
+            assert value == pytest.approx(probs[f"[pick {target}]"], abs=1e-5)
+        assert min(values.values()) > 0 and max(values.values()) < 1  # not 0/1 samples
+
+
+def test_expected_replies_keep_the_sampled_value_where_the_scorer_cannot(hf_server, adapters):
+    ref = hf_server.publish("signal_unscored", *adapters[2])
+    rollout = Rollout(
+        hf_server, "signal_v0", SIGNAL, payoff="cooperative", move_values=True,
+        fresh_replies=True, expected_replies=True,
+    )  # fmt: skip
+    rollout.reply_scorer = lambda items: [None] * len(items)
+    seats = {
+        "player_0": Seat("speaker", adapter=ref, learning=True),
+        "player_1": Seat("listener", adapter=ref),
+    }
+    episodes = rollout.play([MatchSpec(seed, seats) for seed in range(3)])
+    assert rollout.stats.expected_replies == 0
+    for ep in episodes:
+        (values,) = ep.trajectories["player_0"].move_values
+        assert len(values) == 4 and set(values.values()) <= {0.0, 1.0}
+
+
+def test_a_reply_that_does_not_close_the_window_is_sampled(hf_server, adapters):
+    """Two listeners: after the first pick the second is to act, so the first listener's reply
+    is sampled; the second one's closes the window and is the one averaged."""
+    ref = hf_server.publish("signal_two", *adapters[2])
+    rollout = Rollout(
+        hf_server, "signal_v0", {**SIGNAL, "num_listeners": 2}, payoff="cooperative",
+        move_values=True, fresh_replies=True, expected_replies=True,
+    )  # fmt: skip
+    asked = []
+
+    def scorer(items):
+        asked.extend(hf_server.tokenizer.decode(prompt) for _, prompt, _ in items)
+        return [{m: 1.0 if m == moves[0] else 0.0 for m in moves} for _, _, moves in items]
+
+    rollout.reply_scorer = scorer
+    seats = {
+        "player_0": Seat("speaker", adapter=ref, learning=True),
+        "player_1": Seat("listener", adapter=ref),
+        "player_2": Seat("listener", adapter=ref),
+    }
+    rollout.play([MatchSpec(seed, seats) for seed in range(2)])
+    assert rollout.stats.expected_replies == len(asked) == 4 * 2
+    assert all("You are player_2," in a and "You are player_1," not in a for a in asked)

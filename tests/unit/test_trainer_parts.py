@@ -85,6 +85,11 @@ def test_cooperative_metrics_have_no_win_rate():
         ({"eval_temperature": -1.0}, "eval_temperature must be"),
         ({"lr_decay_start": 2.0}, "lr_decay_start must"),
         ({"fresh_replies": True}, "set both"),
+        ({"move_values": True, "expected_replies": True}, "set both"),
+        ({"move_values": True, "fresh_replies": True, "expected_replies": True,
+          "async_rollout": True, "loss": "decoupled_ppo"}, "not both"),
+        ({"trust_region_kl": -1.0}, "trust_region_kl must"),
+        ({"trust_region_kl": 0.1, "constrained": False}, "constrained"),
     ],
 )
 def test_bad_configs_fail_with_what_to_fix(kwargs, message):
