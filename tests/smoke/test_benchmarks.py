@@ -71,6 +71,22 @@ def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
         assert low - 1e-9 <= rate <= high + 1e-9 and 0 <= low < high <= 1  # Wilson: float ends
 
 
+def test_signal_with_expected_replies_scores_the_replies_in_the_trainer(model_cache_env, tmp_path):
+    """`--expected-replies`: the trainer's learner scores the copies' replies after each
+    rollout (its time is logged), and the run learns on as before."""
+    import json
+
+    rows = learning_curve(
+        tmp_path, "signal", "--iterations", "2", "--games-per-iteration", "4",
+        "--probe-games", "4", "--expected-replies",
+    )  # fmt: skip
+    assert [int(float(r["step"])) for r in rows] == [0, 2]
+    (metrics,) = tmp_path.glob("bench_signal*/metrics.jsonl")
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert len(lines) == 2 and all(m["time/expected_replies"] > 0 for m in lines)
+    assert all(m["losses/q_target_samples/main-player0"] > 0 for m in lines)
+
+
 def test_team_battle_benchmark_probes_the_captain(model_cache_env, tmp_path):
     """`learning.py team_battle` writes, at step 0 and at each evaluation, the win rates and
     the captain probe read from the learner: p_right, p_copy and greedy accuracy inside its
