@@ -164,6 +164,11 @@ class LearnConfig:
     same tokens are scored once, so an update costs about the same; early LoRA learning is
     bound by the number of steps more than by their batch size. Later minibatches are a step
     off-policy: ppo_clip's ratio to the behaviour log-probs covers that."""
+    epochs: int = 1
+    """Passes over each update's samples (PPO's epochs), each dealt afresh into `minibatches`:
+    epochs x minibatches optimizer steps toward the same targets, so a small adapter fits
+    the differences between states that one step, mostly spent on their common part, leaves
+    out. Later passes are off-policy: ppo_clip's ratio covers the sampled terms."""
     loss: str = "ppo_clip"
     """Policy loss: reinforce | ppo_clip | decoupled_ppo."""
     aggregation: str = "token_mean"
@@ -420,6 +425,8 @@ class TrainerConfig:
             raise ConfigError(f"entropy_coef must be >= 0, got {learn.entropy_coef}")
         if learn.minibatches < 1:
             raise ConfigError(f"minibatches must be >= 1, got {learn.minibatches}")
+        if learn.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {learn.epochs}")
         if not 0.0 <= learn.gamma <= 1.0:
             raise ConfigError(f"gamma must lie in [0, 1], got {learn.gamma}")
         if not 0.0 <= learn.critic_alpha < 1.0:

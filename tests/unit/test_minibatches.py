@@ -82,3 +82,24 @@ def test_minibatches_deal_only_what_the_update_trains(tiny_model):
     stats = step._update("red", samples, kl_coef=0.0, lr_scale=1.0)
     assert learner.steps("red") == 1 and stats["minibatches"] == 1  # one micro-batch to deal
     assert stats["tokens"] == sum(len(s.positions) for s in loud)
+
+
+def test_epochs_pass_over_the_same_samples_again(tiny_model):
+    """epochs=2, one minibatch: two optimizer steps on the whole batch, as two updates are."""
+    learner = make_learner(tiny_model, lr=1e-2)
+    samples = on_policy(learner, "red", random_samples(learner, n=4))
+    step = LearnStep(learner, LearnConfig(epochs=2, adaptive=False, kl_coef=0.0))
+    stats = step._update("red", samples, kl_coef=0.0, lr_scale=1.0)
+    assert learner.steps("red") == 2 and stats["minibatches"] == 2
+
+    twin = make_learner(tiny_model, lr=1e-2)
+    for _ in range(2):
+        twin.update("red", samples, kl_coef=0.0)
+    mine, theirs = learner.adapter_weights("red")[0], twin.adapter_weights("red")[0]
+    assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+    # epochs x minibatches steps, each pass dealt afresh
+    other = make_learner(tiny_model, lr=1e-2)
+    LearnStep(other, LearnConfig(epochs=2, minibatches=2, adaptive=False, kl_coef=0.0))._update(
+        "red", samples, kl_coef=0.0, lr_scale=1.0
+    )
+    assert other.steps("red") == 4

@@ -89,6 +89,7 @@ def test_cooperative_metrics_have_no_win_rate():
         ({"move_values": True, "fresh_replies": True, "expected_replies": True,
           "async_rollout": True, "loss": "decoupled_ppo"}, "not both"),
         ({"trust_region_kl": -1.0}, "trust_region_kl must"),
+        ({"epochs": 0}, "epochs must be"),
         ({"trust_region_kl": 0.1, "constrained": False}, "constrained"),
     ],
 )

@@ -157,25 +157,27 @@ class LearnStep:
     def _update(
         self, name: str, samples: list, kl_coef: float, lr_scale: float
     ) -> dict[str, float]:
-        """One `learner.update` per minibatch (`config.minibatches`, see `samples.minibatches`;
-        the deal is seeded by the learner's seed and the adapter's step count, so a resumed run
-        deals as the uninterrupted one); the whole update's stats."""
+        """One `learner.update` per minibatch (`config.minibatches`, see `samples.minibatches`)
+        and pass (`config.epochs`); each pass's deal is seeded by the learner's seed and the
+        adapter's step count, so a resumed run deals as the uninterrupted one. The whole
+        update's stats."""
         from trainers.learn.samples import minibatches
 
-        k = self.config.minibatches
-        if k == 1:
+        k, epochs = self.config.minibatches, self.config.epochs
+        if k == 1 and epochs == 1:
             return self.learner.update(name, samples, kl_coef=kl_coef, lr_scale=lr_scale)
-        seed = [self.learner.seed, self.learner.steps(name)]
         samples = list(self.learner.trained_samples(samples, kl_coef))  # no all-silent part
-        parts = minibatches(self.learner.micro_batches(samples), k, seed)
-        return merge_update_stats(
-            [
-                self.learner.update(
-                    name, [samples[i] for i in part], kl_coef=kl_coef, lr_scale=lr_scale
+        groups = self.learner.micro_batches(samples)
+        stats = []
+        for _ in range(epochs):  # each pass dealt by the step count it starts at
+            seed = [self.learner.seed, self.learner.steps(name)]
+            for part in minibatches(groups, k, seed):
+                stats.append(
+                    self.learner.update(
+                        name, [samples[i] for i in part], kl_coef=kl_coef, lr_scale=lr_scale
+                    )
                 )
-                for part in parts
-            ]
-        )
+        return merge_update_stats(stats)
 
     def _targets(
         self,
