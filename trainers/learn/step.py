@@ -115,9 +115,10 @@ class LearnStep:
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
             estimate = self.estimator.estimate(trajs, roles)
-            advantages, targets, points = estimate.advantages, [], []
+            advantages, targets = estimate.advantages, []
+            states, points = estimate.states, []
             if self.config.q_target_coef > 0 or self.config.trust_region_kl > 0:
-                states = estimate.states or [decision_states(t) for t in trajs]
+                states = states or [decision_states(t) for t in trajs]
                 points = decision_points(trajs, roles, states)
             if self.config.q_target_coef > 0:  # config validation: moves are valued
                 advantages, targets = self._targets(trajs, roles, estimate, states, points)

@@ -74,22 +74,6 @@ def measured_points(points: Sequence[DecisionPoint]) -> list[DecisionPoint]:
     return sorted(mixed, key=lambda p: -p.visits)[:MAX_POINTS]
 
 
-class PolicyAtPoints:
-    """An adapter's move distributions at fixed decision states, read from the learner."""
-
-    def __init__(self, learner: Any, adapter: str, points: Sequence[DecisionPoint]) -> None:
-        self.learner, self.adapter = learner, adapter
-        self.decisions = [(p.prompt, p.choices) for p in points]
-        self.weights = [float(p.visits) for p in points]
-
-    def __call__(self) -> list[dict[str, float]]:
-        from trainers.learn.probe import many_move_probabilities
-
-        return many_move_probabilities(
-            self.learner, self.adapter, self.decisions, self.learner.tokenizer
-        )
-
-
 def trust_region_step(
     learner: Any,
     adapter: str,
@@ -106,12 +90,20 @@ def trust_region_step(
     points = measured_points(points)
     if not points:
         return update(), None
-    policy = PolicyAtPoints(learner, adapter, points)
-    before_probs = policy()
+    from trainers.learn.probe import many_move_probabilities
+
+    decisions = [(p.prompt, p.choices) for p in points]
+    weights = [float(p.visits) for p in points]
+    old = many_move_probabilities(learner, adapter, decisions, learner.tokenizer)
+
+    def moved() -> float:  # the mean KL of the adapter's policy now from `old`
+        new = many_move_probabilities(learner, adapter, decisions, learner.tokenizer)
+        return mean_policy_kl(old, new, weights)
+
     before, _ = learner.adapter_weights(adapter)
     out = update()
     after, _ = learner.adapter_weights(adapter)
-    kl_full = kl = mean_policy_kl(before_probs, policy(), policy.weights)
+    kl_full = kl = moved()
     alpha = 1.0
     for i in range(BACKTRACKS):
         if kl <= max_kl:
@@ -119,7 +111,7 @@ def trust_region_step(
         guess = math.sqrt(max_kl / kl) if math.isfinite(kl) else 0.1
         alpha *= min(0.5, 0.9 * guess) if i else min(0.9, 0.9 * guess)
         learner.set_adapter_weights(adapter, _between(before, after, alpha))
-        kl = mean_policy_kl(before_probs, policy(), policy.weights)
+        kl = moved()
     return out, TrustRegionResult(kl_full, kl, alpha)
 
 
