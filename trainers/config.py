@@ -113,7 +113,7 @@ class RolloutConfig:
     """With move_values: in each copy, the language players reply afresh to what they see
     (sampled from their adapters, batched with the real games' requests) instead of repeating
     their real moves: an unbiased value, one game's worth of noise, for a move others react to
-    (the signal game's clue). Costs one request per copy and reply."""
+    (the signal game's clue); bots answer afresh too. Costs one request per copy and reply."""
     expected_replies: bool = False
     """With fresh_replies: a copy whose window one reply closes (the signal listener's pick) is
     valued by that reply's expectation over the replier's legal moves, its probabilities read
@@ -269,6 +269,14 @@ class LeagueSettings:
 
     bots: tuple[str, ...] = ("random", "strong")
     """Scripted bots that join the league as opponents (adversarial modes)."""
+    partners: tuple[str, ...] = ()
+    """Cooperative and mixed modes: scripted bots that play beside the learner, one of them in
+    one seat drawn at random, in a share of the training games (`partner_share`): a curriculum,
+    each seat learning first from a partner that plays the game's convention (`strong`: the
+    signal game's category speaker and listener). Evaluation games never have one."""
+    partner_share: float = 0.5
+    """With `partners`: the share of the first iteration's training games that have a partner;
+    it falls linearly to 0 at the last iteration, so the run ends in pure self-play."""
     matchmaking: str = "pfsp"
     """uniform | self_play | pfsp | exploiter."""
     snapshot_every: int = 5
@@ -499,6 +507,18 @@ class TrainerConfig:
         unknown = set(league.bots) - set(bot_kinds(env_id))
         if unknown:
             raise ConfigError(f"no bots {sorted(unknown)} for {env_id}; it has {bot_kinds(env_id)}")
+        unknown = set(league.partners) - set(bot_kinds(env_id))
+        if unknown:
+            raise ConfigError(
+                f"no partners {sorted(unknown)} for {env_id}; it has {bot_kinds(env_id)}"
+            )
+        if league.partners and get_mode(self.game.mode).adversarial:
+            raise ConfigError(
+                f"partners play beside the learner (cooperative and mixed modes); in mode "
+                f"{self.game.mode!r} bots join the league as opponents: use bots"
+            )
+        if not 0.0 <= league.partner_share <= 1.0:
+            raise ConfigError(f"partner_share must be in [0, 1], got {league.partner_share}")
         if league.matchmaking not in MATCHMAKERS:
             raise ConfigError(
                 f"unknown matchmaking {league.matchmaking!r}; choose one of "

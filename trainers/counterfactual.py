@@ -16,8 +16,9 @@ which values the change against a fixed reply: a bias. With fresh replies (the r
 own copy of their chats (`_Branch.chats`), and the rollout samples their moves in the copy from
 their adapters, in the same engine call as the real games' moves (`_Branch.replies`). A value is
 then one sample of what the move earns against the others' real policies: unbiased, and as
-noisy as one game. Bots still repeat their real move. A copy whose next mover has no move (the
-games diverged and nobody replied afresh) is dropped, and that decision gets no value.
+noisy as one game. Bots answer afresh too (they are stateless: one answers every copy). A
+copy whose next mover has no move (the games diverged and nobody replied afresh) is dropped, and
+that decision gets no value.
 
 With expected replies (the rollout's `expected_replies`), a copy whose window closes with one
 fresh reply, whichever legal move the replier makes (the signal game's listener: its pick ends

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import envs
 from agents.llm_agent import LLMAgent
 from agents.policy import ActRequest
-from agents.scripted import make_bot
+from agents.scripted import ScriptedBot, make_bot
 from agents.serving.base import PolicyServer, room_for_choices
 from agents.serving.types import AdapterRef, GenerationRequest, SamplingSettings
 from trainers.counterfactual import Branches, ReplyScorer
@@ -227,13 +227,14 @@ class Rollout:
                 if valued and matches[g].seats[agent].learning:
                     decisions.append((g, agent, list(legal)))
         for kind, items in bot_batch.items():
-            if kind not in bots:
-                seed = matches[items[0][0]].seed * 7919 + zlib.crc32(kind.encode())
-                bots[kind] = make_bot(self.env_id, kind, seed=seed % 2**31)
+            bot = self._bot(bots, kind, matches[items[0][0]])
             with self._phase("bots"):
-                responses = bots[kind].act([r for _, r in items])
+                responses = bot.act([r for _, r in items])
             for (g, request), response in zip(items, responses, strict=True):
                 actions[g][request.agent] = response.text
+        if branches is not None and self.fresh_replies:
+            with self._phase("bots"):
+                self._bot_replies(matches, live, bots, branches)
         if branches is not None:  # the copies step with the moves the real games take now
             for g in live:
                 branches.advance(g, actions[g])
@@ -262,6 +263,26 @@ class Rollout:
                 else:
                     state[g]["before_first_turn"][agent] += r
 
+    def _bot(self, bots: dict, kind: str, match: MatchSpec) -> ScriptedBot:
+        """The rollout's bot of `kind`, made (seeded from the first match it plays) on first use."""
+        if kind not in bots:
+            seed = match.seed * 7919 + zlib.crc32(kind.encode())
+            bots[kind] = make_bot(self.env_id, kind, seed=seed % 2**31)
+        return bots[kind]
+
+    def _bot_replies(self, matches, live, bots, branches: Branches) -> None:
+        """Fresh replies of the bots: a bot seat answers each copy that waits for it from the
+        copy's own observation (bots are stateless, so one bot answers every copy)."""
+        for g in live:
+            for branch in branches.waiting(g):
+                for agent in branch.acting():
+                    kind = matches[g].seats[agent].bot
+                    if kind is None or agent not in branch.obs:
+                        continue
+                    text = branch.obs[agent]["text"]
+                    request = ActRequest(agent, text, branch.infos[agent], game_index=g)
+                    branch.replies[agent] = self._bot(bots, kind, matches[g]).act([request])[0].text
+
     def _too_long(self, gen: GenerationRequest) -> bool:
         return len(gen.prompt_token_ids) + gen.sampling.max_tokens > self.server.max_model_len
 
@@ -284,7 +305,7 @@ class Rollout:
                 for agent in branch.acting():
                     seat = matches[g].seats[agent]
                     if seat.adapter is None or agent not in branch.obs:
-                        continue  # a bot repeats its real move
+                        continue  # a bot answers in _bot_replies
                     llm = self._agent_for(llm_agents, seat.adapter, matches[g].temperature)
                     chat = branch.chats.setdefault(agent, llm.new_conversation())
                     info = branch.infos[agent]

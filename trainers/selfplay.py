@@ -73,6 +73,7 @@ class SelfPlayTrainer:
         self.fixtures = Fixtures(
             self.agents, self.teams, game.share, self.mode.adversarial,
             make_matchmaker(config.league.matchmaking), config.run.seed,
+            partners=() if self.mode.adversarial else config.league.partners,
         )  # fmt: skip
         if self.mode.adversarial and len(self.fixtures.sides) < 2:
             raise ValueError(f"{game.env_id} has one side only: mode {game.mode} needs two")
@@ -323,7 +324,7 @@ class SelfPlayTrainer:
         iteration's update, and the next iteration's start now."""
         cfg = self.config
         if not cfg.rollout.async_rollout:
-            matches = self.make_matches(cfg.rollout.games_per_iteration)
+            matches = self.make_matches(cfg.rollout.games_per_iteration, step=self.step)
             return self.rollout.play(matches, step=self.step, mix=mix)
         pending, self._pending = getattr(self, "_pending", None), None
         episodes = (pending or self._start_rollout(self.step, mix)).result()
@@ -337,14 +338,24 @@ class SelfPlayTrainer:
 
         if getattr(self, "_executor", None) is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollout")
-        matches = self.make_matches(self.config.rollout.games_per_iteration)
+        matches = self.make_matches(self.config.rollout.games_per_iteration, step=step)
         return self._executor.submit(self.rollout.play, matches, step, mix)
 
     def make_matches(
-        self, n: int, opponent: str | None = None, learning: bool = True
+        self, n: int, opponent: str | None = None, learning: bool = True, step: int | None = None
     ) -> list[MatchSpec]:
-        """`n` matches: the learner on a random side against matchmade (or given) opponents."""
-        return self.fixtures.make(self.league, n, opponent, learning)
+        """`n` matches: the learner on a random side against matchmade (or given) opponents;
+        training matches of iteration `step` (1-based) may take partners (`partner_share`)."""
+        share = self.partner_share(step) if learning and step is not None else 0.0
+        return self.fixtures.make(self.league, n, opponent, learning, share)
+
+    def partner_share(self, step: int) -> float:
+        """The share of iteration `step`'s training games with a partner bot: `partner_share`
+        at the first, falling linearly to 0 at the last."""
+        league = self.config.league
+        if not league.partners:
+            return 0.0
+        return mix_at(step - 1, self.config.run.iterations, league.partner_share, 0.0)
 
     # ------------------------------------------------------------------ update the league
     def update_league(self, episodes: Sequence[Episode]) -> None:

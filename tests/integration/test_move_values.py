@@ -198,6 +198,28 @@ def test_without_fresh_replies_the_clue_copies_repeat_the_real_pick(hf_server, a
         assert len(set(values.values())) == 1  # the real pick, whatever the clue
 
 
+def test_a_bot_listener_answers_each_clue_copy_afresh(hf_server, adapters):
+    """A partner bot replies in the copies too (it is stateless): beside the category listener,
+    each clue is worth 1 exactly when it names the target's category, whatever was played."""
+    from envs.signal.rules import LEXICON
+
+    ref = hf_server.publish("signal_bot", *adapters[2])
+    rollout = Rollout(
+        hf_server, "signal_v0", SIGNAL, payoff="cooperative", move_values=True, fresh_replies=True
+    )
+    seats = {
+        "player_0": Seat("speaker", adapter=ref, learning=True),
+        "player_1": Seat("bot:strong", bot="strong"),
+    }
+    episodes = rollout.play([MatchSpec(seed, seats) for seed in range(6)])
+    assert rollout.stats.reply_requests == 0  # no language player replies: the bot answers
+    for ep in episodes:
+        (values,) = ep.trajectories["player_0"].move_values
+        target = re.search(r"The target was (\w+)", ep.transcript).group(1)
+        assert values == {c: float(c == f"[clue {LEXICON[target]}]") for c in values}
+        assert len(values) == 4
+
+
 @pytest.fixture(scope="module")
 def listener_learner(tiny_model, adapters):
     """A learner holding adapters[2] (what the server plays) as "listener", at temperature 1."""

@@ -1,6 +1,12 @@
 """Fixtures: the next matches. The learner takes a random side; the other sides are matchmade
 from the league (or given, for evaluation); every match gets its own seed.
 
+In cooperative and mixed modes the learner's family fills every seat, but a training match may
+take a partner: a scripted bot (one of `partners`) in one seat drawn at random, so the seats
+beside it learn from a partner that already plays the game's convention (the signal game's
+listener from a speaker whose clue is right, the speaker from a listener who reads it) instead of
+from an untrained adapter's noise. Evaluation matches (`learning=False`) never take one.
+
 The matchmaking RNG and the count of episodes handed out (which makes the seeds) are the state
 (`state_dict()`): a resumed run draws the same matches the uninterrupted one would have.
 """
@@ -29,8 +35,10 @@ class Fixtures:
         adversarial: bool,
         matchmaker: Any,
         seed: int,
+        partners: Sequence[str] = (),
     ) -> None:
         self.agents = list(agents)
+        self.partners = tuple(partners)
         self.teams = dict(teams)
         self.sides = sides(self.agents, self.teams)
         self.share = share
@@ -42,14 +50,22 @@ class Fixtures:
         self.episodes_done = 0
 
     def make(
-        self, league: League, n: int, opponent: str | None = None, learning: bool = True
+        self,
+        league: League,
+        n: int,
+        opponent: str | None = None,
+        learning: bool = True,
+        partner_share: float = 0.0,
     ) -> list[MatchSpec]:
-        """`n` matches: the learner on a random side against matchmade (or given) opponents."""
+        """`n` matches: the learner on a random side against matchmade (or given) opponents;
+        cooperative and mixed modes: a learning match takes a partner with `partner_share`."""
         matches = []
         for _ in range(n):
             seats = {}
             if not self.adversarial:
                 seats = {a: self.seat(league, LEARNER, a, learning) for a in self.agents}
+                if learning and self.partners and partner_share > 0:
+                    self._seat_partner(seats, partner_share)
             else:
                 mine = int(self.rng.integers(len(self.sides)))
                 others = [s for i, s in enumerate(self.sides) if i != mine]
@@ -75,6 +91,15 @@ class Fixtures:
             player.adapter, share_key(agent, self.teams[agent], self.share), player.version
         )
         return Seat(player_id, adapter=ref, learning=learning and player.kind == "learner")
+
+    def _seat_partner(self, seats: dict[str, Seat], share: float) -> None:
+        """With probability `share`, a partner bot takes one seat drawn at random. (The draws
+        are made only when partners play, so a run without them draws the same matches.)"""
+        if self.rng.random() >= share:
+            return
+        agent = self.agents[int(self.rng.integers(len(self.agents)))]
+        kind = self.partners[int(self.rng.integers(len(self.partners)))]
+        seats[agent] = Seat(f"bot:{kind}", bot=kind)
 
     def _next_seed(self) -> int:
         self.episodes_done += 1

@@ -73,7 +73,8 @@ def sides(agents: Sequence[str], teams: dict[str, str]) -> list[list[str]]:
 
 
 def mix_at(step: int, total: int, start: float, end: float) -> float:
-    """Linear schedule of the mixed payoff's l from `start` (step 0) to `end` (last step)."""
+    """Linear schedule from `start` (step 0) to `end` (last step): the mixed payoff's l, the
+    share of games with a partner bot."""
     if total <= 1:
         return end
     frac = min(max(step / (total - 1), 0.0), 1.0)
