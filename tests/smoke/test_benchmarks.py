@@ -58,6 +58,23 @@ def test_decision_learning_updates_the_adapter(task, mode, model_cache_env):
     assert rows[2][0] != rows[0][0], "two updates left the move probabilities unchanged"
 
 
+def test_kuhn_benchmark_runs_its_preset_and_writes_the_exploitability(model_cache_env, tmp_path):
+    """`learning.py kuhn` as preset (self-play, epochs, trust region): the exploitability at step
+    0 and the last, between Kuhn's Nash 0 and the worst a policy can do, and the policy table
+    of each probe at all 12 information sets."""
+    import json
+
+    rows = learning_curve(tmp_path, "kuhn", "--iterations", "2", "--games-per-iteration", "4")
+    assert [int(float(r["step"])) for r in rows] == [0, 2]
+    assert all(0 < float(r["exploitability"]) < 3 for r in rows)
+    (tables,) = tmp_path.glob("bench_kuhn*/kuhn_policies.json")
+    probes = json.loads(tables.read_text())
+    assert len(probes) == 2 and all(len(p["policy"]) == 12 for p in probes)
+    (metrics,) = tmp_path.glob("bench_kuhn*/metrics.jsonl")
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert any(k.startswith("losses/trust_alpha/") for m in lines for k in m)  # the region ran
+
+
 def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
     """`learning.py signal` plays its measurement games without training, at step 0, at each
     probe and at the last step, and writes each point's success rate and 95% interval."""
