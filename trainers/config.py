@@ -275,8 +275,10 @@ class LeagueSettings:
     each seat learning first from a partner that plays the game's convention (`strong`: the
     signal game's category speaker and listener). Evaluation games never have one."""
     partner_share: float = 0.5
-    """With `partners`: the share of the first iteration's training games that have a partner;
-    it falls linearly to 0 at the last iteration, so the run ends in pure self-play."""
+    """With `partners`: the share of the first iteration's training games that have a partner."""
+    partner_share_end: float | None = None
+    """With `partners`: the share at the last iteration, reached linearly (0: the run ends in
+    pure self-play); None: `partner_share` throughout."""
     matchmaking: str = "pfsp"
     """uniform | self_play | pfsp | exploiter."""
     snapshot_every: int = 5
@@ -517,8 +519,10 @@ class TrainerConfig:
                 f"partners play beside the learner (cooperative and mixed modes); in mode "
                 f"{self.game.mode!r} bots join the league as opponents: use bots"
             )
-        if not 0.0 <= league.partner_share <= 1.0:
-            raise ConfigError(f"partner_share must be in [0, 1], got {league.partner_share}")
+        for name in ("partner_share", "partner_share_end"):
+            value = getattr(league, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {value}")
         if league.matchmaking not in MATCHMAKERS:
             raise ConfigError(
                 f"unknown matchmaking {league.matchmaking!r}; choose one of "

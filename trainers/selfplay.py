@@ -351,11 +351,12 @@ class SelfPlayTrainer:
 
     def partner_share(self, step: int) -> float:
         """The share of iteration `step`'s training games with a partner bot: `partner_share`
-        at the first, falling linearly to 0 at the last."""
+        at the first, moving linearly to `partner_share_end` at the last."""
         league = self.config.league
         if not league.partners:
             return 0.0
-        return mix_at(step - 1, self.config.run.iterations, league.partner_share, 0.0)
+        start, end = league.partner_share, league.partner_share_end
+        return mix_at(step - 1, self.config.run.iterations, start, start if end is None else end)
 
     # ------------------------------------------------------------------ update the league
     def update_league(self, episodes: Sequence[Episode]) -> None:

@@ -65,13 +65,15 @@ def test_evaluation_matches_and_share_zero_have_none_and_draw_the_same_matches()
     assert made.state_dict() == plain.state_dict()
 
 
-def test_the_share_falls_linearly_to_zero_at_the_last_iteration():
+def test_the_share_is_constant_or_moves_linearly_to_its_end():
     config = TrainerConfig.build(
         env_id="signal_v0", env_kwargs={"clue_choices": True}, mode="cooperative", share="agent",
         bots=(), partners=("strong",), partner_share=0.8, iterations=5, model="tiny",
     )  # fmt: skip
-    trainer = SelfPlayTrainer(config)
-    shares = [trainer.partner_share(step) for step in range(1, 6)]
+    constant = SelfPlayTrainer(config)
+    assert [constant.partner_share(step) for step in range(1, 6)] == pytest.approx([0.8] * 5)
+    falling = SelfPlayTrainer(config.replace(partner_share_end=0.0))
+    shares = [falling.partner_share(step) for step in range(1, 6)]
     assert shares == pytest.approx([0.8, 0.6, 0.4, 0.2, 0.0])
     no_partners = SelfPlayTrainer(config.replace(partners=()))
     assert no_partners.partner_share(1) == 0.0
@@ -86,6 +88,8 @@ def test_the_share_falls_linearly_to_zero_at_the_last_iteration():
          "use bots"),
         ({"env_id": "signal_v0", "mode": "cooperative", "bots": (), "partners": ("strong",),
           "partner_share": 1.5}, "partner_share must"),
+        ({"env_id": "signal_v0", "mode": "cooperative", "bots": (), "partners": ("strong",),
+          "partner_share_end": -0.5}, "partner_share_end must"),
     ],
 )  # fmt: skip
 def test_bad_partner_configs_fail_with_what_to_fix(kwargs, message):
