@@ -165,3 +165,22 @@ def test_reference_plateau_gets_a_small_push_and_state_survives_a_round_trip():
     clone.load_state_dict(json.loads(json.dumps(ctl.state_dict())))
     assert clone.state_dict() == ctl.state_dict()
     assert clone.best_reference == ctl.best_reference
+
+
+def test_a_kl_coef_of_zero_stays_zero_however_high_the_kl():
+    """kl_coef 0 turns the KL penalty off, and the adaptive controller does not turn it back on
+    (it used to double a floor of 1e-4 at every high KL until the penalty undid the learning);
+    a positive kl_coef is still adapted."""
+    from types import SimpleNamespace
+
+    from trainers.config import LearnConfig
+    from trainers.learn.step import LearnStep
+
+    learner = SimpleNamespace(adapter_names=["a"])
+    off = LearnStep(learner, LearnConfig(kl_coef=0.0))  # type: ignore[arg-type]
+    on = LearnStep(learner, LearnConfig(kl_coef=1e-3))  # type: ignore[arg-type]
+    for _ in range(10):
+        for step in (off, on):
+            step.controllers["a"].step(0.0, kl=50.0)
+    assert off.kl_coef("a") == 0.0
+    assert on.kl_coef("a") == pytest.approx(1e-3 * 2**10)
