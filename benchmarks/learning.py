@@ -100,12 +100,17 @@ SCENARIOS = {
     # targets. The listener reads the clue, so a replay that repeats its real pick values every
     # clue the same: with fresh_replies each other clue is valued by the listener's own answer
     # to it in a copy of the game, and the speaker learns from targets too, not from one
-    # sampled reward.
+    # sampled reward. Alone the two roles are a chicken and egg (a listener that ignores clues
+    # makes every clue worth the same; a speaker whose clues say nothing teaches the listener
+    # nothing), so each learns beside a partner bot that plays the game's convention (the
+    # category speaker or listener, one seat a game drawn at random): 0.21 -> 0.84 in 20
+    # updates, measured with the two adapters playing each other (README).
     "signal": Benchmark("signal", _common(
         experiment="bench_signal", env_id="signal_v0", env_kwargs={"clue_choices": True},
         mode="cooperative", share="agent", bots=(), eval_every=0, temperature=1.0, lr=2e-3,
         move_values=True, fresh_replies=True, q_target_coef=1.0, kl_coef=0.0, iterations=20,
-    ), probe_every=10),
+        partners=("strong",), partner_share=1.0,
+    ), probe_every=5),
 }  # fmt: skip
 DESCRIPTIONS = {
     "rps": "RPS vs a rock-biased bot: return per round -> the best exploit",

@@ -3,6 +3,7 @@ an update really changes the adapter's move probabilities."""
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,13 @@ def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
     for r in rows:
         low, rate, high = (float(r[k]) for k in ("success_low", "success_rate", "success_high"))
         assert low - 1e-9 <= rate <= high + 1e-9 and 0 <= low < high <= 1  # Wilson: float ends
+    # The preset trains beside partner bots: one seat of every training game is the bot's.
+    (matches,) = tmp_path.glob("bench_signal*/matches.csv")
+    with open(matches, newline="") as f:
+        seats = [(r["episode"], r["player"], r["learning"]) for r in csv.DictReader(f)]
+    bots = [s for s in seats if s[1] == "bot:strong"]
+    assert len(bots) == 2 * 4 and all(s[2] == "0" for s in bots)  # 2 iterations of 4 games
+    assert len({s[0] for s in bots}) == len(bots)  # one a game
 
 
 def test_signal_with_expected_replies_scores_the_replies_in_the_trainer(model_cache_env, tmp_path):
@@ -95,7 +103,7 @@ def test_signal_with_expected_replies_scores_the_replies_in_the_trainer(model_ca
 
     rows = learning_curve(
         tmp_path, "signal", "--iterations", "2", "--games-per-iteration", "4",
-        "--probe-games", "4", "--expected-replies",
+        "--probe-games", "4", "--expected-replies", "--partners",  # self-play: replies to score
     )  # fmt: skip
     assert [int(float(r["step"])) for r in rows] == [0, 2]
     (metrics,) = tmp_path.glob("bench_signal*/metrics.jsonl")
