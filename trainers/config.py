@@ -271,9 +271,9 @@ class LeagueSettings:
     """Scripted bots that join the league as opponents (adversarial modes)."""
     partners: tuple[str, ...] = ()
     """Cooperative and mixed modes: scripted bots that play beside the learner, one of them in
-    one seat drawn at random, in a share of the training games (`partner_share`): a curriculum,
-    each seat learning first from a partner that plays the game's convention (`strong`: the
-    signal game's category speaker and listener). Evaluation games never have one."""
+    one seat drawn at random, in a share of the training games (`partner_share`), so each seat
+    learns from a partner that plays the game's convention (`strong`: the signal game's category
+    speaker and listener) instead of from an untrained adapter. Evaluation games never have one."""
     partner_share: float = 0.5
     """With `partners`: the share of the first iteration's training games that have a partner."""
     partner_share_end: float | None = None
