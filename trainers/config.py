@@ -506,14 +506,11 @@ class TrainerConfig:
         from trainers.league.matchmaking import MATCHMAKERS
 
         env_id, league = self.game.env_id, self.league
-        unknown = set(league.bots) - set(bot_kinds(env_id))
-        if unknown:
-            raise ConfigError(f"no bots {sorted(unknown)} for {env_id}; it has {bot_kinds(env_id)}")
-        unknown = set(league.partners) - set(bot_kinds(env_id))
-        if unknown:
-            raise ConfigError(
-                f"no partners {sorted(unknown)} for {env_id}; it has {bot_kinds(env_id)}"
-            )
+        kinds = bot_kinds(env_id)
+        for name in ("bots", "partners"):
+            unknown = set(getattr(league, name)) - set(kinds)
+            if unknown:
+                raise ConfigError(f"no {name} {sorted(unknown)} for {env_id}; it has {kinds}")
         if league.partners and get_mode(self.game.mode).adversarial:
             raise ConfigError(
                 f"partners play beside the learner (cooperative and mixed modes); in mode "

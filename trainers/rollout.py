@@ -198,7 +198,7 @@ class Rollout:
                     continue
                 llm_batch.append((g, agent, llm, request, gen))
         replies = (
-            self._reply_requests(matches, live, llm_agents, branches)
+            self._reply_requests(matches, live, llm_agents, bots, branches)
             if branches is not None and self.fresh_replies
             else []
         )
@@ -232,9 +232,6 @@ class Rollout:
                 responses = bot.act([r for _, r in items])
             for (g, request), response in zip(items, responses, strict=True):
                 actions[g][request.agent] = response.text
-        if branches is not None and self.fresh_replies:
-            with self._phase("bots"):
-                self._bot_replies(matches, live, bots, branches)
         if branches is not None:  # the copies step with the moves the real games take now
             for g in live:
                 branches.advance(g, actions[g])
@@ -270,19 +267,6 @@ class Rollout:
             bots[kind] = make_bot(self.env_id, kind, seed=seed % 2**31)
         return bots[kind]
 
-    def _bot_replies(self, matches, live, bots, branches: Branches) -> None:
-        """Fresh replies of the bots: a bot seat answers each copy that waits for it from the
-        copy's own observation (bots are stateless, so one bot answers every copy)."""
-        for g in live:
-            for branch in branches.waiting(g):
-                for agent in branch.acting():
-                    kind = matches[g].seats[agent].bot
-                    if kind is None or agent not in branch.obs:
-                        continue
-                    text = branch.obs[agent]["text"]
-                    request = ActRequest(agent, text, branch.infos[agent], game_index=g)
-                    branch.replies[agent] = self._bot(bots, kind, matches[g]).act([request])[0].text
-
     def _too_long(self, gen: GenerationRequest) -> bool:
         return len(gen.prompt_token_ids) + gen.sampling.max_tokens > self.server.max_model_len
 
@@ -296,20 +280,25 @@ class Rollout:
                 chats[agent] = llm.conversations[(g, agent)]
         return chats
 
-    def _reply_requests(self, matches, live, llm_agents, branches: Branches) -> list[tuple]:
+    def _reply_requests(self, matches, live, llm_agents, bots, branches: Branches) -> list[tuple]:
         """Fresh replies: one request for each language player each open copy waits for, made
-        from the copy's own chat (a player yet to speak gets a new one)."""
+        from the copy's own chat (a player yet to speak gets a new one). A bot answers its copy
+        at once, from the copy's observation (bots are stateless: one answers every copy)."""
         out = []
         for g in live:
             for branch in branches.waiting(g):
                 for agent in branch.acting():
+                    if agent not in branch.obs:
+                        continue
                     seat = matches[g].seats[agent]
-                    if seat.adapter is None or agent not in branch.obs:
-                        continue  # a bot answers in _bot_replies
-                    llm = self._agent_for(llm_agents, seat.adapter, matches[g].temperature)
-                    chat = branch.chats.setdefault(agent, llm.new_conversation())
                     info = branch.infos[agent]
                     request = ActRequest(agent, branch.obs[agent]["text"], info, game_index=g)
+                    if seat.bot is not None:
+                        bot = self._bot(bots, seat.bot, matches[g])
+                        branch.replies[agent] = bot.act([request])[0].text
+                        continue
+                    llm = self._agent_for(llm_agents, seat.adapter, matches[g].temperature)
+                    chat = branch.chats.setdefault(agent, llm.new_conversation())
                     gen = room_for_choices(llm.build_request(request, chat))
                     if self._too_long(gen):
                         branch.replies[agent] = ""  # as in the real game: an invalid move

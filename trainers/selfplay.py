@@ -73,7 +73,7 @@ class SelfPlayTrainer:
         self.fixtures = Fixtures(
             self.agents, self.teams, game.share, self.mode.adversarial,
             make_matchmaker(config.league.matchmaking), config.run.seed,
-            partners=() if self.mode.adversarial else config.league.partners,
+            partners=config.league.partners,  # validated: cooperative and mixed modes only
         )  # fmt: skip
         if self.mode.adversarial and len(self.fixtures.sides) < 2:
             raise ValueError(f"{game.env_id} has one side only: mode {game.mode} needs two")
@@ -346,7 +346,7 @@ class SelfPlayTrainer:
     ) -> list[MatchSpec]:
         """`n` matches: the learner on a random side against matchmade (or given) opponents;
         training matches of iteration `step` (1-based) may take partners (`partner_share`)."""
-        share = self.partner_share(step) if learning and step is not None else 0.0
+        share = 0.0 if step is None else self.partner_share(step)  # Fixtures: training only
         return self.fixtures.make(self.league, n, opponent, learning, share)
 
     def partner_share(self, step: int) -> float:
