@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 
 from trainers.distributed.resources import (
+    CPU_STEP,
     LEARNER_ROLE,
+    PlacementError,
     describe,
     fit,
     plan_placement,
+    share_cpus,
     worker_role,
 )
 from trainers.distributed.resources import (
@@ -25,6 +28,52 @@ def test_cpu_workers_and_learner_get_one_bundle_each():
     assert fit(placement, [{"CPU": 5}]).nodes == [0, 0, 0]
     with pytest.raises(ValueError, match=r"learner needs \{CPU: 2\}.*took \{CPU: 3\}"):
         fit(placement, [{"CPU": 4}])
+
+
+def test_a_local_cluster_on_two_cpus_holds_two_workers_and_the_learner():
+    """The README's one-machine command on the reference 2-core machine: the defaults ask for 3
+    CPUs; the local cluster the run starts shares its 2 out in proportion."""
+    placement = plan_placement(Cfg(ray_workers=2))
+    with pytest.raises(PlacementError):
+        fit(placement, [{"CPU": 2}])
+    shared = share_cpus(placement, 2)
+    assert shared.roles == placement.roles and shared.strategy == placement.strategy
+    cpus = [b["CPU"] for b in shared.ray_bundles()]
+    assert cpus == [0.6666] * 3  # rounded down to Ray's precision: the sum stays within 2
+    assert fit(shared, [{"CPU": 2}]).nodes == [0, 0, 0]
+    # Proportions are kept; every share is a whole number of Ray's 0.0001 steps.
+    uneven = share_cpus(plan_placement(Cfg(ray_workers=3, ray_worker_cpus=2)), 2)
+    cpus = [b["CPU"] for b in uneven.ray_bundles()]
+    assert cpus == [0.5714, 0.5714, 0.5714, 0.2857] and sum(cpus) <= 2
+    assert all(abs(c / CPU_STEP - round(c / CPU_STEP)) < 1e-6 for c in cpus)
+    assert fit(uneven, [{"CPU": 2}]).nodes == [0] * 4
+
+
+def test_a_plan_that_fits_the_local_cluster_keeps_its_cpus_and_gpus_are_never_shared():
+    placement = plan_placement(Cfg(ray_workers=2))
+    assert share_cpus(placement, 16) is placement
+    gpus = share_cpus(plan_placement(Cfg(ray_workers=2, ray_gpus=True)), 1)
+    assert [b["GPU"] for b in gpus.ray_bundles()[:2]] == [1, 1]
+    with pytest.raises(PlacementError, match="GPU"):
+        fit(gpus, [{"CPU": 1}])  # a machine without GPUs
+
+
+def test_a_user_cluster_too_small_is_a_config_error_naming_what_is_missing():
+    from trainers.config import ConfigError
+    from trainers.distributed.cluster import check_fit
+
+    # A node as `ray.nodes()` reports it: only the plan's kinds of resources are named.
+    node = {"CPU": 2.0, "memory": 1.5e10, "object_store_memory": 6.6e9, "node:10.0.0.1": 1.0}
+    with pytest.raises(ConfigError) as refused:
+        check_fit(plan_placement(Cfg(ray_workers=2)), [node])
+    message = str(refused.value)
+    assert "learner needs {CPU: 1} on one node" in message
+    assert "nodes have {CPU: 2}" in message and "memory" not in message
+    assert "{CPU: 1} more than the cluster has" in message
+    assert "ray_worker_cpus" in message and "ray_learner_gpus" not in message
+    with pytest.raises(ConfigError, match=r"\{GPU: 2\} more than the cluster has.*ray_engines_per"):
+        check_fit(plan_placement(Cfg(ray_workers=2, ray_gpus=True, ray_worker_cpus=0.5)), [node])
+    assert check_fit(plan_placement(Cfg(ray_workers=1)), [node]).nodes == [0, 0]
 
 
 def test_one_engine_per_gpu_and_the_learner_on_its_own_gpu():

@@ -5,8 +5,11 @@
     fleet.rollout   # DistributedRollout: play(matches) across the workers
     fleet.learner   # RemoteLearner (the learner actor) or None when it stays in the driver
 
-A local cluster started here gets this checkout on its workers' PYTHONPATH; on a cluster started
-with `ray start`, every node needs the project installed (same version), as with any Ray job.
+A local cluster started here gets this checkout on its workers' PYTHONPATH and shares its CPUs
+out among the roles when they ask for more than it has (fractional CPUs: a 2-core machine runs
+two engines and the learner); on a cluster the user started (`ray start`, an address given),
+every node needs the project installed (same version), as with any Ray job, and a plan that does
+not fit it is a `ConfigError` naming what is missing.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trainers.config import ConfigError
 from trainers.distributed.publication import FleetServer
 from trainers.distributed.resources import (
     LEARNER_ROLE,
     DistributedConfig,
+    NodeFit,
     Placement,
+    PlacementError,
     describe,
     fit,
     plan_placement,
+    share_cpus,
 )
 from trainers.distributed.workers import DistributedRollout, WorkerPool, WorkerSpec
 
@@ -43,8 +50,9 @@ def runtime_env() -> dict[str, Any]:
 
 
 def connect(config: DistributedConfig) -> bool:
-    """Join `config.address`, or start a local cluster. True if this call started Ray (the
-    caller shuts it down). An already initialised Ray (a test, a notebook) is used as it is."""
+    """Join `config.ray_address`, or start a local cluster. True if this call started Ray (the
+    caller shuts it down). An already initialised Ray (a test, a notebook) is used as it is,
+    like a cluster the user started."""
     import ray
 
     if ray.is_initialized():
@@ -58,15 +66,17 @@ def connect(config: DistributedConfig) -> bool:
 
 
 def start_local_cluster(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
-    """`ray.init` of a local cluster for this checkout. On a loaded machine Ray's node manager
-    can give up waiting for its own agents (they import slowly): the wait is raised, and a
-    start that still times out is tried once more."""
+    """`ray.init` of a new local cluster for this checkout (never one that `ray start` or
+    RAY_ADDRESS points at: joining those takes `ray_address`). On a loaded machine Ray's node
+    manager can give up waiting for its own agents (they import slowly): the wait is raised,
+    and a start that still times out is tried once more."""
     import ray
 
     os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
     for attempt in (1, 2):
         try:
             ray.init(
+                address="local",
                 num_cpus=num_cpus,
                 include_dashboard=False,
                 runtime_env=runtime_env(),
@@ -90,6 +100,30 @@ def _fmt(resources: dict[str, float]) -> str:
     )
 
 
+def check_fit(placement: Placement, nodes: list[dict[str, float]]) -> NodeFit:
+    """`fit`, with a plan the cluster cannot hold refused as a `ConfigError` (one `error:` line
+    and exit status 2 from the command line) that names what is missing and what to change."""
+    try:
+        return fit(placement, nodes)
+    except PlacementError as e:
+        raise ConfigError(f"the Ray cluster cannot hold this run: {e}") from None
+
+
+def size_for_local_cluster(placement: Placement) -> Placement:
+    """The placement with its CPUs shared out to fit the local cluster this run started."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU", 0.0)
+    sized = share_cpus(placement, cpus)
+    if sized != placement:
+        shares = ", ".join(f"{b.role} {b.resources['CPU']:g}" for b in sized.bundles)
+        log.info(
+            "the roles ask for %g CPUs, the local cluster has %g: shared out in proportion (%s)",
+            placement.totals()["CPU"], cpus, shares,
+        )  # fmt: skip
+    return sized
+
+
 def reserve(placement: Placement) -> Any:
     """Check the plan against the cluster's nodes, create the placement group, wait for it and
     log where each role landed."""
@@ -97,7 +131,7 @@ def reserve(placement: Placement) -> Any:
     from ray.util.placement_group import placement_group, placement_group_table
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    fit(placement, [n["Resources"] for n in nodes])  # raises with what to change
+    check_fit(placement, [n["Resources"] for n in nodes])  # raises with what to change
     pg = placement_group(placement.ray_bundles(), strategy=placement.strategy)
     if not pg.wait(PLACEMENT_TIMEOUT_S):
         raise TimeoutError(
@@ -163,6 +197,8 @@ def start_fleet(
     placement = plan_placement(config, spec.backend, spec.base_urls)
     started = connect(config)
     try:
+        if started and not config.ray_address:  # our own local cluster: the roles fit it
+            placement = size_for_local_cluster(placement)
         pg = reserve(placement)
         learner = None
         if config.ray_learner_actor and learner_factory is not None:

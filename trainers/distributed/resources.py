@@ -9,11 +9,13 @@ Roles: `rollout/<i>` (a rollout worker: one policy server engine and the games i
   of one GPU when several small engines share it (Ray fractional GPUs);
 - the learner asks for `ray_learner_cpus` CPUs and `ray_learner_gpus` GPUs (1: its own GPU).
 
-`plan_placement(config)` computes the bundles; `fit(placement, nodes)` predicts which node each
-bundle lands on (first fit in the strategy's order, Ray's own placement decides in the end) and
-raises, naming what to change, when the cluster cannot hold the plan: a placement group that
-cannot be placed otherwise waits forever. Nothing here imports ray: the mapping is pure and
-unit-tested without a cluster or a GPU.
+`plan_placement(config)` computes the bundles; `share_cpus(placement, cpus)` shrinks their CPUs in
+proportion to fit a local cluster the run starts itself (a 2-core machine holds two engines and
+the learner on fractional CPUs); `fit(placement, nodes)` predicts which node each bundle lands on
+(first fit in the strategy's order, Ray's own placement decides in the end) and raises
+`PlacementError`, naming what is missing and what to change, when the cluster cannot hold the
+plan: a placement group that cannot be placed otherwise waits forever. Nothing here imports ray:
+the mapping is pure and unit-tested without a cluster or a GPU.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 
 STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 LEARNER_ROLE = "learner"
+CPU_STEP = 1e-4  # Ray's resource precision: a fractional quantity goes no finer
 
 
 @dataclass
@@ -40,7 +43,8 @@ class DistributedConfig:
     ray_workers: int = 2
     """Rollout workers, one policy server (engine) each."""
     ray_worker_cpus: float = 1.0
-    """CPUs reserved per rollout worker."""
+    """CPUs reserved per rollout worker (a local cluster with fewer CPUs than the roles ask
+    for shares its CPUs out among them in proportion)."""
     ray_gpus: bool = False
     """Engines on GPUs: one engine per GPU unless ray_engines_per_gpu or
     ray_tensor_parallel_size say otherwise."""
@@ -49,7 +53,8 @@ class DistributedConfig:
     ray_tensor_parallel_size: int = 1
     """GPUs per engine (vLLM tensor parallelism, within one node)."""
     ray_learner_cpus: float = 1.0
-    """CPUs reserved for the learner actor."""
+    """CPUs reserved for the learner actor (shared out on a small local cluster, as
+    ray_worker_cpus)."""
     ray_learner_gpus: float = 0.0
     """GPUs of the learner actor (1: its own GPU)."""
     ray_learner_actor: bool = True
@@ -154,6 +159,32 @@ def plan_placement(
     return Placement(tuple(bundles), config.ray_strategy)
 
 
+def share_cpus(placement: Placement, cpus: float) -> Placement:
+    """The placement shrunk to fit a local cluster of `cpus` CPUs that the run starts itself:
+    when the roles ask for more CPUs than it has, each role gets its ask times cpus / asked
+    (Ray's fractional CPUs, rounded down to its precision). A placement that fits is returned
+    as it is; GPUs are never shared out this way (`fit` says when they do not fit)."""
+    asked = placement.totals().get("CPU", 0.0)
+    if asked <= cpus + 1e-9:
+        return placement
+    scale = cpus / asked
+    bundles = tuple(
+        Bundle(b.role, {**b.resources, "CPU": _cpu_share(b.resources.get("CPU", 0.0), scale)})
+        for b in placement.bundles
+    )
+    return Placement(bundles, placement.strategy)
+
+
+def _cpu_share(ask: float, scale: float) -> float:
+    if ask <= 0:
+        return ask
+    return max(CPU_STEP, round(math.floor(ask * scale / CPU_STEP + 1e-6) * CPU_STEP, 4))
+
+
+class PlacementError(ValueError):
+    """The cluster cannot hold the roles; the message says what is missing and what to change."""
+
+
 def _fits(free: Mapping[str, float], need: Mapping[str, float]) -> bool:
     return all(free.get(k, 0.0) + 1e-9 >= v for k, v in need.items() if v > 0)
 
@@ -168,13 +199,14 @@ class NodeFit:
 
 def fit(placement: Placement, nodes: Sequence[Mapping[str, float]]) -> NodeFit:
     """Place every bundle on a node (first fit; SPREAD strategies start each bundle on the next
-    node), or raise `ValueError` saying what does not fit and what the cluster has.
+    node), or raise `PlacementError` saying what does not fit, what the cluster has, what is
+    missing and which settings to change.
 
     `nodes`: each node's resources, e.g. `{"CPU": 16, "GPU": 4}` (`ray.nodes()[i]["Resources"]`).
     A fractional-GPU bundle must fit inside one GPU's remaining share, as Ray requires.
     """
     if not nodes:
-        raise ValueError("the cluster has no nodes")
+        raise PlacementError("the cluster has no nodes")
     free = [dict(n) for n in nodes]
     # Per node, the free share of each whole GPU (Ray packs fractional GPUs within one device).
     gpu_slots = [[1.0] * math.floor(n.get("GPU", 0.0) + 1e-9) for n in nodes]
@@ -218,21 +250,47 @@ def fit(placement: Placement, nodes: Sequence[Mapping[str, float]]) -> NodeFit:
             placed = n
             break
         if placed is None:
-            have = ", ".join(
-                "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(node.items())) + "}"
-                for node in nodes
-            )
-            raise ValueError(
-                f"{bundle.role} needs {_fmt(need)} on one node ({placement.strategy}); the "
-                f"cluster's nodes have {have} and the roles placed before it took "
-                f"{_fmt(_taken(placement, chosen))}. Lower ray_workers, ray_worker_cpus, "
-                "ray_tensor_parallel_size or ray_learner_gpus, raise ray_engines_per_gpu, or "
-                "add nodes"
-            )
+            raise PlacementError(_refusal(placement, bundle, nodes, chosen))
         slots_of[i] = placed
         chosen.append(i)
         used_nodes.add(placed)
     return NodeFit([slots_of[i] for i in range(len(placement.bundles))], free)
+
+
+#: The settings that lower each resource's demand (raise ray_engines_per_gpu lowers GPUs too).
+_KNOBS = {
+    "CPU": "ray_workers, ray_worker_cpus or ray_learner_cpus",
+    "GPU": "ray_workers, ray_tensor_parallel_size or ray_learner_gpus (or raise "
+    "ray_engines_per_gpu)",
+}
+
+
+def _refusal(
+    placement: Placement, bundle: Bundle, nodes: Sequence[Mapping[str, float]], chosen: list[int]
+) -> str:
+    """Why `bundle` fits nowhere: what it needs, what the nodes have (the plan's resource kinds
+    only), what the roles placed before it took, what the plan lacks in all, what to change."""
+    kinds = sorted({k for b in placement.bundles for k, v in b.resources.items() if v > 0})
+    have = ", ".join(_fmt({k: node.get(k, 0.0) for k in kinds}, zeros=True) for node in nodes)
+    asked = placement.totals()
+    lacking = {k: asked.get(k, 0.0) - sum(node.get(k, 0.0) for node in nodes) for k in kinds}
+    lacking = {k: v for k, v in lacking.items() if v > 1e-9}
+    if lacking:
+        missing = (
+            f"in all the roles ask for {_fmt(asked)}: {_fmt(lacking)} more than the cluster has"
+        )
+    else:
+        missing = "the cluster has enough in all, but not on one node where this role can go"
+    short = [k for k in kinds if k in lacking] or [k for k in kinds if bundle.resources.get(k)]
+    knobs = "; ".join(f"for {k}: lower {_KNOBS.get(k, k)}" for k in short)
+    taken = (
+        f" and the roles placed before it took {_fmt(_taken(placement, chosen))}" if chosen else ""
+    )
+    return (
+        f"{bundle.role} needs {_fmt(bundle.resources)} on one node ({placement.strategy}); the "
+        f"cluster's nodes have {have}{taken}; {missing}. Change the plan ({knobs}) or give the "
+        "cluster more (nodes, or `ray start --num-cpus`/`--num-gpus`)"
+    )
 
 
 def _taken(placement: Placement, chosen: list[int]) -> dict[str, float]:
@@ -243,8 +301,8 @@ def _taken(placement: Placement, chosen: list[int]) -> dict[str, float]:
     return out
 
 
-def _fmt(resources: Mapping[str, float]) -> str:
-    shown = {k: v for k, v in resources.items() if v > 0}
+def _fmt(resources: Mapping[str, float], zeros: bool = False) -> str:
+    shown = {k: v for k, v in resources.items() if v > 0 or zeros}
     return "{" + ", ".join(f"{k}: {v:g}" for k, v in sorted(shown.items())) + "}" if shown else "{}"
 
 
