@@ -4,10 +4,10 @@
     python benchmarks/iteration.py --configs kuhn --iterations 2 --paths old
     python benchmarks/iteration.py --model tiny --iterations 1      # a quick plumbing check
 
-Configurations: `kuhn` is `benchmarks/learning.py kuhn` as the README's figures measured it (32
-games an iteration; scripted bots in the league, one pass over the samples, no trust region: the
-preset before its 4 epochs and trust region, which add their own learner work), `team_battle`
-the default preset of `experiments/team_battle.py` (16 games). Each configuration
+Configurations: `kuhn` is `benchmarks/learning.py kuhn` as docs/benchmarks.md's figures measured
+it (32 games an iteration; scripted bots in the league, one pass over the samples, no trust
+region: the preset before its 4 epochs and trust region, which add their own learner work),
+`team_battle` the default preset of `experiments/team_battle.py` (16 games). Each configuration
 starts one trainer (engine + learner); after one warm-up iteration it plays `--iterations`
 iterations per path, paths interleaved (old, new, old, new...) so that machine load and the
 state of the league hit both alike. A path is a set of learner switches (`PATHS`): `old` turns
@@ -71,7 +71,7 @@ def trainer_config(name: str, args: argparse.Namespace, runs_dir: Path):
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import learning
 
-        # Pinned to the configuration the README's figures were measured with, so that a
+        # Pinned to the configuration docs/benchmarks.md's figures were measured with, so that a
         # change of the learning preset does not silently change what this benchmark times.
         measured = dict(
             bots=("random", "strong"), betas=(0.9, 0.999), epochs=1, trust_region_kl=0.0,

@@ -78,7 +78,7 @@ SCENARIOS = {
     # targets move with the opponent). Exploitability 0.331 -> 0.204 at iteration 10, 0.13 at
     # 44-50 (0.272 at 42, the one probe above 0.20 from 32 on). Without the epochs the adapter
     # follows the common part of the targets and loses the card; without the trust region one
-    # step can swing the whole policy (README, "Kuhn poker").
+    # step can swing the whole policy (docs/benchmarks.md, "Kuhn poker").
     "kuhn": Benchmark("kuhn", _common(
         experiment="bench_kuhn", env_id="kuhn_poker_v0", mode="competitive", share="all",
         bots=(), matchmaking="pfsp", snapshot_every=5, eval_every=0,
@@ -104,7 +104,7 @@ SCENARIOS = {
     # makes every clue worth the same; a speaker whose clues say nothing teaches the listener
     # nothing), so each learns beside a partner bot that plays the game's convention (the
     # category speaker or listener, one seat a game drawn at random): 0.21 -> 0.84 in 20
-    # updates, measured with the two adapters playing each other (README).
+    # updates, measured with the two adapters playing each other (docs/benchmarks.md).
     "signal": Benchmark("signal", _common(
         experiment="bench_signal", env_id="signal_v0", env_kwargs={"clue_choices": True},
         mode="cooperative", share="agent", bots=(), eval_every=0, temperature=1.0, lr=2e-3,

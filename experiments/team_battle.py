@@ -17,13 +17,13 @@ from trainers.config import TrainerConfig
 # adapter of their own (share role): their updates then hold the targets alone, and the
 # proposers' sampled policy gradient (whose reward is the captain's answer, not the proposal)
 # no longer adds noise to the comparison the captain is learning; with one adapter for both
-# seats it had not turned by update 16 (README). Temperature 1 (the learner scores under it),
-# lr 2e-3. Evaluation: 100 games a bot at step 0 (the untrained adapters) and at the end, where
-# a 95% interval of +-0.1 tells learning from noise; none in between, and the KL (logged, not
-# penalised) measured every 8th update, to keep the run within 15 minutes on a 2-core CPU
-# (README). Evaluation games play the greedy policy (temperature 0, as Stable-Baselines3's
-# evaluate_policy does by default): a quiz question has one right answer, so the policy a user
-# would deploy is the greedy one; training still samples at temperature 1.
+# seats it had not turned by update 16 (docs/benchmarks.md). Temperature 1 (the learner scores
+# under it), lr 2e-3. Evaluation: 100 games a bot at step 0 (the untrained adapters) and at the
+# end, where a 95% interval of +-0.1 tells learning from noise; none in between, and the KL
+# (logged, not penalised) measured every 8th update, to keep the run within 15 minutes on a
+# 2-core CPU (docs/benchmarks.md). Evaluation games play the greedy policy (temperature 0, as
+# Stable-Baselines3's evaluate_policy does by default): a quiz question has one right answer,
+# so the policy a user would deploy is the greedy one; training still samples at temperature 1.
 DEFAULT = TrainerConfig.build(
     experiment="team_battle", env_id="team_quiz_v0",
     env_kwargs={"questions": 2, "kinds": ["larger", "smaller"]}, mode="team_battle",

@@ -16,8 +16,8 @@ MAX_ANSWER_CHARS = 30
 # The decision is stated last, with its choices: a 135M model learns to compare the two numbers
 # in about 12 updates from a chat that ends "Which is larger, 9 or 19? Final answer, [answer 9]
 # or [answer 19]?", and not in 16 from one that ended "Final answer: [answer ...]" after the
-# same question (benchmarks/decision_learning.py; README). The rules are short because every
-# token of them is paid in every game, by the engine and by the learner.
+# same question (benchmarks/decision_learning.py; docs/benchmarks.md). The rules are short
+# because every token of them is paid in every game, by the engine and by the learner.
 RULES = (
     "Team quiz: you are {agent}, {position} of team {team} ({members}), against team {other}. "
     "Both teams get the same {questions} questions. For each one the teammates propose an answer "
