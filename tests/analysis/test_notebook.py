@@ -24,19 +24,34 @@ def test_notebook_is_committed_without_outputs():
         assert cell.outputs == [] and cell.execution_count is None
 
 
-def run_notebook(run_dir: Path, monkeypatch) -> None:
-    """Execute the notebook top to bottom against `run_dir`; check every figure it saves."""
+def execute_notebook(run_dir: Path | None, monkeypatch, cwd: Path | None = None):
+    """Execute the notebook top to bottom against `run_dir` (None: LORA_LEAGUE_RUN_DIR unset)
+    from `cwd` (default: its own folder); return it and the CellExecutionError it stopped on."""
     import nbclient
     import nbformat
+    from nbclient.exceptions import CellExecutionError
 
+    if run_dir is None:
+        monkeypatch.delenv("LORA_LEAGUE_RUN_DIR", raising=False)
+    else:
+        monkeypatch.setenv("LORA_LEAGUE_RUN_DIR", str(run_dir))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    resources = {"metadata": {"path": str(cwd or NOTEBOOK.parent)}}
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources=resources)
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        return nb, error
+    return nb, None
+
+
+def run_notebook(run_dir: Path, monkeypatch) -> None:
+    """Execute the notebook against `run_dir`; check every figure it saves."""
     out = Path(run_dir) / rf.FIGURES
     for old in out.glob("notebook_*.png"):
         old.unlink()
-    monkeypatch.setenv("LORA_LEAGUE_RUN_DIR", str(run_dir))
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    resources = {"metadata": {"path": str(NOTEBOOK.parent)}}
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources=resources)
-    client.execute()  # raises CellExecutionError on the first failing cell
+    nb, error = execute_notebook(run_dir, monkeypatch)
+    assert error is None, error
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     for name in FIGURES:
