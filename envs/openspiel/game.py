@@ -11,13 +11,23 @@ early and counts the final reward twice. What the adapter does:
 - simultaneous-move nodes collect one move from every player who has legal actions, then apply
   them together (`apply_actions`), so these games run through the Parallel face as well;
 - raw scores are `state.returns()` at the end (nothing before: per-step rewards of games with a
-  rewards model are summed into `returns()` by OpenSpiel).
+  rewards model are summed into `returns()` by OpenSpiel);
+- prints: pyspiel writes some warnings from C++ straight to file descriptor 2 when a game loads
+  (quoridor: "has known issues"); loading runs inside `c_output_to_log()`, which points fds 1
+  and 2 at a temporary file and logs what arrived at INFO on `envs.openspiel.game.prints`, so it
+  reaches the run's log file and not the terminal. Loads are cached, so this happens once per
+  game and parameters; no registered game was seen to print while it is played.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,6 +45,10 @@ except ImportError:  # pragma: no cover - exercised only without open_spiel
 RETRIES_PER_MOVE = 3
 MAX_DEFAULT_CYCLES = 5_000
 
+logger = logging.getLogger(__name__)
+#: Where what OpenSpiel prints goes (one record per load that printed).
+prints_logger = logger.getChild("prints")
+
 
 def require_pyspiel():
     if pyspiel is None:
@@ -45,10 +59,55 @@ def require_pyspiel():
     return pyspiel
 
 
-@functools.cache
+def _flush_c_stdio() -> None:
+    """Flush C stdio buffers (std::cout writes through them when synced with stdio)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
+
+
+@contextlib.contextmanager
+def c_output_to_log(label: str) -> Iterator[None]:
+    """Log what is written to file descriptors 1 and 2 inside (C++ included) on `prints_logger`
+    at INFO, as one record headed by `label`. Process-wide while it runs (descriptors are), so
+    it is kept to rare calls such as loading a game."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        saved = (os.dup(1), os.dup(2))
+    except OSError:  # no descriptors to borrow (a daemon): nothing can reach a terminal
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            _flush_c_stdio()
+            for fd, saved_fd in zip((1, 2), saved, strict=True):
+                os.dup2(saved_fd, fd)
+                os.close(saved_fd)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                prints_logger.info("%s printed:\n%s", label, text)
+
+
 def load_game(name: str, params: tuple[tuple[str, Any], ...] = ()):
     """The pyspiel game `name` with `params` (cached: games are immutable)."""
-    return require_pyspiel().load_game(name, dict(params))
+    return _load_game(name, tuple(params))
+
+
+@functools.cache
+def _load_game(name: str, params: tuple[tuple[str, Any], ...]):
+    with c_output_to_log(f"openspiel/{name}"):
+        return require_pyspiel().load_game(name, dict(params))
 
 
 def move_token(name: str) -> str:
@@ -203,9 +262,7 @@ class OpenSpielGame(Game):
     def rules_text(self, agent: str) -> str:
         n = len(self.agents)
         lo, hi = self.spiel.min_utility(), self.spiel.max_utility()
-        scoring = (
-            f"Your score is the game's return for you at the end, between {lo:g} and {hi:g}."
-        )
+        scoring = f"Your score is the game's return for you at the end, between {lo:g} and {hi:g}."
         params = f"Game parameters: {self.params}.\n" if self.params else ""
         return RULES.format(
             agent=agent,

@@ -23,16 +23,24 @@ TextArena (0.7.4) traps and what the adapter does about each
   penalties); nothing is paid before the end.
 - **legal moves**: recovered from the game's own text when it lists them (a line such as
   "Available Moves: '[0]', '[4]'"), else empty, and the trainer samples unconstrained.
+- **prints**: some games print on make, reset or every step (LogicPuzzle "Correct: 0, Total: 18",
+  SettlersOfCatan its board corners, RushHour its puzzle attempts). Every call into TextArena runs
+  inside `output_to_log()`: what the game's thread writes to stdout or stderr (Python warnings
+  included) is logged at INFO on `envs.textarena.game.prints`, so it reaches the run's log file
+  and not the terminal.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import random
 import re
+import sys
+import threading
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 import numpy as np
 
@@ -40,6 +48,8 @@ from envs.core.game import FORFEIT_PENALTY, Game, MoveReport
 from envs.core.parsing import coerce_text, normalise
 
 logger = logging.getLogger(__name__)
+#: Where a game's own prints go (one record per call into the game that printed).
+prints_logger = logger.getChild("prints")
 
 #: TextArena's own allowance of invalid moves is lifted to this; `max_invalid` rules instead.
 NO_ALLOWANCE_LIMIT = 10**9
@@ -67,6 +77,51 @@ def isolated_random(states: dict[str, Any]) -> Iterator[None]:
         states["py"], states["np"] = random.getstate(), np.random.get_state()
         random.setstate(outer_py)
         np.random.set_state(outer_np)
+
+
+class _ThreadRouted:
+    """Stands in for sys.stdout or sys.stderr during a call into a game: the calling thread's
+    writes go to `buffer`, every other thread's (the learner, while games roll out in the
+    background) to the stream it replaced; once `owner` is None everything passes through."""
+
+    def __init__(self, through: TextIO, buffer: io.StringIO) -> None:
+        self.through = through
+        self.buffer = buffer
+        self.owner: int | None = threading.get_ident()
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() == self.owner:
+            return self.buffer.write(text)
+        return self.through.write(text)
+
+    def flush(self) -> None:
+        self.through.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.through, name)
+
+
+@contextlib.contextmanager
+def output_to_log(label: str) -> Iterator[None]:
+    """Log what this thread prints inside (stdout, stderr, Python warnings) on `prints_logger`
+    at INFO, as one record headed by `label`, instead of letting it reach the terminal."""
+    buffer = io.StringIO()
+    stand_ins = {
+        "stdout": _ThreadRouted(sys.stdout, buffer),
+        "stderr": _ThreadRouted(sys.stderr, buffer),
+    }
+    for name, stand_in in stand_ins.items():
+        setattr(sys, name, stand_in)
+    try:
+        yield
+    finally:
+        for name, stand_in in stand_ins.items():
+            stand_in.owner = None  # a copy still held elsewhere now passes everything through
+            if getattr(sys, name) is stand_in:
+                setattr(sys, name, stand_in.through)
+        text = buffer.getvalue().strip()
+        if text:
+            prints_logger.info("%s printed:\n%s", label, text)
 
 
 def listed_moves(text: str) -> list[str]:
@@ -119,7 +174,7 @@ class TextArenaGame(Game):
         self.ta_rewards: dict[int, float] | None = None
         self.ta_info: dict[int, Any] = {}
         ta_seed = int(self.rng.integers(2**31 - 1))
-        with isolated_random(self._random):
+        with isolated_random(self._random), output_to_log(self.label):
             random.seed(ta_seed)
             np.random.seed(ta_seed % 2**32)
             self.env = make_raw(self.ta_id)
@@ -137,6 +192,10 @@ class TextArenaGame(Game):
         self._check_done()
 
     # ------------------------------------------------------------------ TextArena plumbing
+    @property
+    def label(self) -> str:
+        return f"textarena/{self.ta_id}"
+
     @property
     def names(self) -> dict[int, str]:
         return dict(enumerate(self.agents))
@@ -168,7 +227,7 @@ class TextArenaGame(Game):
     def _check_done(self) -> None:
         if not self.state.done or self.over:
             return
-        with isolated_random(self._random):
+        with isolated_random(self._random), output_to_log(self.label):
             rewards, info = self.env.close()
         self.ta_rewards = {int(k): float(v) for k, v in (rewards or {}).items()}
         self.ta_info = dict(info or {})
@@ -200,7 +259,7 @@ class TextArenaGame(Game):
             return self._invalid(agent, text)
         self._invalid_flag = False
         self._last_text[agent] = ""
-        with isolated_random(self._random):
+        with isolated_random(self._random), output_to_log(self.label):
             try:
                 self.env.step(action=text)
             except Exception as e:  # a game bug on odd input must not crash training
@@ -243,8 +302,7 @@ class TextArenaGame(Game):
         legal = self.legal_moves(agent)
         listed = f" Listed moves: {' '.join(legal)}." if legal else ""
         return (
-            "It is your turn. Give your move as the game's rules ask, in square brackets."
-            + listed
+            "It is your turn. Give your move as the game's rules ask, in square brackets." + listed
         )
 
     def view(self, agent: str) -> dict[str, Any]:
