@@ -1,0 +1,31 @@
+"""AReaL integration: LoRA League's games as AReaL rollout workflows, its server as AReaL's
+rollout backend, and its decoupled loss checked against AReaL's (docs/areal.md).
+
+Needs AReaL installed beside the stack: `bash scripts/install.sh cpu areal` (AReaL without its
+pins, plus what it needs to import; `integrations/areal/requirements.txt`).
+
+>>> from integrations.areal import Bot, GameWorkflow, episodes
+>>> workflow = GameWorkflow("kuhn_poker_v0", gconfig, tokenizer, opponent=Bot("strong"))
+>>> trajectories = engine.rollout_batch(episodes(8), workflow)  # a RemotevLLMEngine
+"""
+
+from integrations.areal.loss import NO_CAP, areal_loss_kwargs
+from integrations.areal.opponents import Bot, Frozen, Opponent, SelfPlay
+from integrations.areal.serving import areal_lora_name, serve_for_areal, withdraw_from_areal
+from integrations.areal.workflow import EpisodeRecord, GameWorkflow, episodes, with_stop_tokens
+
+__all__ = [
+    "NO_CAP",
+    "Bot",
+    "EpisodeRecord",
+    "Frozen",
+    "GameWorkflow",
+    "Opponent",
+    "SelfPlay",
+    "areal_lora_name",
+    "areal_loss_kwargs",
+    "episodes",
+    "serve_for_areal",
+    "with_stop_tokens",
+    "withdraw_from_areal",
+]
