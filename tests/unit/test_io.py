@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import torch
 
-from trainers.run import io as tio
 from trainers.run.io import (
     TEMP_PREFIX,
     AppendLog,
@@ -105,7 +104,7 @@ def test_failed_fsync_keeps_old_file(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(tio.os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(OSError, match="disk full"):
         atomic_write_text(target, "new")
     monkeypatch.undo()
@@ -279,7 +278,7 @@ def test_fsync_every(tmp_path, monkeypatch):
     calls = []
     real = os.fsync
     log = AppendLog(tmp_path / "m.jsonl", fsync_every=3)
-    monkeypatch.setattr(tio.os, "fsync", lambda fd: (calls.append(fd), real(fd)))
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real(fd)))
     for step in range(7):
         log.append({"step": step})
     assert len(calls) == 2
