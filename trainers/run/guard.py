@@ -18,6 +18,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,10 +38,13 @@ __all__ = [
     "check_writable",
     "identity_of",
     "mark_run",
+    "newest_run",
     "open_run",
     "read_identity",
     "remove_dead_stores",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Config fields a run cannot change on resume (its adapters and logs depend on them).
 IDENTITY_FIELDS = ("experiment", "env_id", "env_kwargs", "mode", "share", "model", "lora_rank")
@@ -216,6 +220,43 @@ class OpenRun:
     resumed: bool
 
 
+def _is_run(path: Path) -> bool:
+    try:
+        read_identity(path)
+    except RunDirError:
+        return False
+    return True
+
+
+def newest_run(runs_dir: str | os.PathLike[str], experiment: str, seed: int) -> Path | None:
+    """The newest run folder of `experiment` and `seed` in `runs_dir` (`--resume auto`), or None.
+
+    Folders named like a run that are not one (a trainer killed between creating the folder and
+    writing its marker leaves one, empty) are passed over; the choice and every folder passed
+    over are logged.
+    """
+    pattern = f"{experiment}{rf.RUN_NAME_SEP}{seed}{rf.RUN_NAME_SEP}*"
+    named = sorted((p for p in Path(runs_dir).glob(pattern) if p.is_dir()), reverse=True)
+    passed = []
+    for path in named:
+        if _is_run(path):
+            if passed:
+                logger.warning(
+                    "--resume auto: passing over %s (not a LoRA League run: no %s); resuming %s",
+                    ", ".join(p.name for p in passed), rf.RUN_MARKER, path,
+                )  # fmt: skip
+            else:
+                logger.info("--resume auto: resuming %s", path)
+            return path
+        passed.append(path)
+    if passed:
+        logger.warning(
+            "--resume auto: no run of %s, seed %d, in %s (%s not runs): starting a new one",
+            experiment, seed, runs_dir, ", ".join(p.name for p in passed),
+        )  # fmt: skip
+    return None
+
+
 def open_run(
     config: Mapping[str, Any],
     runs_dir: str | os.PathLike[str],
@@ -224,7 +265,8 @@ def open_run(
     resume: str | None = None,
 ) -> OpenRun:
     """Create a new run folder, or open `resume` ('auto': the newest run of this experiment and
-    seed, a new one if there is none) after checking it is a run of the same identity.
+    seed, `newest_run`; a new one if there is none) after checking it is a run of the same
+    identity.
 
     Everything that can refuse does so here, before a model or an engine is started: a folder
     that is not a run, a different identity, a second trainer, a folder that cannot be written.
@@ -233,10 +275,7 @@ def open_run(
 
     path: Path | None = None
     if resume == "auto":
-        found = sorted(
-            Path(runs_dir).glob(f"{experiment}{rf.RUN_NAME_SEP}{seed}{rf.RUN_NAME_SEP}*")
-        )
-        path = found[-1] if found else None
+        path = newest_run(runs_dir, experiment, seed)
     elif resume:
         path = Path(resume)
     if path is not None:
