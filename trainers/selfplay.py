@@ -8,8 +8,7 @@
 
 Everything else here is wiring: the parts live in `trainers.learn` (learner, `LearnStep`),
 `trainers.league` (league, fixtures, publishing) and `trainers.run` (checkpoints, monitoring).
-A checkpoint is the union of the parts' state dicts. (About 400 lines: setup wires six parts,
-and the checkpoint writes and restores them; each part's logic lives in its own package.)
+A checkpoint is the union of the parts' state dicts (`trainers.checkpointing`).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ import numpy as np
 
 import envs
 from agents.serving.types import SamplingSettings
+from trainers import checkpointing
 from trainers.config import TrainerConfig
 from trainers.episode import Episode
 from trainers.intervals import WinRate
@@ -33,7 +33,7 @@ from trainers.league.evaluation import custom_scalar_layout, eval_scalars
 from trainers.league.fixtures import Fixtures
 from trainers.league.modes import family_keys, get_mode, mix_at
 from trainers.league.population import League, LeagueConfig
-from trainers.league.publishing import LEARNER, AdapterFamily, export_versions, import_versions
+from trainers.league.publishing import LEARNER, AdapterFamily
 from trainers.league.ratings import MatchRecord
 from trainers.learn.step import LearnStep, lr_decay_factor
 from trainers.rollout import MatchSpec, Rollout
@@ -138,12 +138,13 @@ class SelfPlayTrainer:
         lr_signal = "reference" if self.mode.adversarial else "reward"
         self.learn_step = LearnStep(self.learner, cfg.learn, lr_signal)
         self.checkpoints = CheckpointManager(self.run_dir, keep_last=cfg.run.keep_checkpoints)
-        latest = self.checkpoints.resume_point() if self._run.resumed else None
+        resumed = self._run.resumed
+        latest = checkpointing.resume_point(self.checkpoints, self.run_dir) if resumed else None
         if latest is not None:
-            self._restore(latest)
+            checkpointing.restore(self, latest)
         else:
             self._fresh_league()
-        resume_step = (self.step if latest else -1) if self._run.resumed else None
+        resume_step = (self.step if latest else -1) if resumed else None
         self.monitor = RunMonitor(self.run_dir, cfg.to_dict(), resume_step=resume_step)
         if latest is None:
             self.monitor.log_hparams(cfg.to_dict())
@@ -502,44 +503,8 @@ class SelfPlayTrainer:
         self.learn_step.load_state_dict(state)
 
     def save_checkpoint(self) -> Path:
-        """`checkpoints/step_N/`: the union of the parts' state dicts (see `trainers.run.layout`),
-        the learner's weights and the frozen versions the server still serves."""
-        snapshots = [
-            ref for p in self.league.snapshots() for ref in self.family.refs(p.version, p.adapter)
-        ]
-
-        def write(folder: Path) -> None:
-            self.learner.save(folder / rf.LEARNER)
-            export_versions(self.server, snapshots, folder / rf.SNAPSHOTS)
-
-        path = self.checkpoints.save(
-            self.step,
-            write,
-            json_files={
-                rf.TRAINER_STATE: self.state_dict(),
-                rf.LEAGUE: self.league.state_dict(),
-                rf.CONFIG: self.config.to_dict(),
-                rf.PERFORMANCE: self.report()["performance"],
-            },
-            generators={"matchmaking": self.fixtures.rng},
-        )
-        self.monitor.flush()  # rows up to this checkpoint now survive a kill
-        return path
-
-    def _restore(self, folder: Path) -> None:
-        from trainers.run.checkpoint import load_json, restore_rng
-
-        self.learner.load(folder / rf.LEARNER)
-        self.league.load_state_dict(load_json(folder, rf.LEAGUE))
-        # The server is new: publish the frozen versions first (in order, under their old
-        # numbers, held as the league holds them), then the learner's current weights.
-        import_versions(self.server, folder / rf.SNAPSHOTS)
-        state = load_json(folder, rf.TRAINER_STATE)
-        self.family.publish(self.server, self.learner.adapter_weights, version=state["version"])
-        self.load_state_dict(state)
-        restore_rng(folder, {"matchmaking": self.fixtures.rng})
-        self.checkpoints.discard_after(self.step)
-        log.info("resumed from %s (step %d)", folder, self.step)
+        """`checkpoints/step_N/`: the union of the parts' state dicts (`trainers.checkpointing`)."""
+        return checkpointing.save(self)
 
     def close(self) -> None:
         executor = getattr(self, "_executor", None)

@@ -11,8 +11,9 @@ states go through JSON and safetensors, which a user can be handed safely.
 The marker is also the checkpoint's manifest: the size and sha256 of every file in the folder,
 taken at write time. `verify()` checks them (and parses every JSON file and safetensors header,
 which also covers checkpoints written before manifests existed), and `latest_verified()` returns
-the newest checkpoint that passes, logging each newer one it skipped and why: a disk that
-truncated a file or a user who edited one costs one checkpoint, not the run.
+the newest checkpoint that passes (and the caller's own check, such as the run's logs still
+holding its rows), logging each newer one it skipped and why: a disk that truncated a file or a
+user who edited one costs one checkpoint, not the run.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainers.run import layout as rf
+from trainers.run.guard import RunDirError
 from trainers.run.io import (
     atomic_directory,
     atomic_write_json,
@@ -58,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 _STEP_RE = re.compile(rf"{re.escape(rf.STEP_PREFIX)}(\d+)")
 _RNG_FORMAT = 1
+
+#: Why a checkpoint folder cannot be resumed from, beyond `verify` (empty: it can).
+Check = Callable[[Path], list[str]]
 
 #: name -> numpy Generator whose state travels with the checkpoint (a lone one is "default").
 Generators = Mapping[str, np.random.Generator] | np.random.Generator
@@ -302,35 +307,45 @@ class CheckpointManager:
         steps = self.steps()
         return self.path(steps[-1]) if steps else None
 
-    def resume_point(self) -> Path | None:
-        """The checkpoint to resume from: the newest that verifies, or None when there is none.
+    def resume_point(self, check: Check | None = None) -> Path | None:
+        """The checkpoint to resume from: the newest usable one (see `latest_verified`), or None
+        when there is no checkpoint.
 
-        Raises `RunDirError` when checkpoints exist but none verifies: starting over would
+        Raises `RunDirError` when checkpoints exist but none is usable: starting over would
         silently throw the run away, so the user decides.
         """
-        from trainers.run.guard import RunDirError
-
-        chosen, skipped = self.latest_verified()
+        chosen, skipped = self.latest_verified(check)
         if chosen is None and skipped:
             details = "; ".join(f"step {s}: {', '.join(p)}" for s, p in skipped.items())
-            raise RunDirError(f"no checkpoint in {self.root} verifies ({details})")
+            raise RunDirError(f"no checkpoint in {self.root} can be resumed ({details})")
         return chosen
 
-    def latest_verified(self) -> tuple[Path | None, dict[int, list[str]]]:
-        """(newest checkpoint that verifies or None, {skipped step: its problems}).
+    def latest_verified(
+        self, check: Check | None = None
+    ) -> tuple[Path | None, dict[int, list[str]]]:
+        """(newest checkpoint that verifies and passes `check`, or None; {skipped step: why}).
 
-        Each skipped checkpoint is logged as a warning naming its step and problems.
+        `check(step_dir)` lists what else makes a checkpoint unusable (the run's logs no longer
+        holding its rows, `trainers.run.records`); it is asked only of checkpoints that verify.
+        Each skipped checkpoint is logged as one warning naming it, why, and which checkpoint
+        the run goes on from instead.
         """
         skipped: dict[int, list[str]] = {}
+        chosen = None
         for step in reversed(self.steps()):
             problems = verify(self.path(step))
+            if not problems and check is not None:
+                problems = check(self.path(step))
             if not problems:
-                return self.path(step), skipped
+                chosen = self.path(step)
+                break
             skipped[step] = problems
+        instead = f"resuming from {chosen.name}" if chosen else "no older checkpoint to resume"
+        for step, problems in skipped.items():
             logger.warning(
-                "checkpoint %s does not verify, skipped: %s", self.path(step), "; ".join(problems)
+                "checkpoint %s skipped (%s): %s", self.path(step), "; ".join(problems), instead
             )
-        return None, skipped
+        return chosen, skipped
 
     load_json = staticmethod(load_json)
 
