@@ -94,8 +94,8 @@ def run(cfg: TrainerConfig) -> Path:
         console.close()
     expected = _expected(failure)
     where = "" if expected or console.log_path is None else f" (traceback in {console.log_path})"
-    detail = str(failure) if expected else f"{type(failure).__name__}: {failure}"
-    print(f"error: {detail}{where}", file=sys.stderr)
+    run_dir = None if console.log_path is None else console.log_path.parent
+    print(f"error: {_message(failure, expected, run_dir)}{where}", file=sys.stderr)
     raise SystemExit(2 if expected else 1)
 
 
@@ -111,7 +111,8 @@ def _train(cfg: TrainerConfig, console) -> Path:
         trainer.setup()
         run_dir = trainer.run()
         console.print(format_summary(trainer.report()))
-        console.print(f"watch: tensorboard --logdir {Path(cfg.run.runs_dir)}")
+        # The run's own parent: a run resumed by its path may live outside `runs_dir`.
+        console.print(f"watch: tensorboard --logdir {Path(run_dir).parent}")
         console.print(f"figures: python -m experiments.report {run_dir}")
         console.print(f"log: {console.log_path}")
         return run_dir
@@ -128,8 +129,21 @@ _DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQU
 def _expected(e: BaseException) -> bool:
     """A failure the user can fix from its message alone: no traceback needed."""
     from agents.models.errors import ModelNotFoundError
-    from trainers.run.guard import RunDirError
+    from trainers.run.guard import RunDirError, is_disk_full
 
-    if isinstance(e, ModelNotFoundError | RunDirError | ConfigError):
+    if isinstance(e, ModelNotFoundError | RunDirError | ConfigError) or is_disk_full(e):
         return True
     return isinstance(e, OSError) and e.errno in _DISK_ERRORS
+
+
+def _message(e: BaseException, expected: bool, run_dir: Path | None = None) -> str:
+    """The `error:` line's text. Our own errors say what to do; a full disk met by a library
+    (safetensors, TensorBoard, a log write) is named as one, with the library's words after."""
+    from trainers.run.guard import RunDirError, is_disk_full
+
+    if not expected:
+        return f"{type(e).__name__}: {e}"
+    if is_disk_full(e) and not isinstance(e, RunDirError):
+        resume = f"resume with --resume {run_dir}" if run_dir else "resume the run"
+        return f"the disk is full ({type(e).__name__}: {e}); free some space, then {resume}"
+    return str(e)

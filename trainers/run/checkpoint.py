@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from trainers.run import layout as rf
-from trainers.run.guard import RunDirError
+from trainers.run.guard import RunDirError, is_disk_full
 from trainers.run.io import (
     atomic_directory,
     atomic_write_json,
@@ -364,23 +364,32 @@ class CheckpointManager:
         and optimizer state; `json_files` maps file names to objects written as JSON
         (`trainer_state.json`, `league.json`, `config.json`, ...); the RNG states, with
         `generators`, are added, and the COMPLETE marker last. An existing checkpoint of the same
-        step is replaced.
+        step is replaced. A full disk, however the writer words it, raises `RunDirError` saying
+        so; nothing of the new checkpoint is left behind.
         """
         step = int(step)
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
         final = self.path(step)
         started = time.perf_counter()
-        with atomic_directory(final, overwrite=True) as folder:
-            if write_fn is not None:
-                write_fn(folder)
-            for name, obj in (json_files or {}).items():
-                atomic_write_json(folder / name, obj)
-            write_rng(folder, generators)
-            atomic_write_json(
-                folder / rf.COMPLETE,
-                {"step": step, "saved_at": time.time(), "files": manifest(folder)},
-            )
+        try:
+            with atomic_directory(final, overwrite=True) as folder:
+                if write_fn is not None:
+                    write_fn(folder)
+                for name, obj in (json_files or {}).items():
+                    atomic_write_json(folder / name, obj)
+                write_rng(folder, generators)
+                atomic_write_json(
+                    folder / rf.COMPLETE,
+                    {"step": step, "saved_at": time.time(), "files": manifest(folder)},
+                )
+        except Exception as e:
+            if is_disk_full(e):
+                raise RunDirError(
+                    f"cannot save checkpoint {final}: the disk is full; free some space, then "
+                    f"resume with --resume {self.root.parent}"
+                ) from e
+            raise
         logger.info("checkpoint %s saved in %.2fs", final, time.perf_counter() - started)
         self.prune()
         return final

@@ -37,6 +37,7 @@ __all__ = [
     "check_identity",
     "check_writable",
     "identity_of",
+    "is_disk_full",
     "mark_run",
     "newest_run",
     "open_run",
@@ -56,6 +57,26 @@ ADAPTER_STORE_PREFIX = ".adapters-"
 
 class RunDirError(RuntimeError):
     """A run folder cannot be used as asked; the message says why and what to do instead."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+#: How libraries that do their own io word a full disk (safetensors' Rust writer: "I/O error:
+#: No space left on device (os error 28)") when they raise their own error, not an OSError.
+_DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded", f"(os error {errno.ENOSPC})")
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """Whether `e`, or an error it was raised from or while handling, says the disk is full."""
+    seen: set[int] = set()
+    err: BaseException | None = e
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _DISK_FULL:
+            return True
+        if any(words in str(err) for words in _DISK_FULL_WORDS):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 _MISSING = object()
@@ -160,7 +181,7 @@ def check_writable(path: str | os.PathLike[str]) -> None:
             f.flush()
             os.fsync(f.fileno())
     except OSError as e:
-        reason = "the disk is full" if e.errno == errno.ENOSPC else e.strerror or str(e)
+        reason = "the disk is full" if e.errno in _DISK_FULL else e.strerror or str(e)
         raise RunDirError(f"cannot write in {path}: {reason}") from e
     finally:
         with contextlib.suppress(OSError):
