@@ -160,12 +160,12 @@ def main() -> None:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     lora = LoRASettings()  # the trainer's adapter shape (r16, alpha 32, q/k/v/o)
     if args.targets == "all":
-        lora = LoRASettings(target_modules=(*lora.target_modules, *MLP_MODULES))
+        lora = LoRASettings(lora_target_modules=(*lora.lora_target_modules, *MLP_MODULES))
     if args.mode == "targets":  # the trainer's learner: its loss, masks, clipping and dtype
         from trainers.learn.learner import Learner, LearnerConfig
 
         config = LearnerConfig(lr=args.lr, temperature=args.temperature, kl_coef=0.0,
-                               track_kl=False, dtype="bfloat16",
+                               track_kl=False, learner_dtype="bfloat16",
                                lora_plus_ratio=args.lora_plus_ratio)  # fmt: skip
         learner = Learner(path, ["decision"], lora, config, seed=args.seed)
         model = learner.peft

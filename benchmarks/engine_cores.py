@@ -42,7 +42,7 @@ def measure(model: str, requests: list[int], setting: str, store: Path) -> dict[
         "vllm", model=path, max_loras=1, max_lora_rank=16, store_dir=store, cpu_cores=cores
     )
     try:
-        learner = Learner(path, ["main"], LoRASettings(rank=16), LearnerConfig(), seed=0)
+        learner = Learner(path, ["main"], LoRASettings(lora_rank=16), LearnerConfig(), seed=0)
         ref = server.publish("main", *learner.adapter_weights("main"))
         decisions = quiz_captain_decisions(server.tokenizer, max(requests))
         batch = [

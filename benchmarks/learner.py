@@ -77,10 +77,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
 
     config = LearnerConfig(
-        dtype=args.dtype, micro_batch_size=args.micro_batch, track_kl=False, lr=1e-6
+        learner_dtype=args.dtype, micro_batch_size=args.micro_batch, track_kl=False, lr=1e-6
     )
     learner = Learner(
-        args.model, ["bench"], LoRASettings(rank=args.rank, alpha=2 * args.rank), config
+        args.model, ["bench"], LoRASettings(lora_rank=args.rank, lora_alpha=2 * args.rank), config
     )
     samples = make_samples(args, learner.vocab_size)
     own = learner.logprobs("bench", samples, projection="own")

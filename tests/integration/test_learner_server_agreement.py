@@ -23,13 +23,19 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 # attention, fused norms and activations, its LoRA ops): other op orders in every layer. Measured
 # agreement is ~1e-5 on the tiny model; 1e-4 leaves 10x, a wrong adapter or position is >1e-2 off.
 TOLERANCE = 1e-4
-LORA = LoRASettings(rank=8, alpha=16)
+LORA = LoRASettings(lora_rank=8, lora_alpha=16)
 SAMPLING = SamplingSettings(temperature=1.0, max_tokens=16)
 
 
 @pytest.fixture(scope="module")
 def learner(tiny_model, adapters):
-    learner = Learner(tiny_model, ["red"], LORA, LearnerConfig(lr=1e-2, micro_batch_size=8), seed=0)
+    learner = Learner(
+        tiny_model,
+        ["red"],
+        LORA,
+        LearnerConfig(lr=1e-2, micro_batch_size=8, learner_dtype="float32", kl_coef=0.0),
+        seed=0,
+    )
     learner.set_adapter_weights("red", adapters[0][0])  # random B: the adapter changes outputs
     return learner
 

@@ -225,7 +225,12 @@ def listener_learner(tiny_model, adapters):
     """A learner holding adapters[2] (what the server plays) as "listener", at temperature 1."""
     from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
 
-    learner = Learner(tiny_model, ["listener"], LoRASettings(rank=8, alpha=16), LearnerConfig())
+    learner = Learner(
+        tiny_model,
+        ["listener"],
+        LoRASettings(lora_rank=8, lora_alpha=16),
+        LearnerConfig(learner_dtype="float32", kl_coef=0.0),
+    )
     learner.set_adapter_weights("listener", adapters[2][0])
     return learner
 

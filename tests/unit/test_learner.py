@@ -19,7 +19,10 @@ from trainers.learn.learner import (
 )
 
 MOVES = ("[rock]", "[paper]", "[scissors]")
-LORA = LoRASettings(rank=8, alpha=16)
+LORA = LoRASettings(lora_rank=8, lora_alpha=16)
+# The learner's defaults are the trainer's (bf16 autocast, a KL penalty); these tests score to
+# fp32 round-off and take plain policy-gradient steps unless they ask for more.
+EXACT = {"learner_dtype": "float32", "kl_coef": 0.0}
 # Log-probs of the same weights scored two ways (own positions vs full projection, other batching,
 # the transformers reference forward) differ only by fp32 round-off: each dot product of width 256
 # carries ~sqrt(256) * 6e-8 relative error, compounded over 4 layers and a log-softmax over 1,195
@@ -38,7 +41,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 def make_learner(model: Path, names=("red", "blue"), seed: int = 0, **config) -> Learner:
-    config.setdefault("micro_batch_size", 2)
+    config = {"micro_batch_size": 2, **EXACT, **config}
     return Learner(model, list(names), LORA, LearnerConfig(**config), seed=seed)
 
 
@@ -426,14 +429,16 @@ def test_a_saved_adapter_is_a_peft_folder(tiny_model, tmp_path):
     learner.save(tmp_path / "ckpt")  # overwriting a checkpoint works
     with pytest.raises(ValueError, match="holds no adapter"):
         make_learner(tiny_model, names=("green",)).load(folder)
-    other_alpha = Learner(tiny_model, ["blue"], LoRASettings(rank=8, alpha=8), LearnerConfig())
+    other_alpha = Learner(
+        tiny_model, ["blue"], LoRASettings(lora_rank=8, lora_alpha=8), LearnerConfig(**EXACT)
+    )
     with pytest.raises(ValueError, match="rank, alpha, targets"):
         other_alpha.load(folder)
 
 
 def test_bfloat16_autocast_trains_and_scores_close_to_float32(tiny_model):
     fp32 = make_learner(tiny_model)
-    bf16 = make_learner(tiny_model, dtype="bfloat16")
+    bf16 = make_learner(tiny_model, learner_dtype="bfloat16")
     samples = random_samples(fp32, n=3)
     for learner in (fp32, bf16):
         randomize(learner, "red", seed=6)
@@ -446,8 +451,8 @@ def test_bfloat16_autocast_trains_and_scores_close_to_float32(tiny_model):
 
 
 def test_a_bf16_stored_base_scores_and_steps_exactly_as_autocast_casting_it(tiny_model):
-    cast = make_learner(tiny_model, dtype="bfloat16")
-    plain = make_learner(tiny_model, dtype="bfloat16", cast_base=False)
+    cast = make_learner(tiny_model, learner_dtype="bfloat16")
+    plain = make_learner(tiny_model, learner_dtype="bfloat16", cast_base=False)
     body = cast.peft.get_base_model()
     linears = [m for n, m in body.named_modules() if type(m) is torch.nn.Linear and "lora" not in n]
     assert {m.weight.dtype for m in linears if m is not body.get_output_embeddings()} == {
@@ -486,7 +491,7 @@ def test_a_bf16_stored_base_scores_and_steps_exactly_as_autocast_casting_it(tiny
         ({"weight_cap": -1.0}, "weight_cap"),
         ({"kl_coef": -0.1}, "kl_coef"),
         ({"kl_estimator": "k4"}, "unknown kl_estimator"),
-        ({"dtype": "float16"}, "dtype must be one of float32, bfloat16"),
+        ({"learner_dtype": "float16"}, "unknown learner_dtype 'float16'; choose one of float32"),
         ({"temperature": 0.0}, "temperature must be > 0"),
         ({"device": "not-a-device"}, "not a torch device"),
     ],
@@ -499,11 +504,11 @@ def test_bad_learner_config_values_raise_clear_errors(kwargs, match):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"rank": 0}, "rank must be >= 1"),
-        ({"alpha": 0}, "alpha must be > 0"),
-        ({"dropout": 1.0}, "dropout"),
-        ({"target_modules": ()}, "target_modules"),
-        ({"target_modules": "q_proj"}, "not one string"),
+        ({"lora_rank": 0}, "lora_rank must be >= 1"),
+        ({"lora_alpha": 0}, "lora_alpha must be > 0"),
+        ({"lora_dropout": 1.0}, "lora_dropout"),
+        ({"lora_target_modules": ()}, "lora_target_modules"),
+        ({"lora_target_modules": "q_proj"}, "not one string"),
     ],
 )
 def test_bad_lora_settings_raise_clear_errors(kwargs, match):
@@ -513,17 +518,17 @@ def test_bad_lora_settings_raise_clear_errors(kwargs, match):
 
 def test_defaults_and_frozen_settings():
     config, lora = LearnerConfig(), LoRASettings()
-    assert (config.lr, config.loss, config.dtype, config.temperature) == (
+    assert (config.lr, config.loss, config.learner_dtype, config.temperature) == (
         2e-4,
         "ppo_clip",
-        "float32",
+        "bfloat16",
         1.0,
     )
-    assert (lora.rank, lora.alpha, lora.dropout) == (16, 32, 0.0)
-    assert lora.target_modules == ("q_proj", "k_proj", "v_proj", "o_proj")
+    assert (lora.lora_rank, lora.lora_alpha, lora.lora_dropout) == (16, 32, 0.0)
+    assert lora.lora_target_modules == ("q_proj", "k_proj", "v_proj", "o_proj")
     with pytest.raises(AttributeError):
         config.lr = 1.0  # type: ignore[misc]
-    assert LoRASettings(target_modules=["q_proj"]).target_modules == ("q_proj",)
+    assert LoRASettings(lora_target_modules=["q_proj"]).lora_target_modules == ("q_proj",)
 
 
 def test_bad_adapters_and_samples_raise_clear_errors(tiny_model):

@@ -48,7 +48,10 @@ def learner(tiny_model):
     from trainers.learn.learner import Learner, LearnerConfig, LoRASettings
 
     learner = Learner(
-        tiny_model, ["red"], LoRASettings(rank=8, alpha=16), LearnerConfig(micro_batch_size=8)
+        tiny_model,
+        ["red"],
+        LoRASettings(lora_rank=8, lora_alpha=16),
+        LearnerConfig(micro_batch_size=8, learner_dtype="float32", kl_coef=0.0),
     )
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():  # random B: the adapter changes outputs and A gets gradients

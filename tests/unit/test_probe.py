@@ -10,7 +10,12 @@ from trainers.learn.probe import kuhn_policy_table, move_probabilities, prompt_a
 
 
 def test_kuhn_policy_table_covers_every_info_set_with_its_legal_moves(tiny_model):
-    learner = Learner(tiny_model, ["main"], LoRASettings(rank=4, alpha=8), LearnerConfig())
+    learner = Learner(
+        tiny_model,
+        ["main"],
+        LoRASettings(lora_rank=4, lora_alpha=8),
+        LearnerConfig(learner_dtype="float32", kl_coef=0.0),
+    )
     table = kuhn_policy_table(learner, "main", learner.tokenizer)
     assert list(table) == info_sets()
     for key, probs in table.items():
@@ -32,7 +37,12 @@ def test_quiz_captain_probe_names_the_right_answer_and_reads_the_learner(tiny_mo
 
     from trainers.learn.probe import quiz_captain_decisions, quiz_captain_score
 
-    learner = Learner(tiny_model, ["main"], LoRASettings(rank=4, alpha=8), LearnerConfig())
+    learner = Learner(
+        tiny_model,
+        ["main"],
+        LoRASettings(lora_rank=4, lora_alpha=8),
+        LearnerConfig(learner_dtype="float32", kl_coef=0.0),
+    )
     decisions = quiz_captain_decisions(learner.tokenizer, 8)
     assert len(decisions) == 8
     for d in decisions:

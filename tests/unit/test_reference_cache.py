@@ -18,7 +18,12 @@ from trainers.learn.samples import TrainSample
 def learner(tiny_model):
     import torch
 
-    learner = Learner(tiny_model, ["red"], LoRASettings(rank=4, alpha=8), LearnerConfig())
+    learner = Learner(
+        tiny_model,
+        ["red"],
+        LoRASettings(lora_rank=4, lora_alpha=8),
+        LearnerConfig(learner_dtype="float32", kl_coef=0.0),
+    )
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():  # random B: the adapter is not the base, so the KL is not 0
         for param in learner.parameters("red"):

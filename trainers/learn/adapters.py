@@ -114,7 +114,7 @@ def check_lora_shape(lora: LoRASettings, saved: Any) -> None:
     from agents.serving.adapters import lora_config_dict
 
     saved = saved if isinstance(saved, Mapping) else lora_config_dict(saved)
-    ours = (lora.rank, float(lora.alpha), sorted(lora.target_modules))
+    ours = (lora.lora_rank, float(lora.lora_alpha), sorted(lora.lora_target_modules))
     theirs = (
         saved.get("r"),
         float(saved.get("lora_alpha", 0)),

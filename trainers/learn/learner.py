@@ -94,6 +94,7 @@ def reference_keys(sample: TrainSample) -> list[bytes]:
             keys.append(token.digest())
     return keys
 
+
 __all__ = [
     "DTYPES",
     "Learner",
@@ -136,14 +137,14 @@ class Learner:
         check_plain_head(base.config)
         # Adapters are created on the CPU so that their random init does not depend on the device.
         self.peft = wrap(base, self.adapter_names, self.lora, self.seed, self.model_name)
-        if self.config.dtype == "bfloat16" and self.config.cast_base:
+        if self.config.learner_dtype == "bfloat16" and self.config.cast_base:
             store_frozen_linears(self.peft, torch.bfloat16)
         self.peft.to(self.device).eval()
         self.scorer = Scorer(
             self.peft.get_base_model(),
             self.tokenizer,
             temperature=self.config.temperature,
-            dtype=self.config.dtype,
+            dtype=self.config.learner_dtype,
             device=self.device,
         )
         self.vocab_size = self.scorer.vocab_size
@@ -158,14 +159,14 @@ class Learner:
             path.name,
             len(self.adapter_names),
             ", ".join(self.adapter_names),
-            self.lora.rank,
-            self.config.dtype,
+            self.lora.lora_rank,
+            self.config.learner_dtype,
             self.device,
         )
 
     # ------------------------------------------------------------------ construction
     def _check_dtype(self) -> None:
-        if self.config.dtype != "bfloat16":
+        if self.config.learner_dtype != "bfloat16":
             return
         kind = self.device.type
         supported = kind == "cpu" or (kind == "cuda" and torch.cuda.is_bf16_supported())
@@ -289,7 +290,7 @@ class Learner:
         start = time.perf_counter()
         optimizer = self._optimizers[adapter]
         optimizer.zero_grad(set_to_none=True)
-        self.peft.train(self.lora.dropout > 0)  # LoRA dropout only while training
+        self.peft.train(self.lora.lora_dropout > 0)  # LoRA dropout only while training
         try:
             stats = self._accumulate(adapter, samples, kl_coef, projection)
         finally:
@@ -550,4 +551,3 @@ class Learner:
         """`load_state_dict()` from a folder written by `save()`."""
         names = self.adapter_names if adapters is None else check_adapter_names(adapters)
         self.load_state_dict(read_learner_state(folder, names), names)
-

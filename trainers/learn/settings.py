@@ -1,70 +1,102 @@
 """How the learner is set up: the shape of every adapter (`LoRASettings`) and how it optimises
-(`LearnerConfig`). Both validate in `__post_init__`, so a bad value fails where it is written."""
+(`LearnerConfig`). Both validate in `__post_init__`, so a bad value fails where it is written.
+
+The fields a run sets are written once, here, in two bases: `LoRAOptions` and `LearnerOptions`.
+The run's config group (`trainers.config.LearnConfig`) inherits them, so a field has one name,
+one default and one docstring, whether the learner is built by a run or by hand. Choice fields
+are `Literal`s (tyro lists and checks them); their unit test keeps them equal to the registries
+in `trainers.learn.algorithms`. This module imports no torch, so the command line stays light.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
-import torch
+__all__ = [
+    "DTYPES",
+    "AggregationName",
+    "KlEstimatorName",
+    "LearnerConfig",
+    "LearnerDtype",
+    "LearnerOptions",
+    "LoRAOptions",
+    "LoRASettings",
+    "LossName",
+    "check_choice",
+]
 
-from trainers.learn.algorithms import AGGREGATIONS, KL_ESTIMATORS, LOSSES
+LossName = Literal["reinforce", "ppo_clip", "decoupled_ppo"]
+AggregationName = Literal["token_mean", "sequence_mean"]
+KlEstimatorName = Literal["k1", "k2", "k3"]
+LearnerDtype = Literal["float32", "bfloat16"]
+DTYPES: tuple[str, ...] = get_args(LearnerDtype)
 
-__all__ = ["DTYPES", "LearnerConfig", "LoRASettings"]
 
-DTYPES: tuple[str, ...] = ("float32", "bfloat16")
-
+def check_choice(name: str, value: object, choices: Any) -> None:
+    """Raise ValueError unless `value` is one of the `Literal` `choices` (Python callers and
+    loaded configs reach past tyro's own check)."""
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
 
 
 @dataclass(frozen=True)
-class LoRASettings:
-    """The shape of every adapter the learner trains (one config for all, so all are comparable)."""
+class LoRAOptions:
+    """The shape of every adapter (one for all, so all are comparable)."""
 
-    rank: int = 16
-    """LoRA rank r (the policy server's `max_lora_rank` must be at least this)."""
-    alpha: float = 32
+    lora_rank: int = 16
+    """LoRA rank r of every adapter (the policy server's `max_lora_rank` must be at least this)."""
+    lora_alpha: int = 32
     """LoRA alpha; the update is scaled by alpha / rank."""
-    dropout: float = 0.0
-    """Dropout on the LoRA input during `update()` (never while scoring)."""
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input during updates (never while scoring)."""
+    lora_target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     """Names of the linear layers that get an adapter."""
 
+
+@dataclass(frozen=True)
+class LoRASettings(LoRAOptions):
+    """`LoRAOptions`, checked, and their peft config."""
+
     def __post_init__(self) -> None:
-        if isinstance(self.target_modules, str):
-            raise ValueError("target_modules must be a sequence of module names, not one string")
-        object.__setattr__(self, "target_modules", tuple(self.target_modules))
-        if self.rank < 1:
-            raise ValueError(f"rank must be >= 1, got {self.rank}")
-        if not self.alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {self.alpha}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if not self.target_modules or not all(
-            isinstance(m, str) and m for m in self.target_modules
+        if isinstance(self.lora_target_modules, str):
+            raise ValueError(
+                "lora_target_modules must be a sequence of module names, not one string"
+            )
+        object.__setattr__(self, "lora_target_modules", tuple(self.lora_target_modules))
+        if self.lora_rank < 1:
+            raise ValueError(f"lora_rank must be >= 1, got {self.lora_rank}")
+        if not self.lora_alpha > 0:
+            raise ValueError(f"lora_alpha must be > 0, got {self.lora_alpha}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must lie in [0, 1), got {self.lora_dropout}")
+        if not self.lora_target_modules or not all(
+            isinstance(m, str) and m for m in self.lora_target_modules
         ):
-            raise ValueError("target_modules must name at least one module, e.g. ('q_proj',)")
+            raise ValueError("lora_target_modules must name at least one module, e.g. ('q_proj',)")
 
     def to_peft(self) -> Any:
         """The peft `LoraConfig` for these settings."""
         from peft import LoraConfig
 
         return LoraConfig(
-            r=self.rank,
-            lora_alpha=self.alpha,
-            lora_dropout=self.dropout,
-            target_modules=list(self.target_modules),
+            r=self.lora_rank,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=list(self.lora_target_modules),
             bias="none",
             task_type="CAUSAL_LM",
         )
 
 
 @dataclass(frozen=True)
-class LearnerConfig:
-    """How the learner optimises: optimizer, loss, KL, precision, device."""
+class LearnerOptions:
+    """How the adapters optimise: optimizer, loss, KL, precision."""
 
     lr: float = 2e-4
-    """AdamW learning rate of every adapter (per adapter: `set_lr`, per step: `lr_scale`)."""
+    """AdamW learning rate of every adapter (scaled per adapter by the adaptive controller)."""
     weight_decay: float = 0.0
     """AdamW decoupled weight decay."""
     lora_plus_ratio: float = 1.0
@@ -76,56 +108,61 @@ class LearnerConfig:
     max_grad_norm: float | None = 1.0
     """Clip each adapter's gradient to this global norm; None: no clipping (norm still logged)."""
     micro_batch_size: int = 8
-    """Sequences per forward/backward pass; gradients accumulate over a whole `update()`."""
-    loss: str = "ppo_clip"
-    """Policy loss by name, from `trainers.learn.algorithms.LOSSES`."""
-    aggregation: str = "token_mean"
-    """How token losses reduce to a scalar: token_mean or sequence_mean (over the whole batch)."""
+    """Sequences per learner forward/backward pass (gradients accumulate over the batch)."""
+    loss: LossName = "ppo_clip"
+    """Policy loss (`trainers.learn.algorithms.LOSSES`)."""
+    aggregation: AggregationName = "token_mean"
+    """How token losses reduce to a scalar (over the whole batch)."""
     clip_eps: float = 0.2
     """PPO clip range below (and above, unless clip_eps_high is set) a ratio of 1."""
     clip_eps_high: float | None = None
     """Upper clip range (DAPO's clip-higher); None: clip_eps."""
     weight_cap: float | None = None
     """decoupled_ppo only: cap on the behaviour importance weight; None: no cap."""
-    kl_coef: float = 0.0
-    """Weight of the KL penalty to the base model (adapters off); `update(kl_coef=)` overrides."""
-    kl_estimator: str = "k3"
-    """KL estimator: k1, k2 or k3 (see `trainers.learn.algorithms.kl_penalty`)."""
+    kl_coef: float = 0.02
+    """Initial weight of the KL penalty to the base model (adapters off); adapted per adapter
+    when `adaptive` is on."""
+    kl_estimator: KlEstimatorName = "k3"
+    """KL estimator (see `trainers.learn.algorithms.kl_penalty`)."""
     entropy_coef: float = 0.0
     """Weight of an entropy bonus: the mean, over the agent's tokens, of the entropy of the
     distribution each was sampled from (masked to the legal moves on constrained turns, so forced
     tokens add 0 and a move's entropy sits at its branching token; over the whole vocabulary on
-    free-text turns). Keeps mixed strategies mixed in games whose equilibria are mixed."""
+    free-text turns, i.e. over invalid moves). Keeps mixed strategies mixed (Kuhn poker's
+    equilibrium bluffs and calls at fixed odds)."""
     track_kl: bool = True
     """Measure the KL to the base even when kl_coef is 0 (one extra no-grad forward pass)."""
     kl_skip_below: float = 1e-3
     """A KL coefficient below this counts as 0 (e.g. 1e-4, where the adaptive controller's
     floor leaves it): the penalty, whose gradient is then ~1e-4 of the policy gradient's, is
     left out, and the reference pass it needs runs only on every `kl_every`-th update, to keep
-    the KL logged and the controller informed (NaN on the others). 0: never skip."""
+    the KL logged and the controller informed. 0: never skip."""
     kl_every: int = 4
-    """While the penalty is skipped: measure the KL on every k-th update of an adapter."""
+    """While the KL penalty is skipped: measure the KL on every k-th update of an adapter."""
     reference_cache: bool = True
-    """Keep the base model's log-prob of every token the KL reference pass scored, by its chat
-    context, and score only tokens not seen before (exact: the base model is frozen)."""
+    """Reuse the base model's log-probs of tokens the KL reference pass already scored in the
+    same chat context (exact: the base model is frozen; Kuhn poker's decisions repeat)."""
     skip_silent: bool = True
     """In an update without a KL or entropy term, leave out the samples whose every token has
     advantage 0 (a decision whose q-target replaced its policy-gradient term, a return equal to
-    its baseline): their gradient is exactly 0, so they cost a forward and backward for
-    nothing, and under token_mean they would count in the divisor and shrink every other
-    token's weight (in the default team battle the targets held 48% of the tokens
-    with them, 65% without). False: score them."""
+    its baseline): their gradient is exactly 0, and under token_mean they would count in the
+    divisor and shrink every other token's weight. False: score them."""
     shared_prefix: bool = True
     """Score each micro-batch's common prefix (the rules text of one seat) once and let the
     chats attend to it (`trainers.learn.prefix`); micro-batches are grouped by shared prefix.
-    Same log-probs and gradients as the plain pass, to fp32 rounding. False: the plain pass,
-    micro-batches grouped by length."""
-    dtype: str = "float32"
-    """float32, or bfloat16 autocast of the forward pass (LoRA weights and optimizer stay
-    float32)."""
+    Same log-probs and gradients as the plain pass, to fp32 rounding. False: the plain pass."""
+    learner_dtype: LearnerDtype = "bfloat16"
+    """Learner compute dtype: bfloat16 autocast of the forward pass (faster on a CPU with
+    AVX512-bf16 or a GPU; LoRA weights and optimizer stay float32) or float32 (exact)."""
+
+
+@dataclass(frozen=True)
+class LearnerConfig(LearnerOptions):
+    """`LearnerOptions`, checked, and what the learner takes from the rest of the run."""
+
     cast_base: bool = True
-    """With dtype bfloat16: store the frozen base's linear weights in bf16 once, instead of
-    autocast casting them on every call (the same values; `adapters.store_frozen_linears`).
+    """With learner_dtype bfloat16: store the frozen base's linear weights in bf16 once, instead
+    of autocast casting them on every call (the same values; `adapters.store_frozen_linears`).
     Read when the learner is built."""
     temperature: float = 1.0
     """The rollout's sampling temperature: log-probs are of logits / temperature."""
@@ -135,14 +172,15 @@ class LearnerConfig:
     def __post_init__(self) -> None:
         self._check_optimizer()
         self._check_loss()
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        check_choice("learner_dtype", self.learner_dtype, LearnerDtype)
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(
                 f"temperature must be > 0 (the rollout's sampling temperature; greedy decoding "
                 f"has no log-probs to train on), got {self.temperature}"
             )
         if self.device is not None:
+            import torch
+
             try:
                 torch.device(self.device)
             except (RuntimeError, TypeError) as error:
@@ -164,12 +202,9 @@ class LearnerConfig:
             raise ValueError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}")
 
     def _check_loss(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        if self.aggregation not in AGGREGATIONS:
-            raise ValueError(
-                f"unknown aggregation {self.aggregation!r}; choose one of {', '.join(AGGREGATIONS)}"
-            )
+        check_choice("loss", self.loss, LossName)
+        check_choice("aggregation", self.aggregation, AggregationName)
+        check_choice("kl_estimator", self.kl_estimator, KlEstimatorName)
         if not self.clip_eps > 0 or (self.clip_eps_high is not None and not self.clip_eps_high > 0):
             raise ValueError(
                 f"clip_eps and clip_eps_high must be > 0, got {self.clip_eps}, {self.clip_eps_high}"
@@ -184,8 +219,3 @@ class LearnerConfig:
             raise ValueError(f"kl_skip_below must be >= 0, got {self.kl_skip_below}")
         if self.kl_every < 1:
             raise ValueError(f"kl_every must be >= 1, got {self.kl_every}")
-        if self.kl_estimator not in KL_ESTIMATORS:
-            raise ValueError(
-                f"unknown kl_estimator {self.kl_estimator!r}; choose one of "
-                f"{', '.join(KL_ESTIMATORS)}"
-            )
