@@ -50,6 +50,63 @@ class MatchSpec:
 
 
 @dataclass
+class GameState:
+    """One live game of a `Rollout.play`: what its agents see and what they have earned."""
+
+    obs: dict[str, dict]
+    infos: dict[str, dict]
+    returns: dict[str, float]
+    moves: dict[str, int]
+    #: Per agent, one reward per recorded turn: the rewards that arrived after that turn.
+    turn_rewards: dict[str, list[float]]
+    #: Per agent, rewards that arrived before its first turn (credited to that turn).
+    before_first_turn: dict[str, float]
+
+    @classmethod
+    def start(cls, obs: dict[str, dict], infos: dict[str, dict]) -> GameState:
+        return cls(
+            obs=obs,
+            infos=infos,
+            returns=dict.fromkeys(obs, 0.0),
+            moves=dict.fromkeys(obs, 0),
+            turn_rewards={agent: [] for agent in obs},
+            before_first_turn=dict.fromkeys(obs, 0.0),
+        )
+
+    def record(self, obs: dict, rewards: dict[str, float], infos: dict) -> None:
+        """Take one env step's results, crediting each reward to its agent's latest turn."""
+        self.obs.update(obs)
+        self.infos.update(infos)
+        for agent, r in rewards.items():
+            self.returns[agent] += r
+            per_turn = self.turn_rewards[agent]
+            if per_turn:  # credit the agent's latest turn (see Trajectory.turn_rewards)
+                per_turn[-1] += r
+            else:
+                self.before_first_turn[agent] += r
+
+
+@dataclass
+class LLMItem:
+    """One language seat's request of a tick: where it goes back to, and who records it."""
+
+    game: int
+    agent: str
+    llm: LLMAgent
+    request: ActRequest
+    generation: GenerationRequest
+
+
+@dataclass
+class TickRequests:
+    """What a tick gathered: the moves already known, and the requests still to answer."""
+
+    actions: dict[int, dict[str, str]]
+    llm: list[LLMItem] = field(default_factory=list)
+    bots: dict[str, list[tuple[int, ActRequest]]] = field(default_factory=dict)
+
+
+@dataclass
 class RolloutStats:
     games: int = 0
     ticks: int = 0
@@ -128,22 +185,13 @@ class Rollout:
             envs.make_parallel(self.env_id, payoff=self.payoff, mix=mix, **self.env_kwargs)
             for _ in matches
         ]
-        state = []
+        state: list[GameState] = []
         for game, match in zip(games, matches, strict=True):
             obs, infos = game.reset(seed=match.seed)
             missing = set(game.possible_agents) - set(match.seats)
             if missing:
                 raise ValueError(f"match has no seat for {sorted(missing)}")
-            state.append(
-                {
-                    "obs": obs,
-                    "infos": infos,
-                    "returns": dict.fromkeys(obs, 0.0),
-                    "moves": dict.fromkeys(obs, 0),
-                    "turn_rewards": {agent: [] for agent in obs},
-                    "before_first_turn": dict.fromkeys(obs, 0.0),
-                }
-            )
+            state.append(GameState.start(obs, infos))
         branches = Branches() if self.move_values else None
         llm_agents: dict[tuple[AdapterRef, float | None], LLMAgent] = {}
         bots = {}
@@ -167,26 +215,43 @@ class Rollout:
                 with self._phase("expected_replies"):
                     self.stats.expected_replies += branches.resolve(self.reply_scorer)
             for g, episode in enumerate(episodes):
-                add_move_values(episode, values[g], state[g]["turn_rewards"])
+                add_move_values(episode, values[g], state[g].turn_rewards)
         self.stats.games += len(games)
         self.stats.seconds += time.perf_counter() - start
         return episodes
 
     def _tick(self, games, matches, state, live, llm_agents, bots, branches=None) -> None:
+        """One move of every live game: gather the acting seats, answer them (one engine call
+        for every language seat, the copies' fresh replies included; bots by kind), step."""
         self.stats.ticks += 1
-        actions: dict[int, dict[str, str]] = {g: {} for g in live}
-        llm_batch: list[tuple[int, str, LLMAgent, ActRequest, GenerationRequest]] = []
-        decisions: list[tuple[int, str, list[str]]] = []  # (game, agent, legal moves) to value
-        bot_batch: dict[str, list[tuple[int, ActRequest]]] = {}
+        gathered = self._gather(games, matches, state, live, llm_agents)
+        replies = (
+            self._reply_requests(matches, live, llm_agents, bots, branches)
+            if branches is not None and self.fresh_replies
+            else []
+        )
+        decisions = self._generate(gathered, replies, matches, state, branches)
+        self._answer_bots(gathered, matches, bots)
+        if branches is not None:
+            self._branch(games, matches, state, live, llm_agents, branches, gathered, decisions)
+        for g in live:
+            for agent in gathered.actions[g]:
+                state[g].moves[agent] += 1
+            obs, rewards, _, _, infos = games[g].step(gathered.actions[g])
+            state[g].record(obs, rewards, infos)
+
+    def _gather(self, games, matches, state, live, llm_agents) -> TickRequests:
+        """The requests of every seat that must act now, sorted into language seats and bots."""
+        gathered = TickRequests(actions={g: {} for g in live})
         for g in live:
             for agent in games[g].agents:
-                info = state[g]["infos"][agent]
+                info = state[g].infos[agent]
                 if not info.get("acting"):
                     continue
-                request = ActRequest(agent, state[g]["obs"][agent]["text"], info, game_index=g)
+                request = ActRequest(agent, state[g].obs[agent]["text"], info, game_index=g)
                 seat = matches[g].seats[agent]
                 if seat.bot is not None:
-                    bot_batch.setdefault(seat.bot, []).append((g, request))
+                    gathered.bots.setdefault(seat.bot, []).append((g, request))
                     continue
                 llm = self._agent_for(llm_agents, seat.adapter, matches[g].temperature)
                 gen = room_for_choices(llm.build_request(request))
@@ -194,71 +259,68 @@ class Rollout:
                     # The chat outgrew the model: an empty move (invalid, penalised) instead of
                     # a failed batch; repeated, the game's forfeit rule ends it.
                     self.stats.too_long += 1
-                    actions[g][agent] = ""
+                    gathered.actions[g][agent] = ""
                     continue
-                llm_batch.append((g, agent, llm, request, gen))
-        replies = (
-            self._reply_requests(matches, live, llm_agents, bots, branches)
-            if branches is not None and self.fresh_replies
-            else []
-        )
-        if llm_batch or replies:
-            t = time.perf_counter()
-            with self._phase("generate"):  # the copies' replies ride in the same engine call
-                results = self.server.generate([item[4] for item in [*llm_batch, *replies]])
-            self.stats.generate_seconds += time.perf_counter() - t
-            self.stats.llm_calls += 1
-            self.stats.llm_requests += len(llm_batch) + len(replies)
-            self.stats.reply_requests += len(replies)
-            self.stats.per_call_batch.append(len(llm_batch) + len(replies))
-            for (branch, agent, llm, request, _), result in zip(
-                replies, results[len(llm_batch) :], strict=True
-            ):
-                self.stats.completion_tokens += len(result.token_ids)
-                branch.replies[agent] = llm.record(request, result, branch.chats[agent]).text
-            for (g, agent, llm, request, _), result in zip(
-                llm_batch, results[: len(llm_batch)], strict=True
-            ):
-                self.stats.completion_tokens += len(result.token_ids)
-                actions[g][agent] = llm.record(request, result).text
-                state[g]["turn_rewards"][agent].append(0.0)  # one entry per recorded turn
-                legal = request.info.get("legal_moves")
-                valued = branches is not None and self.constrained and legal
-                if valued and matches[g].seats[agent].learning:
-                    decisions.append((g, agent, list(legal)))
-        for kind, items in bot_batch.items():
+                gathered.llm.append(LLMItem(g, agent, llm, request, gen))
+        return gathered
+
+    def _generate(
+        self, gathered: TickRequests, replies: list[tuple], matches, state, branches
+    ) -> list[tuple[int, str, list[str]]]:
+        """Answer every language request in one engine call; record the real games' moves.
+        Returns the learning seats' constrained decisions to value, as (game, agent, legal)."""
+        decisions: list[tuple[int, str, list[str]]] = []
+        if not gathered.llm and not replies:
+            return decisions
+        requests = [item.generation for item in gathered.llm] + [r[4] for r in replies]
+        t = time.perf_counter()
+        with self._phase("generate"):  # the copies' replies ride in the same engine call
+            results = self.server.generate(requests)
+        self.stats.generate_seconds += time.perf_counter() - t
+        self.stats.llm_calls += 1
+        self.stats.llm_requests += len(requests)
+        self.stats.reply_requests += len(replies)
+        self.stats.per_call_batch.append(len(requests))
+        n = len(gathered.llm)
+        for (branch, agent, llm, request, _), result in zip(replies, results[n:], strict=True):
+            self.stats.completion_tokens += len(result.token_ids)
+            branch.replies[agent] = llm.record(request, result, branch.chats[agent]).text
+        for item, result in zip(gathered.llm, results[:n], strict=True):
+            g, agent = item.game, item.agent
+            self.stats.completion_tokens += len(result.token_ids)
+            gathered.actions[g][agent] = item.llm.record(item.request, result).text
+            state[g].turn_rewards[agent].append(0.0)  # one entry per recorded turn
+            legal = item.request.info.get("legal_moves")
+            valued = branches is not None and self.constrained and legal
+            if valued and matches[g].seats[agent].learning:
+                decisions.append((g, agent, list(legal)))
+        return decisions
+
+    def _answer_bots(self, gathered: TickRequests, matches, bots) -> None:
+        for kind, items in gathered.bots.items():
             bot = self._bot(bots, kind, matches[items[0][0]])
             with self._phase("bots"):
                 responses = bot.act([r for _, r in items])
             for (g, request), response in zip(items, responses, strict=True):
-                actions[g][request.agent] = response.text
-        if branches is not None:  # the copies step with the moves the real games take now
-            for g in live:
-                branches.advance(g, actions[g])
-            with self._phase("move_values"):
-                for g, agent, legal in decisions:
-                    turn = len(state[g]["turn_rewards"][agent]) - 1
-                    chats = (
-                        self._chats(g, matches[g], llm_agents, skip=agent)
-                        if self.fresh_replies
-                        else None
-                    )
-                    branches.branch(
-                        g, games[g], agent, turn, legal, actions[g], chats, self.expected_replies
-                    )
+                gathered.actions[g][request.agent] = response.text
+
+    def _branch(self, games, matches, state, live, llm_agents, branches, gathered, decisions):
+        """Move values: the open copies step with the moves the real games take now, and each
+        valued decision opens a copy per legal move not played."""
         for g in live:
-            for agent in actions[g]:
-                state[g]["moves"][agent] += 1
-            obs, rewards, _, _, infos = games[g].step(actions[g])
-            state[g]["obs"].update(obs)
-            state[g]["infos"].update(infos)
-            for agent, r in rewards.items():
-                state[g]["returns"][agent] += r
-                per_turn = state[g]["turn_rewards"][agent]
-                if per_turn:  # credit the agent's latest turn (see Trajectory.turn_rewards)
-                    per_turn[-1] += r
-                else:
-                    state[g]["before_first_turn"][agent] += r
+            branches.advance(g, gathered.actions[g])
+        with self._phase("move_values"):
+            for g, agent, legal in decisions:
+                turn = len(state[g].turn_rewards[agent]) - 1
+                chats = (
+                    self._chats(g, matches[g], llm_agents, skip=agent)
+                    if self.fresh_replies
+                    else None
+                )
+                branches.branch(
+                    g, games[g], agent, turn, legal, gathered.actions[g], chats,
+                    self.expected_replies,
+                )  # fmt: skip
 
     def _bot(self, bots: dict, kind: str, match: MatchSpec) -> ScriptedBot:
         """The rollout's bot of `kind`, made (seeded from the first match it plays) on first use."""
@@ -308,32 +370,32 @@ class Rollout:
                     out.append((branch, agent, llm, request, gen))
         return out
 
-    def _episode(self, game, match, state, llm_agents, g, step, mix) -> Episode:
+    def _episode(self, game, match, state: GameState, llm_agents, g, step, mix) -> Episode:
         raw = game.game
         trajectories = {}
         chats = {}
         for agent_obj in llm_agents.values():
             chats.update(agent_obj.end_game(g))
         for agent, seat in match.seats.items():
-            info = state["infos"][agent]
+            info = state.infos[agent]
             traj = Trajectory(
                 agent=agent,
                 player=seat.player,
                 team=info["team"],
                 adapter=None if seat.adapter is None else (seat.adapter.name, seat.adapter.version),
                 learning=seat.learning,
-                episode_return=float(state["returns"][agent]),
+                episode_return=float(state.returns[agent]),
                 raw_score=float(raw.scores[agent]),
                 invalid_moves=int(raw.invalid_total[agent]),
-                moves=int(state["moves"][agent]),
+                moves=int(state.moves[agent]),
             )
             chat = chats.get(agent)
             if chat is not None:
                 traj.token_ids = list(chat.token_ids)
                 traj.turns = turns_from_chat(chat)
-                per_turn = list(state["turn_rewards"].get(agent, ()))
+                per_turn = list(state.turn_rewards.get(agent, ()))
                 if per_turn and len(per_turn) == len(traj.turns):
-                    per_turn[0] += state["before_first_turn"][agent]
+                    per_turn[0] += state.before_first_turn[agent]
                     traj.turn_rewards = tuple(per_turn)
             trajectories[agent] = traj
         return Episode(
