@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import defaultdict, deque
 
 import pytest
 
@@ -15,10 +14,9 @@ from areal.api.cli_args import GenerationHyperparameters
 from areal.api.io_struct import ModelResponse
 from areal.infra.workflow_executor import check_trajectory_format
 
-from agents.arena import play_episode
-from agents.policy import ActResponse
 from agents.serving.types import SamplingSettings
 from integrations.areal import Bot, Frozen, GameWorkflow, SelfPlay, episodes
+from tests.areal.support import replayed_returns
 
 MOVE = re.compile(r"\[[^\]\n]+\]")
 
@@ -50,30 +48,6 @@ class MoveEngine:
             stop_reason="stop",
             tokenizer=self.tokenizer,
         )
-
-
-class Replay:
-    """Plays back recorded moves, per agent, in order."""
-
-    name = "replay"
-
-    def __init__(self, moves: deque[str]) -> None:
-        self.moves = moves
-
-    def act(self, requests):
-        return [ActResponse(self.moves.popleft()) for _ in requests]
-
-
-def replayed_returns(record) -> dict[str, float]:
-    """The episode's moves played again through the AEC env by `agents.arena.play_episode`."""
-    moves: dict[str, deque[str]] = defaultdict(deque)
-    for step in record.steps:
-        for agent, text in step.items():
-            moves[agent].append(text)
-    seats = {agent: Replay(moves[agent]) for agent in record.returns}
-    result = play_episode(record.env_id, seats, seed=record.seed)
-    assert not any(moves.values()), "the AEC replay did not ask for every recorded move"
-    return result.returns
 
 
 @pytest.fixture(scope="module")
