@@ -46,10 +46,13 @@ _OPS_MODULES = (
 
 
 def register() -> None:
-    """Entry point that vLLM calls once in each of its processes."""
-    from agents.serving.lifetime import die_with_parent
+    """Entry point that vLLM calls once in each of its processes (in the process that creates
+    the engine before the engine core starts; in the engine core after its startup handshake)."""
+    from agents.serving.lifetime import children_die_with_this_process, die_with_parent
 
-    die_with_parent()  # engine core and workers must not outlive a killed trainer
+    # Engine core and workers must not outlive a killed trainer, not even during their start.
+    children_die_with_this_process()
+    die_with_parent()
     apply_patches()
 
 
