@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import tyro
 
@@ -31,6 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 
 from agents.scripted.rps import BiasedBot
 from envs.kuhn_poker.theory import UNIFORM_EXPLOITABILITY
+from experiments.competitive import DEFAULT as COMPETITIVE
+from experiments.cooperative import DEFAULT as COOPERATIVE
 from experiments.team_battle import DEFAULT as TEAM_BATTLE
 from trainers.config import TrainerConfig
 from trainers.intervals import WinRate
@@ -52,65 +53,41 @@ class Benchmark:
     config: TrainerConfig
     """The trainer (every field can be overridden)."""
     probe_every: int = 2
-    """kuhn, signal: measure every K iterations (and at the last)."""
+    """kuhn, signal, team_battle (the captain): measure every K iterations (and at the last;
+    team_battle also at each evaluation)."""
     probe_games: int = 100
     """signal: games per measurement (100 give a 95% interval of about +-0.1)."""
 
 
-def _common(**scenario: Any) -> TrainerConfig:
-    common = dict(
-        runs_dir="runs/benchmarks", iterations=20, checkpoint_every=10, progress=False,
-        games_per_iteration=32, temperature=2.0, learner_dtype="bfloat16", lr=5e-4,
-        kl_coef=1e-4, max_new_tokens=8,
+#: Settings a benchmark may change from its experiment's preset: where and how often the run is
+#: kept and shown. Everything else is the preset's, so the benchmark measures the recipe that
+#: `python -m experiments.<mode>` runs (a unit test holds them equal).
+MEASUREMENT_ONLY = ("experiment", "runs_dir", "checkpoint_every", "progress")
+
+
+def _measured(preset: TrainerConfig, scenario: str) -> TrainerConfig:
+    return preset.replace(
+        experiment=f"bench_{scenario}", runs_dir="runs/benchmarks", checkpoint_every=10,
+        progress=False,
     )  # fmt: skip
-    return TrainerConfig.build(**{**common, **scenario})
 
 
 SCENARIOS = {
-    "rps": Benchmark("rps", _common(
-        experiment="bench_rps", env_id="rps_v0", env_kwargs={"rounds": 1}, mode="competitive",
-        share="all", bots=("rock_biased",), matchmaking="uniform", snapshot_every=0,
-        eval_every=0,
+    # No experiment runs RPS: the benchmark's own config, a check that an exploit is learned.
+    "rps": Benchmark("rps", TrainerConfig.build(
+        experiment="bench_rps", runs_dir="runs/benchmarks", iterations=20, checkpoint_every=10,
+        progress=False, games_per_iteration=32, temperature=2.0, learner_dtype="bfloat16",
+        lr=5e-4, kl_coef=1e-4, max_new_tokens=8, env_id="rps_v0", env_kwargs={"rounds": 1},
+        mode="competitive", share="all", bots=("rock_biased",), matchmaking="uniform",
+        snapshot_every=0, eval_every=0,
     )),
-    # The critic's per-state targets (decision_q + q_target_coef) at lr 2e-3, in pure self-play
-    # (snapshots, no bots), 4 passes over each update's samples (epochs) in a trust region of
-    # mean KL 0.1 at the update's decision states, Adam without momentum (betas 0, 0.999: the
-    # targets move with the opponent). Exploitability 0.331 -> 0.204 at iteration 10, 0.13 at
-    # 44-50 (0.272 at 42, the one probe above 0.20 from 32 on). Without the epochs the adapter
-    # follows the common part of the targets and loses the card; without the trust region one
-    # step can swing the whole policy (docs/benchmarks.md, "Kuhn poker").
-    "kuhn": Benchmark("kuhn", _common(
-        experiment="bench_kuhn", env_id="kuhn_poker_v0", mode="competitive", share="all",
-        bots=(), matchmaking="pfsp", snapshot_every=5, eval_every=0,
-        advantage="decision_q", q_target_coef=1.0, lr=2e-3, betas=(0.0, 0.999), epochs=4,
-        trust_region_kl=0.1, iterations=50,
-    )),
-    # The default team battle (experiments/team_battle.py) as it is, with an evaluation every
-    # 4 iterations for the curve.
-    "team_battle": Benchmark("team_battle", TEAM_BATTLE.replace(
-        experiment="bench_team_battle", runs_dir="runs/benchmarks", checkpoint_every=10,
-        progress=False, eval_every=4, max_new_tokens=12,
-    )),
-    # Cooperative: a speaker clues one of 4 words, a listener picks it; each role its own
-    # adapter, both paid the group's success. Free-text clues fail here: the untrained speaker
-    # rarely wrote a `[clue word]` (1 success in 100 games; all 32 training games of the first
-    # iteration forfeited), and a batch of equal returns teaches nothing. With clue_choices
-    # the speaker picks among the candidates' categories; the listener's pick ends the game, so
-    # the rollout values each of its picks exactly (move_values) and it learns from those
-    # targets. The listener reads the clue, so a replay that repeats its real pick values every
-    # clue the same: with fresh_replies each other clue is valued by the listener's own answer
-    # to it in a copy of the game, and the speaker learns from targets too, not from one
-    # sampled reward. Alone the two roles are a chicken and egg (a listener that ignores clues
-    # makes every clue worth the same; a speaker whose clues say nothing teaches the listener
-    # nothing), so each learns beside a partner bot that plays the game's convention (the
-    # category speaker or listener, one seat a game drawn at random): 0.21 -> 0.84 in 20
-    # updates, measured with the two adapters playing each other (docs/benchmarks.md).
-    "signal": Benchmark("signal", _common(
-        experiment="bench_signal", env_id="signal_v0", env_kwargs={"clue_choices": True},
-        mode="cooperative", share="agent", bots=(), eval_every=0, temperature=1.0, lr=2e-3,
-        move_values=True, fresh_replies=True, q_target_coef=1.0, kl_coef=0.0, iterations=20,
-        partners=("strong",), partner_share=1.0,
-    ), probe_every=5),
+    # experiments/competitive.py's default, its exploitability probed every 2 updates.
+    "kuhn": Benchmark("kuhn", _measured(COMPETITIVE, "kuhn")),
+    # experiments/team_battle.py's default: the captain probed every 4 updates, the win rates
+    # where the preset evaluates (step 0 and the last).
+    "team_battle": Benchmark("team_battle", _measured(TEAM_BATTLE, "team_battle"), probe_every=4),
+    # experiments/cooperative.py's default, the pair's success rate measured every 5 updates.
+    "signal": Benchmark("signal", _measured(COOPERATIVE, "signal"), probe_every=5),
 }  # fmt: skip
 DESCRIPTIONS = {
     "rps": "RPS vs a rock-biased bot: return per round -> the best exploit",
@@ -154,14 +131,35 @@ def measure(
         low, high = score.interval
         return {"success_rate": score.rate, "success_low": low, "success_high": high}
     if metrics is None:  # the untrained adapters against the bots, as the baseline
-        metrics = trainer.evaluate()
+        metrics = trainer.evaluate(trainer.config.league.final_eval_games or None)
     out = {}
     for key, value in metrics.items():
         if key.startswith(f"{TAG_EVAL}/"):
             out["eval_win_rate_vs_" + key.rsplit("/", 1)[1]] = value
-    if out and name == "team_battle":  # what the captain learned, read from the learner
+    if name == "team_battle":  # what the captain learned, read from the learner
         out.update(captain_figures(trainer))
     return out
+
+
+def evaluated(metrics: dict[str, float] | None) -> bool:
+    return metrics is not None and any(k.startswith(f"{TAG_EVAL}/") for k in metrics)
+
+
+def evaluate_once_at_start(trainer) -> None:
+    """The baseline's evaluation is the one the trainer plays before its first update: played
+    once, by whichever asks first, with the trainer's game count, and the same result handed
+    to the other, so that the league and the learning-rate controller see what a run of the
+    experiment shows them."""
+    evaluate, first = trainer.evaluate, {}
+
+    def once(games: int | None = None) -> dict[str, float]:
+        if trainer.step:
+            return evaluate(games)
+        if "result" not in first:
+            first["result"] = evaluate(games)
+        return first["result"]
+
+    trainer.evaluate = once
 
 
 def captain_figures(trainer) -> dict[str, float]:
@@ -203,13 +201,15 @@ def main() -> None:
     cfg = bench.config  # validated once, by the trainer
     trainer = SelfPlayTrainer(cfg)
     trainer.setup()
+    evaluate_once_at_start(trainer)
     rows = []
     start = time.time()
 
     def record(metrics: dict[str, float] | None) -> None:
-        probed = bench.scenario in ("kuhn", "signal")
+        probed = bench.scenario in ("kuhn", "signal", "team_battle")
         last = trainer.step == cfg.run.iterations
         due = metrics is None or not probed or last or trainer.step % bench.probe_every == 0
+        due = due or evaluated(metrics)
         figures = measure(bench.scenario, trainer, metrics, bench.probe_games) if due else {}
         if figures:
             row = {"step": trainer.step, "seconds": round(time.time() - start, 1), **figures}
