@@ -23,11 +23,25 @@ One policy covers both seats (like OpenSpiel's tabular policies): the key says w
 Fraction(11, 24)
 >>> exploitability(nash_policy())
 Fraction(0, 1)
+
+## Mixtures of policies
+A league plays a mixture of policies (the learner's snapshots, each picked for a whole game with
+its weight). `mixture_policy(policies, weights)` is the one behaviour policy that plays exactly
+like that mixture (Kuhn 1953: realisation-equivalent): at each info set the policies' move
+probabilities averaged with weight w_k times the probability that policy k's own earlier moves
+lead there, so a policy that never reaches the info set has no say in it. A plain average of the
+move probabilities is a different strategy. `mixture_exploitability` is its exploitability
+(OpenSpiel's `policy_aggregator` builds the same policy by traversing the game).
+
+>>> bets = {k: {"call" if k.endswith("b") else "bet": 1} for k in info_sets()}
+>>> checks = {k: {"fold" if k.endswith("b") else "check": 1} for k in info_sets()}
+>>> mixture_policy([bets, checks], [1, 1])["K:cb"]  # only `checks` checks first, then folds
+{'call': Fraction(0, 1), 'fold': Fraction(1, 1)}
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 
 from envs.kuhn_poker.rules import (
@@ -198,3 +212,50 @@ def exploitability(policy: Policy) -> Number:
     """OpenSpiel's `exploitability`: nash_conv / 2 = (BR0 + BR1) / 2 in this zero-sum game; 0 at a
     Nash equilibrium, 11/24 for uniform play."""
     return nash_conv(policy) / 2
+
+
+def own_reach(table: Table, key: str) -> Number:
+    """The probability that the acting player's own earlier moves under `table` lead to info set
+    `key` (the opponent's moves and the deal left out): 1 at a player's first decision."""
+    card, history = key.split(":", 1)
+    player = player_to_act(history)
+    reach: Number = 1
+    for i, letter in enumerate(history):
+        before = history[:i]
+        if player_to_act(before) == player:
+            (action,) = (a for a in legal_actions(before) if LETTER[a] == letter)
+            reach *= table[info_set(card, before)][action]
+    return reach
+
+
+def mixture_policy(policies: Sequence[Policy], weights: Sequence[Number]) -> Table:
+    """The behaviour policy equivalent to playing `policies[k]` with probability proportional to
+    `weights[k]` for a whole game, at both seats (see the module docstring).
+
+    At info set I: pi(a | I) = sum_k w_k r_k(I) pi_k(a | I) / sum_k w_k r_k(I), r_k(I) the
+    acting player's own reach under policy k (`own_reach`). Where no weighted policy reaches I
+    (the denominator is 0) the mixture never plays there; the plain weighted average fills it.
+    """
+    if len(policies) != len(weights) or not policies:
+        raise ValueError(f"need one weight per policy, got {len(policies)} and {len(weights)}")
+    if any(not w >= 0 for w in weights) or not sum(weights) > 0:
+        raise ValueError(f"weights must be >= 0 with a positive sum, got {list(weights)}")
+    tables = [as_table(p) for p in policies]
+    out: Table = {}
+    for key in info_sets():
+        reach = [w * own_reach(t, key) for t, w in zip(tables, weights, strict=True)]
+        if not sum(reach) > 0:
+            reach = list(weights)
+        total = sum(reach)
+        total = Fraction(total) if isinstance(total, int) else total  # ints stay exact
+        out[key] = {
+            a: sum(r * t[key][a] for r, t in zip(reach, tables, strict=True)) / total
+            for a in tables[0][key]
+        }
+    return out
+
+
+def mixture_exploitability(policies: Sequence[Policy], weights: Sequence[Number]) -> Number:
+    """`exploitability` of the mixture of `policies` with `weights` (`mixture_policy`): what the
+    league's meta-strategy over the learner's snapshots concedes to a best response."""
+    return exploitability(mixture_policy(policies, weights))
