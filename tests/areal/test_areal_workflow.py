@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import zlib
 
 import pytest
 
@@ -17,13 +18,15 @@ from areal.infra.workflow_executor import check_trajectory_format
 from agents.serving.types import SamplingSettings
 from integrations.areal import Bot, Frozen, GameWorkflow, SelfPlay, episodes
 from tests.areal.support import replayed_returns
+from tests.contract.sizing import ALL_IDS, in_fast_tier
 
 MOVE = re.compile(r"\[[^\]\n]+\]")
 
 
 class MoveEngine:
-    """Answers every request with the last bracketed move its prompt names (a legal one in
-    these games), then the end-of-turn token; remembers what it was asked and answered."""
+    """Answers every request with the last bracketed move its prompt names (a legal one in most
+    games; "[yes]" if it names none), then the end-of-turn token; remembers what it was asked
+    and answered."""
 
     def __init__(self, tokenizer, version: int = 3) -> None:
         self.tokenizer = tokenizer
@@ -35,7 +38,8 @@ class MoveEngine:
 
     async def agenerate(self, req) -> ModelResponse:
         prompt = self.tokenizer.decode(req.input_ids)
-        move = MOVE.findall(prompt)[-1]
+        named = MOVE.findall(prompt)
+        move = named[-1] if named else "[yes]"
         tokens = [*self.tokenizer(move, add_special_tokens=False)["input_ids"]]
         tokens.append(self.tokenizer.eos_token_id)
         logprobs = [-0.1 * (k + 1) - 0.01 * len(self.calls) for k in range(len(tokens))]
@@ -110,6 +114,23 @@ def test_episodes_against_a_bot_are_in_areal_format_with_the_envs_rewards(env_id
         learner_moves = [s[record.seat] for s in record.steps if record.seat in s]
         assert all(m.startswith("[") for m in learner_moves)  # legal: no retries
     assert len({r.returns[r.seat] for r in records}) > 1 or env_id == "rps_v0"
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    [pytest.param(i, marks=[] if in_fast_tier(i) else [pytest.mark.slow]) for i in ALL_IDS],
+)
+def test_every_registered_game_runs_as_an_areal_workflow(env_id, tokenizer):
+    """Home and foreign (every tenth foreign game in the fast tier, as the contract tests)."""
+    records = []
+    workflow = GameWorkflow(env_id, gconfig(), tokenizer, on_episode=records.append)
+    engine = MoveEngine(tokenizer)
+    (traj,) = run(workflow, engine, [{"seed": zlib.crc32(env_id.encode()) % 1000}])
+    (record,) = records
+    assert (traj is None) == (not engine.calls)  # None only when the seat never sampled
+    if traj is not None:
+        check_trajectory(traj, engine, record)
+    assert record.returns == pytest.approx(replayed_returns(record))
 
 
 def test_self_play_trains_one_seat_and_plays_the_others_through_the_engine(tokenizer):
