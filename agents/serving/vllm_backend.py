@@ -8,9 +8,11 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from agents.serving.adapters import AdapterStore, StoredAdapter
 from agents.serving.base import PolicyServer
+from agents.serving.scratch import EngineScratch
 from agents.serving.types import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,12 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 class VLLMPolicyServer(PolicyServer):
@@ -70,23 +78,12 @@ class VLLMPolicyServer(PolicyServer):
         if kv_cache_gib is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
             gib = max(1, round(kv_cache_gib or DEFAULT_KV_CACHE_GIB))
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(gib)
-        import torch
-        from vllm import LLM
-
-        kwargs = {}
-        if torch.cuda.is_available():
-            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
-        if tensor_parallel_size > 1:  # worker processes on the GPUs this process was given
-            kwargs.update(
-                tensor_parallel_size=tensor_parallel_size, distributed_executor_backend="mp"
-            )
-        log.info("starting vLLM engine for %s (max_loras=%d, dtype=%s)", path, max_loras, dtype)
-        bind = {}
-        if cpu_cores and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
-            bind["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(str(c) for c in sorted(cpu_cores))
-        with environment(bind):  # read by the engine's processes as they start
-            self.llm = LLM(
+        # Before vLLM's import, which makes torch's compile cache folder (see `scratch`).
+        self._scratch = EngineScratch()  # the engine's sockets and temp files, removed at close
+        try:
+            self.llm = self._start_engine(
                 model=str(path),
+                cpu_cores=cpu_cores,
                 enable_lora=True,
                 max_loras=max_loras,
                 max_lora_rank=max_lora_rank,
@@ -96,15 +93,47 @@ class VLLMPolicyServer(PolicyServer):
                 enable_prefix_caching=enable_prefix_caching,
                 logprobs_mode="processed_logprobs",
                 seed=seed,
-                **kwargs,
+                gpu_memory_utilization=gpu_memory_utilization,
+                tensor_parallel_size=tensor_parallel_size,
             )
+        except BaseException:
+            self._scratch.close()
+            raise
         super().__init__(path, AdapterStore(store_dir), max_model_len)
         self.tokenizer = self.llm.get_tokenizer()
         self._lock = threading.Lock()  # vllm.LLM is not thread-safe
         # vLLM's partial-prefill bookkeeping calls Generator.set_offset, which CPU generators lack
         # (RuntimeError "CPU Generator does not use offset" kills the engine core).
-        self._drop_seeds = not torch.cuda.is_available()
+        self._drop_seeds = not _cuda()
         self._warned_seed = False
+
+    def _start_engine(
+        self,
+        *,
+        cpu_cores: Sequence[int] | None,
+        gpu_memory_utilization: float,
+        tensor_parallel_size: int,
+        **engine_args: Any,
+    ):
+        from vllm import LLM
+
+        if _cuda():
+            engine_args["gpu_memory_utilization"] = gpu_memory_utilization
+        if tensor_parallel_size > 1:  # worker processes on the GPUs this process was given
+            engine_args.update(
+                tensor_parallel_size=tensor_parallel_size, distributed_executor_backend="mp"
+            )
+        log.info(
+            "starting vLLM engine for %s (max_loras=%d, dtype=%s)",
+            engine_args["model"],
+            engine_args["max_loras"],
+            engine_args["dtype"],
+        )
+        env = self._scratch.environment()
+        if cpu_cores and "VLLM_CPU_OMP_THREADS_BIND" not in os.environ:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(str(c) for c in sorted(cpu_cores))
+        with environment(env):  # read by the engine's processes as they start
+            return LLM(**engine_args)
 
     def _lora_request(self, stored: StoredAdapter):
         from vllm.lora.request import LoRARequest
@@ -189,4 +218,7 @@ class VLLMPolicyServer(PolicyServer):
             if callable(shutdown):
                 shutdown()
             self.llm = None
+        scratch = getattr(self, "_scratch", None)
+        if scratch is not None:  # after the engine: its processes no longer write there
+            scratch.close()
         super().close()
