@@ -62,7 +62,7 @@ def plan_resources(
     layers = facts["num_layers"] or 12
 
     # Activations kept for backward: ~16 floats per hidden unit per layer per token, at a typical
-    # episode length (chats rarely reach max_model_len; the worst case is only warned about).
+    # episode length (chats rarely reach max_model_len; the worst case is noted in the log).
     def activations(tokens: int) -> float:
         return micro_batch_size * tokens * hidden * layers * 16 * 4 / 2**30
 
@@ -86,7 +86,9 @@ def plan_resources(
             f"smaller model, or raise memory_budget_gb"
         )
     if device == "cpu" and estimate - activations_gb + worst_gb > budget:
-        log.warning(
+        # Most games never come near max_model_len: a note for the log file, not the first line
+        # every user reads.
+        log.info(
             "a micro-batch of %d chats of the full %d tokens would need about %.1f GB more; "
             "lower micro_batch_size or max_model_len if episodes get that long",
             micro_batch_size,
