@@ -3,8 +3,9 @@
 A choice field is typed as a `Literal`, so that `--help` lists the choices and tyro refuses any
 other. Where a registry holds the choices (`trainers.league.modes.MODES`, `SHARES`,
 `trainers.league.matchmaking.MATCHMAKERS`, `trainers.learn.estimators.ESTIMATORS`,
-`agents.serving.BACKENDS`), a unit test keeps the `Literal` equal to it. The learner's own
-fields are inherited from `trainers.learn.settings`, where each is defined once.
+`agents.serving.BACKENDS`, `trainers.league.mix_control.MIX_CONTROLS`), a unit test keeps the
+`Literal` equal to it. The learner's own fields are inherited from `trainers.learn.settings`,
+where each is defined once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "LeagueSettings",
     "LearnConfig",
     "MatchmakerName",
+    "MixControlName",
     "ModeName",
     "RolloutConfig",
     "RunConfig",
@@ -35,6 +37,7 @@ BackendName = Literal["vllm", "hf", "remote"]
 EngineDtype = Literal["auto", "float16", "bfloat16", "float32"]
 AdvantageName = Literal["role_ema", "decision_ema", "decision_q", "group", "turn_ema"]
 MatchmakerName = Literal["uniform", "self_play", "pfsp", "exploiter"]
+MixControlName = Literal["schedule", "adaptive"]
 
 
 @dataclass
@@ -58,6 +61,11 @@ class GameConfig:
     """Mixed mode: payoff mix l at the first iteration (1 = selfish)."""
     mix_end: float = 0.5
     """Mixed mode: payoff mix l at the last iteration."""
+    mix_control: MixControlName = "schedule"
+    """Mixed mode: how l moves. schedule: linearly from mix_start to mix_end; adaptive: from
+    mix_start, between mix_start and mix_end, toward selfish when the learners are exploited and
+    toward shared when the group score falls or stays flat in mutual defection, each change
+    beyond the measurements' noise (`trainers.league.mix_control`)."""
 
 
 @dataclass

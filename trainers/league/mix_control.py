@@ -1,0 +1,395 @@
+"""Mixed mode's payoff mix l (r = l * own + (1 - l) * group; l = 1 selfish, 0 fully shared), set
+either by a fixed schedule or by a controller that reads what the agents do.
+
+A shared reward teaches cooperation, but it also pays an agent for cooperating with one that
+defects (in the prisoner's dilemma, below l = 0.6 the sucker's reward beats mutual defection's),
+so a league trained too long on it learns to be exploited. A selfish reward never pays for being
+exploited, but leaves learners in mutual defection. `AdaptiveMix` moves l between the two from
+measurements of each iteration's games (`mix_signals`):
+
+- cooperation c: the share of the learning seats' dilemma moves that cooperate;
+- exploitation e: the share of the learning seats' rounds in which the seat cooperated while
+  another player defected;
+- group score g: the mean raw score of all seats per round (the game's own score, so it does not
+  move when l does).
+
+The rule. Each update appends (c, e, g). Every `window` updates, once two full windows are held
+and at least `cooldown` updates after the last change, each signal's trend is d = mean of the
+last `window` updates minus the mean of the `window` before, with its standard error se from the
+spread of the per-update values in the two windows (Welch), and its level is the last window's
+mean m with se_m = sd / sqrt(n): the noise test of the learning-rate rule
+(`trainers.learn.algorithms.adaptive`). A change "clearly up" means d - z * se > 0 and d > tol;
+"clearly down" d + z * se < 0 and d < -tol; "clearly flat" |d| + z * se <= tol. Then, first
+match wins:
+
+1. exploited: e's level clearly above `exploited_max` (m - z * se_m > exploited_max) or e
+   clearly up -> l += step (toward selfish: stop paying for being exploited);
+2. the group loses, g clearly down, and the cause is clear:
+   - c clearly up (cooperation that others exploit) -> l += step;
+   - c clearly down (defection spreads), or c not measured -> l -= step (toward shared: make
+     cooperation pay);
+   - c's change not resolved -> no change;
+3. stuck in defection: g clearly flat and c's level clearly below `cooperation_low`
+   (m + z * se_m < cooperation_low) -> l -= step;
+4. anything else (a rising group score, or a difference the noise cannot resolve): no change.
+
+l stays within [low, high]; a change clamped back to the value it had is no change. A signal
+with fewer than two values in a window (a game without dilemma moves has no c or e) is not
+tested. Every change is a `MixDecision` with its reason, for the log. The state is plain JSON
+(`state_dict`), so a resumed run continues exactly.
+
+`ScheduleMix` is the fixed schedule: l linear from `mix_start` to `mix_end` over the run
+(`trainers.league.modes.mix_at`); it measures nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from trainers.episode import Episode, Trajectory
+from trainers.league.modes import mix_at
+
+__all__ = [
+    "MIX_CONTROLS",
+    "TAG_MIX_SIGNALS",
+    "TEXT_MIX_DECISIONS",
+    "AdaptiveMix",
+    "MixControlConfig",
+    "MixDecision",
+    "MixSignals",
+    "ScheduleMix",
+    "dilemma_moves",
+    "make_mix_control",
+    "mix_signals",
+]
+
+MIX_CONTROLS = ("schedule", "adaptive")
+#: Scalars of the measured signals: `charts/mix/cooperation`, `.../exploited`, `.../group`.
+TAG_MIX_SIGNALS = "charts/mix"
+#: Text tag of the controller's decisions.
+TEXT_MIX_DECISIONS = "mix/decisions"
+
+COOPERATE, DEFECT = "cooperate", "defect"
+_MOVE = re.compile(r"\[\s*(cooperate|defect)\s*\]", re.IGNORECASE)
+_SAY = re.compile(r"\[\s*say\b", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------- measurements
+@dataclass(frozen=True)
+class MixSignals:
+    """One iteration's measurements (None where the games gave none)."""
+
+    #: Share of the learning seats' dilemma moves that cooperate.
+    cooperation: float | None
+    #: Share of the learning seats' rounds in which they cooperated while another player defected.
+    exploited: float | None
+    #: Mean raw score of all seats per round (per game where the rounds are not known).
+    group: float | None
+    #: Learning-seat rounds measured.
+    rounds: int = 0
+
+    def values(self) -> tuple[float | None, float | None, float | None]:
+        return self.cooperation, self.exploited, self.group
+
+    def scalars(self) -> dict[str, float]:
+        """`charts/mix/<signal>` for each signal measured."""
+        names = ("cooperation", "exploited", "group")
+        return {
+            f"{TAG_MIX_SIGNALS}/{n}": v
+            for n, v in zip(names, self.values(), strict=True)
+            if v is not None
+        }
+
+
+def dilemma_moves(trajectory: Trajectory) -> list[str]:
+    """The seat's moves that cooperate or defect, in order (one per round played).
+
+    A turn is such a move when its text names exactly one of `[cooperate]`, `[defect]` and is no
+    `[say ...]` message; a turn decoded among legal moves counts only where those are the two.
+    An invalid try (neither, or both) is not a move; the retry that follows is. A scripted seat
+    has no turns: its moves are not known here."""
+    out = []
+    for turn in trajectory.turns:
+        if turn.text is None:
+            continue
+        if turn.choices is not None:
+            named = {m.lower() for c in turn.choices for m in _MOVE.findall(c)}
+            if named != {COOPERATE, DEFECT}:
+                continue
+        found = {m.lower() for m in _MOVE.findall(turn.text)}
+        if len(found) == 1 and not _SAY.search(turn.text):
+            out.append(found.pop())
+    return out
+
+
+def mix_signals(episodes: Sequence[Episode]) -> MixSignals:
+    """Cooperation, exploitation and group score of one iteration's games (see `MixSignals`).
+
+    Rounds pair the k-th move of every seat whose moves are known; exploitation is counted in
+    rounds where another seat's move is known (not against a scripted seat)."""
+    cooperated = moves = exploited = rounds = 0
+    group: list[float] = []
+    for ep in episodes:
+        seats = {a: dilemma_moves(t) for a, t in ep.trajectories.items()}
+        played = max((len(m) for m in seats.values()), default=0)
+        scores = [t.raw_score for t in ep.trajectories.values()]
+        if scores:
+            group.append(statistics.fmean(scores) / max(played, 1))
+        for agent, traj in ep.trajectories.items():
+            if not traj.learning:
+                continue
+            mine = seats[agent]
+            moves += len(mine)
+            cooperated += mine.count(COOPERATE)
+            others = [m for a, m in seats.items() if a != agent and m]
+            for k, move in enumerate(mine):
+                theirs = [m[k] for m in others if k < len(m)]
+                if not theirs:
+                    continue
+                rounds += 1
+                exploited += move == COOPERATE and DEFECT in theirs
+    return MixSignals(
+        cooperation=cooperated / moves if moves else None,
+        exploited=exploited / rounds if rounds else None,
+        group=statistics.fmean(group) if group else None,
+        rounds=rounds,
+    )
+
+
+# ---------------------------------------------------------------------- decisions
+@dataclass(frozen=True)
+class MixDecision:
+    """One change of l, for the trainer to log."""
+
+    #: The controller's update count when it decided (1 = after the first iteration).
+    step: int
+    old: float
+    new: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return f"payoff mix l {self.old:.2f} -> {self.new:.2f}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class MixControlConfig:
+    """The adaptive controller's start, bounds, step and noise test."""
+
+    #: l at the first iteration.
+    start: float = 1.0
+    #: The most shared l it may reach.
+    low: float = 0.5
+    #: The most selfish l it may reach.
+    high: float = 1.0
+    #: Change of l per decision.
+    step: float = 0.1
+    #: Updates per window (decisions at window ends, once two windows are held).
+    window: int = 5
+    #: Standard errors a difference must exceed to count. A window's spread is read from 5
+    #: values, so the ratio has Student's t tails (8 degrees of freedom), not the normal's:
+    #: 3.5 keeps a one-sided test near 0.5%.
+    z: float = 3.5
+    #: Updates after a change before the next one, so that a change can show its effect.
+    cooldown: int = 5
+    #: Level of exploitation (share of rounds) above which the learners are being exploited.
+    exploited_max: float = 0.2
+    #: Level of cooperation below which a flat group score means mutual defection.
+    cooperation_low: float = 0.5
+    #: Smallest trend that counts, per signal (shares of moves; group score per round).
+    cooperation_tol: float = 0.05
+    exploited_tol: float = 0.05
+    group_tol: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low <= self.start <= self.high <= 1.0:
+            raise ValueError(f"need 0 <= low <= start <= high <= 1, got {self}")
+        if not self.step > 0 or self.window < 2 or not self.z > 0 or self.cooldown < 0:
+            raise ValueError("need step > 0, window >= 2, z > 0 and cooldown >= 0")
+        tols = (self.cooperation_tol, self.exploited_tol, self.group_tol)
+        if any(not t >= 0 for t in tols):
+            raise ValueError("tolerances must be >= 0")
+
+
+def _clean(value: float | None) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class _Test:
+    """One signal's windows: trend d +- se and the last window's level m +- se_m."""
+
+    d: float
+    se: float
+    m: float
+    se_m: float
+
+    @classmethod
+    def of(cls, before: list[float], last: list[float]) -> _Test | None:
+        if len(before) < 2 or len(last) < 2:
+            return None
+        var_b, var_l = statistics.variance(before), statistics.variance(last)
+        return cls(
+            d=statistics.fmean(last) - statistics.fmean(before),
+            se=math.sqrt(var_b / len(before) + var_l / len(last)),
+            m=statistics.fmean(last),
+            se_m=math.sqrt(var_l / len(last)),
+        )
+
+    def up(self, z: float, tol: float) -> bool:
+        return self.d - z * self.se > 0 and self.d > tol
+
+    def down(self, z: float, tol: float) -> bool:
+        return self.d + z * self.se < 0 and self.d < -tol
+
+    def flat(self, z: float, tol: float) -> bool:
+        return abs(self.d) + z * self.se <= tol
+
+    def trend(self, z: float) -> str:
+        return f"{self.d:+.3f} +- {z * self.se:.3f}"
+
+    def level(self, z: float) -> str:
+        return f"{self.m:.2f} +- {z * self.se_m:.2f}"
+
+
+class AdaptiveMix:
+    """l from measured cooperation, exploitation and group score (the rule: module docstring)."""
+
+    def __init__(self, config: MixControlConfig | None = None) -> None:
+        self.config = config or MixControlConfig()
+        self.mix = self.config.start
+        self.observed = 0
+        self.since_change = self.config.cooldown
+        #: The last two windows' (cooperation, exploited, group), oldest first.
+        self.history: list[tuple[float | None, float | None, float | None]] = []
+
+    def value(self, step: int) -> float:
+        """l for the games of iteration `step` (0-based): the current l, whatever the step."""
+        return self.mix
+
+    def observe(self, signals: MixSignals) -> MixDecision | None:
+        """Take one iteration's measurements; return the change made, if any."""
+        cfg = self.config
+        self.observed += 1
+        self.since_change += 1
+        row = tuple(_clean(v) for v in signals.values())
+        self.history = [*self.history, row][-2 * cfg.window :]  # type: ignore[list-item]
+        if len(self.history) < 2 * cfg.window or self.observed % cfg.window:
+            return None
+        if self.since_change < cfg.cooldown:
+            return None
+        move = self._rule()
+        if move is None:
+            return None
+        direction, reason = move
+        new = min(max(self.mix + direction * cfg.step, cfg.low), cfg.high)
+        new = round(new, 12)  # repeated steps of 0.1 land on the bounds, not a hair off them
+        if new == self.mix:
+            return None
+        decision = MixDecision(self.observed, self.mix, new, reason)
+        self.mix, self.since_change = new, 0
+        return decision
+
+    def tests(self) -> tuple[_Test | None, _Test | None, _Test | None]:
+        """Each signal's (cooperation, exploited, group) windows; None before two windows."""
+        w = self.config.window
+        if len(self.history) < 2 * w:
+            return None, None, None
+        out = []
+        for i in range(3):
+            values = [row[i] for row in self.history]
+            before = [v for v in values[:w] if v is not None]
+            last = [v for v in values[w:] if v is not None]
+            out.append(_Test.of(before, last))
+        return out[0], out[1], out[2]
+
+    def _rule(self) -> tuple[int, str] | None:
+        cfg, z = self.config, self.config.z
+        coop, exploited, group = self.tests()
+        if exploited is not None:
+            if exploited.m - z * exploited.se_m > cfg.exploited_max:
+                lvl = exploited.level(z)
+                return +1, f"exploited in {lvl} of rounds (> {cfg.exploited_max:g}): selfish"
+            if exploited.up(z, cfg.exploited_tol):
+                return +1, f"exploitation rising {exploited.trend(z)}: toward selfish"
+        if group is None:
+            return None
+        if group.down(z, cfg.group_tol):
+            if coop is not None and coop.up(z, cfg.cooperation_tol):
+                return +1, (
+                    f"cooperation rising {coop.trend(z)} while the group score falls "
+                    f"{group.trend(z)}: toward selfish"
+                )
+            if coop is None:
+                return -1, f"group score falling {group.trend(z)}: toward shared"
+            if coop.down(z, cfg.cooperation_tol):
+                return -1, (
+                    f"group score falling {group.trend(z)} with cooperation "
+                    f"{coop.trend(z)}: toward shared"
+                )
+            return None
+        if (
+            group.flat(z, cfg.group_tol)
+            and coop is not None
+            and coop.m + z * coop.se_m < cfg.cooperation_low
+        ):
+            return -1, (
+                f"group score flat {group.trend(z)} with cooperation {coop.level(z)} "
+                f"(< {cfg.cooperation_low:g}): toward shared"
+            )
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain JSON data; the config is included for the record, not restored."""
+        return {
+            "mix": self.mix,
+            "observed": self.observed,
+            "since_change": self.since_change,
+            "history": [list(row) for row in self.history],
+            "config": asdict(self.config),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.mix = float(state["mix"])
+        self.observed = int(state["observed"])
+        self.since_change = int(state["since_change"])
+        self.history = [tuple(_clean(v) for v in row) for row in state["history"]]  # type: ignore[misc]
+
+
+class ScheduleMix:
+    """The fixed schedule: l linear from `start` (first iteration) to `end` (last)."""
+
+    def __init__(self, start: float, end: float, iterations: int) -> None:
+        self.start, self.end, self.iterations = start, end, iterations
+
+    def value(self, step: int) -> float:
+        return mix_at(step, self.iterations, self.start, self.end)
+
+    def observe(self, signals: MixSignals) -> MixDecision | None:
+        return None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
+
+def make_mix_control(
+    kind: str, mix_start: float, mix_end: float, iterations: int
+) -> ScheduleMix | AdaptiveMix:
+    """The run's payoff-mix control: `schedule`, or `adaptive` starting at `mix_start` and
+    staying between `mix_start` and `mix_end`."""
+    if kind == "schedule":
+        return ScheduleMix(mix_start, mix_end, iterations)
+    if kind == "adaptive":
+        low, high = sorted((mix_start, mix_end))
+        return AdaptiveMix(MixControlConfig(start=mix_start, low=low, high=high))
+    raise ValueError(f"unknown mix_control {kind!r}; choose one of {', '.join(MIX_CONTROLS)}")
