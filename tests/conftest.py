@@ -10,6 +10,30 @@ import envs
 ENV_IDS = envs.list_envs()
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Test tiers and worker groups.
+
+    - Contract tests of a foreign game outside the fast tier's sample are slow
+      (`tests/contract/sizing.py`): `-m "not slow"` checks a sample, the full run every game.
+    - Under pytest-xdist (`-n 2 --dist loadgroup`, the project's default) a slow module's tests
+      stay on one worker, so its module-scoped fixtures (an engine, a smoke run) are built once,
+      not once per worker; Ray tests share one worker (one local cluster at a time); the
+      contract and fast tests spread freely.
+    """
+    from tests.contract.sizing import in_fast_tier
+
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        if path.startswith("tests/contract/"):
+            env_id = getattr(item, "callspec", None) and item.callspec.params.get("env_id")
+            if env_id and not in_fast_tier(env_id):
+                item.add_marker(pytest.mark.slow)
+        elif item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
+        elif item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group(path))
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     """Where models are built: `$LORA_LEAGUE_CACHE` (shared across runs, as CI sets it) or a

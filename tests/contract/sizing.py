@@ -22,6 +22,15 @@ def is_foreign(env_id: str) -> bool:
     return "/" in env_id
 
 
+#: The fast tier (`pytest -m "not slow"`) checks every home game and every tenth foreign game
+#: (each collection's adapter is one piece of code); the README's full command checks them all.
+FAST_FOREIGN_IDS = frozenset(FOREIGN_IDS[::10])
+
+
+def in_fast_tier(env_id: str) -> bool:
+    return not is_foreign(env_id) or env_id in FAST_FOREIGN_IDS
+
+
 def hostile_actions_for(env_id: str) -> int:
     return 40 if is_foreign(env_id) else 1_000
 
