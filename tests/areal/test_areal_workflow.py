@@ -18,9 +18,11 @@ from areal.infra.workflow_executor import check_trajectory_format
 from agents.serving.types import SamplingSettings
 from integrations.areal import Bot, Frozen, GameWorkflow, SelfPlay, episodes
 from tests.areal.support import replayed_returns
-from tests.contract.sizing import ALL_IDS, in_fast_tier
+from tests.contract.sizing import ALL_IDS, FOREIGN_IDS
 
 MOVE = re.compile(r"\[[^\]\n]+\]")
+#: The fast tier runs every home game and every tenth foreign one (as the contract tests do).
+FAST_FOREIGN = frozenset(FOREIGN_IDS[::10])
 
 
 class MoveEngine:
@@ -116,10 +118,12 @@ def test_episodes_against_a_bot_are_in_areal_format_with_the_envs_rewards(env_id
     assert len({r.returns[r.seat] for r in records}) > 1 or env_id == "rps_v0"
 
 
-@pytest.mark.parametrize(
-    "env_id",
-    [pytest.param(i, marks=[] if in_fast_tier(i) else [pytest.mark.slow]) for i in ALL_IDS],
-)
+def tier(env_id: str):
+    slow = env_id in FOREIGN_IDS and env_id not in FAST_FOREIGN
+    return pytest.param(env_id, marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("env_id", [tier(i) for i in ALL_IDS])
 def test_every_registered_game_runs_as_an_areal_workflow(env_id, tokenizer):
     """Home and foreign (every tenth foreign game in the fast tier, as the contract tests)."""
     records = []
