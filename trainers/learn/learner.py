@@ -11,14 +11,12 @@
   distribution the server sampled from (own-position projection, legal-move masks, entropy).
 - Training (here). `update()` is one optimizer step of the configured loss (`algorithms.LOSSES`)
   over every sample, with gradient accumulation over padded micro-batches, an optional KL penalty
-  to the base model and gradient clipping. The KL reference is the same base with the adapters
-  switched off (`disable_adapter()`): there is no second model in memory.
+  to the base model and gradient clipping; each adapter's AdamW and its clipped step are `optim`'s.
+- KL reference (`reference`): the same base with the adapters switched off (`disable_adapter()`),
+  so there is no second model in memory; when an update needs it, and its cache.
 - Checkpoints (`state`): `state_dict()` / `load_state_dict()`, and `save(folder)` / `load(folder)`
   that write them as peft folders (safetensors + json) and optimizer states as safetensors + json;
   nothing is pickled, so a checkpoint can be handed to anyone.
-
-(Over 400 lines: the Learner is one class, and its update, weights and state dict all reach the
-same adapters and optimizers; the pure parts already live in the modules named above.)
 
 Only the LoRA weights are trained and only in float32 (bf16 is autocast for the forward pass), so
 optimizer states and checkpoints never lose precision.
@@ -27,15 +25,13 @@ optimizer states and checkpoints never lose precision.
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 import math
 import os
 import time
-from array import array
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +45,15 @@ from trainers.learn.adapters import (
     wrap,
 )
 from trainers.learn.objective import micro_batch_loss
+from trainers.learn.optim import adapter_optimizer, clipped_step
 from trainers.learn.prefix import body_positions, prefix_micro_batches
+from trainers.learn.reference import (
+    REFERENCE_CACHE_SIZE,
+    ReferenceCache,
+    applied_kl_coef,
+    kl_plan,
+    reference_keys,
+)
 from trainers.learn.samples import (
     Batch,
     TrainSample,
@@ -69,38 +73,15 @@ from trainers.learn.state import (
 
 log = logging.getLogger(__name__)
 
-REFERENCE_CACHE_SIZE = 200_000
-"""Cached base-model log-probs (~100 bytes each) before the cache is emptied."""
-
-
-def _is_lora_b(key: str) -> bool:
-    """Whether a saved-format adapter key names a B (up-projection) matrix."""
-    return ".lora_B." in key
-
-
-def reference_keys(sample: TrainSample) -> list[bytes]:
-    """One key per completion token of `sample`: a digest of the tokens up to and including it
-    and of its turn's legal moves (which decide the mask its log-prob is taken under)."""
-    digest = hashlib.blake2b(digest_size=16)
-    keys, done = [], 0
-    for turn in sample.turns:
-        choices = repr(tuple(turn.choices or ())).encode()
-        for k in range(len(turn.ids)):
-            end = turn.start + k + 1
-            digest.update(array("q", sample.token_ids[done:end]).tobytes())
-            done = end
-            token = digest.copy()
-            token.update(choices)
-            keys.append(token.digest())
-    return keys
-
 
 __all__ = [
     "DTYPES",
+    "REFERENCE_CACHE_SIZE",
     "Learner",
     "LearnerConfig",
     "LoRASettings",
     "TrainSample",
+    "reference_keys",
     "samples_from_trajectories",
 ]
 
@@ -149,11 +130,12 @@ class Learner:
         )
         self.vocab_size = self.scorer.vocab_size
         self._params = {name: adapter_params(self.peft, name) for name in self.adapter_names}
-        self._optimizers = {name: self._new_optimizer(name) for name in self.adapter_names}
+        self._optimizers = {
+            name: adapter_optimizer(self._params[name], self.config) for name in self.adapter_names
+        }
         self._lr = dict.fromkeys(self.adapter_names, self.config.lr)
         self._steps = dict.fromkeys(self.adapter_names, 0)
-        #: Base-model log-probs by (chat context, token, legal moves): see `_reference`.
-        self._reference_cache: dict[bytes, float] = {}
+        self._reference_cache = ReferenceCache()
         log.info(
             "learner on %s: %s adapters %s (r=%d), %s on %s",
             path.name,
@@ -172,24 +154,6 @@ class Learner:
         supported = kind == "cpu" or (kind == "cuda" and torch.cuda.is_bf16_supported())
         if not supported or not torch.amp.is_autocast_available(kind):
             raise ValueError(f"bfloat16 autocast is not supported on {self.device}; use float32")
-
-    def _new_optimizer(self, adapter: str) -> torch.optim.AdamW:
-        """AdamW over the adapter's A and B matrices, B in a group of its own that learns at
-        `lora_plus_ratio` times the lr (LoRA+; the same single lr when the ratio is 1)."""
-        params = self._params[adapter]
-        ratio = self.config.lora_plus_ratio
-        groups = [{"params": list(params.values()), "lr_ratio": 1.0}]
-        if ratio != 1.0:  # one group otherwise: checkpoints of plain-LoRA runs load unchanged
-            groups = [
-                {"params": [p for k, p in params.items() if not _is_lora_b(k)], "lr_ratio": 1.0},
-                {"params": [p for k, p in params.items() if _is_lora_b(k)], "lr_ratio": ratio},
-            ]
-        return torch.optim.AdamW(
-            groups,
-            lr=self.config.lr,
-            betas=self.config.betas,
-            weight_decay=self.config.weight_decay,
-        )
 
     # ------------------------------------------------------------------ adapters and lr
     def _check_adapter(self, adapter: str | None, allow_base: bool = False) -> None:
@@ -325,7 +289,7 @@ class Learner:
         backward: bool = True,
     ) -> dict[str, float]:
         """Forward (and backward) every micro-batch; stats are the whole batch's."""
-        cfg, kl_coef = self._kl_plan(adapter, kl_coef)
+        cfg, kl_coef = kl_plan(self.config, kl_coef, self._steps[adapter])
         samples = self._with_signal(samples, cfg, kl_coef)
         groups = self.micro_batches(samples)
         total = self._loss_weight(samples)
@@ -382,7 +346,7 @@ class Learner:
         none carries a signal (the step is then the optimizer's decay alone, as without the
         skip). A caller that splits an update (minibatches) deals these."""
         kl_coef = self.config.kl_coef if kl_coef is None else kl_coef
-        return self._with_signal(samples, self.config, self._kl_plan_coef(kl_coef))
+        return self._with_signal(samples, self.config, applied_kl_coef(self.config, kl_coef))
 
     def _with_signal(
         self, samples: Sequence[TrainSample], cfg: LearnerConfig, kl_coef: float
@@ -391,21 +355,6 @@ class Learner:
             return samples
         loud = [s for s in samples if not s.silent]
         return loud or samples
-
-    def _kl_plan(self, adapter: str, kl_coef: float) -> tuple[LearnerConfig, float]:
-        """(config, KL coefficient) of this update: a coefficient below `kl_skip_below` counts
-        as 0, and the KL is then measured only on every `kl_every`-th update of the adapter."""
-        cfg = self.config
-        if kl_coef >= cfg.kl_skip_below:
-            return cfg, kl_coef
-        due = self._steps[adapter] % cfg.kl_every == 0
-        if cfg.track_kl and not due:
-            cfg = replace(cfg, track_kl=False)
-        return cfg, 0.0
-
-    def _kl_plan_coef(self, kl_coef: float) -> float:
-        """The KL coefficient an update applies: below `kl_skip_below` it counts as 0."""
-        return kl_coef if kl_coef >= self.config.kl_skip_below else 0.0
 
     def _loss_weight(self, samples: Sequence[TrainSample]) -> int:
         """What a micro-batch's mean loss is weighted by: its tokens (token_mean) or its
@@ -416,27 +365,13 @@ class Learner:
 
     def _reference(self, batch: Batch, samples: Sequence[TrainSample]) -> torch.Tensor:
         """Padded [B, T] log-probs of `batch` (collated from `samples`) under the base model:
-        the same weights, adapters off. With `reference_cache`, a token scored before in the
-        same chat context is not scored again: the base model is frozen, so its log-prob there
-        is the same (games whose decisions repeat, like Kuhn poker's 12 information sets, soon
-        need no reference pass at all)."""
+        the same weights, adapters off; with `reference_cache`, tokens already scored in the
+        same chat context come from the cache (`reference.ReferenceCache`)."""
         if not self.config.reference_cache:
             return pad_flat(self._base_logprobs(batch), batch.counts)[0]
-        keys = [reference_keys(s) for s in samples]
-        cache = self._reference_cache
-        missing = [i for i, ks in enumerate(keys) if any(k not in cache for k in ks)]
-        if missing:
-            if len(cache) > REFERENCE_CACHE_SIZE:
-                cache.clear()
-            todo = batch
-            if len(missing) < len(samples):  # score only the chats with uncached tokens
-                todo = self.scorer.collate([samples[i] for i in missing])
-            flat = self._base_logprobs(todo).float().cpu()
-            for i, part in zip(missing, torch.split(flat, todo.counts), strict=True):
-                cache.update(zip(keys[i], part.tolist(), strict=True))
-        values = [cache[k] for ks in keys for k in ks]
-        flat = torch.tensor(values, dtype=torch.float32, device=self.device)
-        return pad_flat(flat, batch.counts)[0]
+        return self._reference_cache.logprobs(
+            batch, samples, self._base_logprobs, self.scorer.collate, self.device
+        )
 
     def _base_logprobs(self, batch: Batch) -> torch.Tensor:
         with torch.no_grad(), self._use(None):
@@ -444,17 +379,12 @@ class Learner:
         return flat
 
     def _step(self, adapter: str, lr_scale: float) -> dict[str, float]:
-        params = self.parameters(adapter)
-        max_norm = self.config.max_grad_norm or float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
         lr = self._lr[adapter] * lr_scale
+        params, max_norm = self.parameters(adapter), self.config.max_grad_norm
+        grad_norm = clipped_step(self._optimizers[adapter], params, lr, max_norm)
         if not math.isfinite(grad_norm):
             log.warning("adapter %s: gradient norm %s, step skipped", adapter, grad_norm)
             return {"grad_norm": grad_norm, "lr": lr, "skipped": 1.0}
-        optimizer = self._optimizers[adapter]
-        for group in optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_ratio", 1.0)
-        optimizer.step()
         self._steps[adapter] += 1
         return {"grad_norm": grad_norm, "lr": lr, "skipped": 0.0}
 
