@@ -166,7 +166,9 @@ class GameWorkflow(RolloutWorkflow):
             return self.opponent.get(agent, Bot())
         return self.opponent
 
-    def _player(self, engine: Any, agent: str, seed: int):
+    def _player(
+        self, engine: Any, agent: str, seed: int
+    ) -> EnginePlayer | FrozenPlayer | BotPlayer:
         spec = self._opponent(agent)
         if isinstance(spec, SelfPlay):
             return EnginePlayer(engine, self.gconfig, self.tokenizer, self.system_prompt)
@@ -209,7 +211,7 @@ class GameWorkflow(RolloutWorkflow):
             self.on_episode(record)
         _log_stats(returns[seat], len(learner.chat.turns), too_long)
         if not learner.chat.turns:
-            log.debug("%s seed %d: %s never moved; episode rejected", self.env_id, seed, seat)
+            log.debug("%s seed %d: %s sampled no move; episode dropped", self.env_id, seed, seat)
             return None
         return learner.trajectory(returns[seat])
 
