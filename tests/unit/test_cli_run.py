@@ -3,6 +3,8 @@ hint points TensorBoard at the folder the run is in."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,13 @@ def disk_full(*args, **kwargs):
 
 
 @pytest.fixture
-def cfg(monkeypatch) -> TrainerConfig:
+def cfg(monkeypatch) -> Iterator[TrainerConfig]:
+    """The config `cli.run` is given; the process-wide settings it changes are put back."""
     monkeypatch.setattr(cli.signal, "signal", lambda *args: None)  # leave pytest's SIGTERM be
-    return TrainerConfig.build(model="tiny")
+    root = logging.getLogger()
+    level = root.level
+    yield TrainerConfig.build(model="tiny")
+    root.setLevel(level)
 
 
 def error_lines(err: str) -> list[str]:
