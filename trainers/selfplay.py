@@ -49,6 +49,7 @@ from trainers.run.scalars import (
     transcript_md,
 )
 from trainers.run.timing import PhaseTimer
+from trainers.startup import start_learner, start_server
 
 if TYPE_CHECKING:
     from trainers.run.console import Console
@@ -203,61 +204,15 @@ class SelfPlayTrainer:
             self.timer.wrap(self.learner, "_step", "optimizer")
         self.timer.wrap(self.learn_step, "_targets", "q_targets")
 
-    def _start_server(self):
-        from agents.serving import make_policy_server
-
-        cfg = self.config
-        kwargs: dict[str, Any] = {
-            "model": self.model_path,
-            "max_model_len": cfg.serving.max_model_len,
-            # Published versions live in the run folder (removed at close, and by the next start
-            # in this folder if a kill left them), never in the system temp dir.
-            "store_dir": self._store_dir,
-        }
-        if cfg.serving.backend == "remote":  # a server the user runs (`python -m agents.serving`)
-            server = make_policy_server("remote", base_url=cfg.serving.base_url[0], wait_ready=300)
-            if server.model_path.resolve() != Path(self.model_path).resolve():
-                log.warning(
-                    "the server at %s serves %s, the learner trains %s: log-probs will not agree",
-                    server.base_url, server.model_path, self.model_path,
-                )  # fmt: skip
-            return server
-        if cfg.serving.backend == "vllm":
-            kwargs.update(
-                dtype=cfg.serving.dtype,
-                max_loras=max(cfg.serving.max_loras, len(self.adapters)),
-                max_lora_rank=cfg.learn.lora_rank,
-                kv_cache_gib=self.plan.kv_cache_gib,
-                seed=cfg.run.seed,
-                cpu_cores=self._engine_cores(),
-            )
-        return make_policy_server(cfg.serving.backend, **kwargs)
-
     @property
     def _store_dir(self) -> Path:
         return self.run_dir / f"{ADAPTER_STORE_PREFIX}{os.getpid()}"
 
-    def _engine_cores(self) -> list[int] | None:
-        """Every core this process may use, for the engine on a CPU when the loop is sync: the
-        learner and the engine then take turns, so neither needs a core kept from the other
-        (vLLM's default keeps one of two for its scheduler: generation 1.4-2x slower). Async
-        rollout runs both at once: vLLM's own split."""
-        if self.plan.device != "cpu" or self.config.rollout.async_rollout:
-            return None
-        affinity = getattr(os, "sched_getaffinity", None)
-        return sorted(affinity(0)) if affinity else None
+    def _start_server(self):
+        return start_server(self.config, self.model_path, self.adapters, self.plan, self._store_dir)
 
     def _start_learner(self):
-        from trainers.learn.learner import Learner
-
-        cfg = self.config
-        return Learner(
-            self.model_path,
-            self.adapters,
-            cfg.learn.lora_settings(),
-            cfg.learn.learner_config(cfg.rollout.temperature, device=self.plan.device),
-            seed=cfg.run.seed,
-        )
+        return start_learner(self.config, self.model_path, self.adapters, self.plan.device)
 
     def _fresh_league(self) -> None:
         version = self.family.publish(self.server, self.learner.adapter_weights)
