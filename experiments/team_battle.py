@@ -8,22 +8,18 @@ from pathlib import Path
 from experiments import cli
 from trainers.config import TrainerConfig
 
-# The quiz scores question by question: turn_ema with gamma 0 credits each answer (and each
-# proposal) with its own question's result, not with the other question's noise. A captain's
-# answer is seen by nobody before its question resolves, so the rollout values the answer not
-# played exactly (move values, `trainers.counterfactual`), and the captain learns from a sharp
-# target toward the better answer (q_target_temperature 0.05 on values 0.5 apart: a
-# cross-entropy on the right answer) instead of one sampled reward. The captains have an
-# adapter of their own (share role): their updates then hold the targets alone, and the
-# proposers' sampled policy gradient (whose reward is the captain's answer, not the proposal)
-# no longer adds noise to the comparison the captain is learning; with one adapter for both
-# seats it had not turned by update 16 (docs/benchmarks.md). Temperature 1 (the learner scores
-# under it), lr 2e-3. Evaluation: 100 games a bot at step 0 (the untrained adapters) and at the
-# end, where a 95% interval of +-0.1 tells learning from noise; none in between, and the KL
-# (logged, not penalised) measured every 8th update, to keep the run within 15 minutes on a
-# 2-core CPU (docs/benchmarks.md). Evaluation games play the greedy policy (temperature 0, as
-# Stable-Baselines3's evaluate_policy does by default): a quiz question has one right answer,
-# so the policy a user would deploy is the greedy one; training still samples at temperature 1.
+# Why this recipe (its measured runs: docs/benchmarks.md, "The default run"):
+# - turn_ema with gamma 0: the quiz scores question by question, so each answer (and proposal)
+#   is credited with its own question's result, not with the other question's noise.
+# - move values with sharp targets (q_target_temperature 0.05 on values 0.5 apart): nobody sees
+#   a captain's answer before its question resolves, so the answer not played is valued exactly
+#   and the captain learns a cross-entropy on the right answer instead of one sampled reward.
+# - share role: the captains' adapter holds their targets alone, free of the proposers' noisier
+#   policy gradient (a proposer's reward is the captain's answer, not its proposal).
+# - evaluation at step 0 and at the end only, 100 games a bot (a 95% interval of +-0.1), played
+#   greedily (temperature 0, as Stable-Baselines3's evaluate_policy): a quiz question has one
+#   right answer, so the deployed policy is the greedy one; training samples at temperature 1.
+#   The KL is logged every 8th update, not penalised. Both keep the run short on a 2-core CPU.
 DEFAULT = TrainerConfig.build(
     experiment="team_battle", env_id="team_quiz_v0",
     env_kwargs={"questions": 2, "kinds": ["larger", "smaller"]}, mode="team_battle",
