@@ -1,9 +1,10 @@
 """Guards around a run directory: what makes a folder a run, who may write it, what may resume it.
 
 - A run folder carries a marker file (`layout.RUN_MARKER`) written when the trainer creates it;
-  a folder without one is not a run, and `--resume` refuses it before writing anything. Runs made
-  before the marker existed are recognised by their own files (config.json naming the run's
-  identity next to checkpoints/ or matches.csv) and get the marker on their first resume.
+  a folder without one is not a run, and `--resume` refuses it before writing anything
+  (`--resume auto` passes over it to the newest folder that is a run). Runs made before the
+  marker existed are recognised by their own files (config.json naming the run's identity next
+  to checkpoints/ or matches.csv) and get the marker on their first resume.
 - The marker records the run's identity (`IDENTITY_FIELDS`): what a checkpoint's adapters and logs
   only make sense under. Resuming with a different env, mode, model, rank or sharing stops with a
   message that names each difference: the adapters would not load, or the logs would mix games.
