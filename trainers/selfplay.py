@@ -31,6 +31,7 @@ from trainers.episode import Episode
 from trainers.intervals import WinRate
 from trainers.league.evaluation import custom_scalar_layout, eval_scalars
 from trainers.league.fixtures import Fixtures
+from trainers.league.mix_control import TEXT_MIX_DECISIONS, make_mix_control, mix_signals
 from trainers.league.modes import family_keys, get_mode, mix_at
 from trainers.league.population import League, LeagueConfig
 from trainers.league.publishing import LEARNER, AdapterFamily
@@ -90,6 +91,10 @@ class SelfPlayTrainer:
         self._reference: WinRate | None = None  # pooled result of the last evaluation
         #: Seconds per phase of each iteration (`time/<phase>` metrics, the closing summary).
         self.timer = PhaseTimer()
+        #: Mixed mode's payoff mix l: the fixed schedule or the controller (`league.mix_control`).
+        self.mix_control = make_mix_control(
+            game.mix_control, game.mix_start, game.mix_end, config.run.iterations
+        )
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> Path:
@@ -271,8 +276,7 @@ class SelfPlayTrainer:
             return self.log(episodes, learn, evaluation, mix, rollout_s, publish_ms)
 
     def _mix(self, step: int) -> float:
-        game = self.config.game
-        return mix_at(step, self.config.run.iterations, game.mix_start, game.mix_end)
+        return self.mix_control.value(step)
 
     # ------------------------------------------------------------------ play
     def play(self, mix: float) -> list[Episode]:
@@ -393,6 +397,12 @@ class SelfPlayTrainer:
             learner_version=self.league.get(LEARNER).version, elo=self.league.ratings()["elo"],
         )  # fmt: skip
         metrics = iteration_scalars(episodes, learn, evaluation, facts)
+        if self.mode.name == "mixed":  # the payoff mix's control reads this iteration's games
+            signals = mix_signals(episodes)
+            metrics.update(signals.scalars())
+            decision = self.mix_control.observe(signals)
+            if decision is not None:
+                self.monitor.log_text(self.step, TEXT_MIX_DECISIONS, decision.describe())
         if self.fleet is not None:
             metrics.update(self.fleet.metrics())
         if self.monitor.system is not None:
@@ -428,9 +438,7 @@ class SelfPlayTrainer:
             "performance": {
                 "rollout_tokens_per_s": stats.tokens_per_s,
                 "games_per_s": stats.games / stats.seconds if stats.seconds else 0.0,
-                "mean_llm_batch": float(np.mean(stats.per_call_batch))
-                if stats.per_call_batch
-                else 0,
+                "mean_llm_batch": float(np.mean(stats.per_call_batch or [0])),
                 "publish_latency_ms_mean": 1e3 * float(np.mean(publish)) if publish else None,
                 "wall_seconds": time.time() - self.started,
                 "seconds_per_iteration": {
@@ -449,6 +457,7 @@ class SelfPlayTrainer:
             "weight_updates": self.weight_updates,
             "version": self.league.get(LEARNER).version,
             **self.learn_step.state_dict(),
+            "mix_control": self.mix_control.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -456,6 +465,8 @@ class SelfPlayTrainer:
         self.weight_updates = int(state["weight_updates"])
         self.fixtures.episodes_done = int(state["episodes_done"])
         self.learn_step.load_state_dict(state)
+        if state.get("mix_control"):  # empty for the schedule; absent in older checkpoints
+            self.mix_control.load_state_dict(state["mix_control"])
 
     def save_checkpoint(self) -> Path:
         """`checkpoints/step_N/`: the union of the parts' state dicts (`trainers.checkpointing`)."""
@@ -483,12 +494,6 @@ class SelfPlayTrainer:
 def _progress(total: int, initial: int, enabled: bool, stream=None):
     from tqdm.auto import tqdm
 
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc="iterations",
-        unit="it",
-        disable=not enabled,
-        file=stream,
-        ncols=80,  # the bar and its postfix fit an 80-column terminal
-    )
+    # ncols 80: the bar and its postfix fit an 80-column terminal
+    return tqdm(total=total, initial=initial, desc="iterations", unit="it", file=stream, ncols=80,
+                disable=not enabled)  # fmt: skip

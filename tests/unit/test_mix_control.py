@@ -287,3 +287,18 @@ def test_the_config_choice_is_the_registry_and_defaults_to_the_schedule():
 def test_a_bad_controller_config_is_refused(bad):
     with pytest.raises(ValueError):
         MixControlConfig(**bad)
+
+
+def test_the_trainer_plays_the_controls_mix():
+    from trainers.selfplay import SelfPlayTrainer
+
+    cfg = TrainerConfig.build(
+        env_id="prisoners_dilemma_v0", mode="mixed", share="agent", bots=(), iterations=30,
+        mix_control="adaptive", mix_start=1.0, mix_end=0.5,
+    )  # fmt: skip
+    trainer = SelfPlayTrainer(cfg)
+    assert isinstance(trainer.mix_control, AdaptiveMix)
+    trainer.mix_control.mix = 0.7  # as a decision would leave it
+    assert trainer._mix(12) == 0.7
+    schedule = SelfPlayTrainer(cfg.replace(mix_control="schedule"))
+    assert schedule._mix(12) == mix_at(12, 30, 1.0, 0.5)
