@@ -71,7 +71,8 @@ def run(cfg: TrainerConfig) -> Path:
 
     The console stays quiet (see `trainers.run.console`). A failure ends the process with one
     `error:` line on stderr and a non-zero status (2 for the expected ones: a bad config, model,
-    run folder or disk; 1 for anything else, whose traceback goes to the run's log file);
+    run folder, disk or Ray plan, whose line alone goes to the run's log file; 1 for anything
+    else, whose traceback goes there too);
     `--debug` raises instead, with the whole traceback.
     """
     from trainers.run.console import Console
@@ -87,15 +88,18 @@ def run(cfg: TrainerConfig) -> Path:
         if cfg.run.debug:
             raise
         failure = e
-        if console.log_path is not None:
-            with open(console.log_path, "a", encoding="utf-8") as f:
-                traceback.print_exception(e, file=f)
     finally:
         console.close()
     expected = _expected(failure)
-    where = "" if expected or console.log_path is None else f" (traceback in {console.log_path})"
     run_dir = None if console.log_path is None else console.log_path.parent
-    print(f"error: {_message(failure, expected, run_dir)}{where}", file=sys.stderr)
+    message = _message(failure, expected, run_dir)
+    if console.log_path is not None:  # the log keeps the line; a traceback only for a bug
+        with open(console.log_path, "a", encoding="utf-8") as f:
+            f.write(f"error: {message}\n")
+            if not expected:
+                traceback.print_exception(failure, file=f)
+    where = "" if expected or console.log_path is None else f" (traceback in {console.log_path})"
+    print(f"error: {message}{where}", file=sys.stderr)
     raise SystemExit(2 if expected else 1)
 
 

@@ -132,3 +132,21 @@ def test_the_closing_hint_points_tensorboard_at_the_runs_own_folder(tmp_path, mo
     cfg = TrainerConfig.build(model="tiny", resume=str(run_dir))  # runs_dir left at its default
     assert cli._train(cfg, console) == run_dir
     assert f"watch: tensorboard --logdir {run_dir.parent}" in console.lines, console.lines
+
+
+@pytest.mark.parametrize(("failure", "code"), [(SafetensorError(FULL), 2), (KeyError("bug"), 1)])
+def test_the_log_keeps_the_error_line_and_a_traceback_only_for_a_bug(
+    tmp_path, monkeypatch, cfg, capsys, failure, code
+):
+    def train(cfg, console):
+        console.attach(tmp_path)  # the run folder exists: its log file takes the failure
+        raise failure
+
+    monkeypatch.setattr(cli, "_train", train)
+    with pytest.raises(SystemExit) as done:
+        cli.run(cfg)
+    assert done.value.code == code
+    log = (tmp_path / rf.LOG).read_text()
+    (line,) = error_lines(capsys.readouterr().err)
+    assert line.split(" (traceback in")[0] in log
+    assert ("Traceback" in log) == (code == 1), log
