@@ -15,9 +15,9 @@ process that creates the engine before the engine core starts. From then on ever
   the interpreter's first import of the parent's modules;
 - fork: `multiprocessing`'s after-fork hook, first thing in the child.
 
-A child whose parent is already gone by then exits at once. Python's resource tracker, which
-the first spawned child starts, needs nothing: it exits when the last process holding its pipe
-(the trainer and the children) is gone.
+A child whose parent is already gone by then exits at once. Python's resource tracker, which a
+process starts beside its first spawned child, needs nothing: it exits when the last process
+holding its pipe (that process and its spawned children) is gone.
 
 The signal is tied to the thread that started the child: a child started from a thread that
 ends is killed with it. vLLM starts its processes from the thread that builds the engine.
