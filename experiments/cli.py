@@ -108,6 +108,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _train(cfg: TrainerConfig, console) -> Path:
+    from trainers.league.evaluation import read_evaluation_table
+    from trainers.run import layout as rf
     from trainers.selfplay import SelfPlayTrainer, format_summary
 
     trainer = SelfPlayTrainer(cfg, console=console)
@@ -115,6 +117,9 @@ def _train(cfg: TrainerConfig, console) -> Path:
         trainer.setup()
         run_dir = trainer.run()
         console.print(format_summary(trainer.report()))
+        table = read_evaluation_table(Path(run_dir) / rf.METRICS)
+        if table:
+            console.print(table)
         # The run's own parent: a run resumed by its path may live outside `runs_dir`.
         console.print(f"watch: tensorboard --logdir {Path(run_dir).parent}")
         console.print(f"figures: python -m experiments.report {run_dir}")

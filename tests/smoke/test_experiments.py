@@ -59,6 +59,7 @@ def team_battle_run(tmp_path_factory, model_cache) -> Path:
         proc = run_experiment("team_battle", runs)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "run directory:" in proc.stdout
+    assert "win rate vs" in proc.stdout and "bot:random" in proc.stdout  # the evaluation table
     return the_run(runs)
 
 
