@@ -10,6 +10,8 @@ import envs
 ENV_IDS = envs.list_envs()
 
 
+# tryfirst: xdist's own hook reads the groups off the items, and `-m` reads the slow marks.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
     """Test tiers and worker groups.
 
