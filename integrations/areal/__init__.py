@@ -9,10 +9,18 @@ pins, plus what it needs to import; `integrations/areal/requirements.txt`).
 >>> trajectories = engine.rollout_batch(episodes(8), workflow)  # a RemotevLLMEngine
 """
 
-from integrations.areal.loss import NO_CAP, areal_loss_kwargs
-from integrations.areal.opponents import Bot, Frozen, Opponent, SelfPlay
-from integrations.areal.serving import areal_lora_name, serve_for_areal, withdraw_from_areal
-from integrations.areal.workflow import EpisodeRecord, GameWorkflow, episodes, with_stop_tokens
+from integrations.areal.logging_guard import kept_logging
+
+with kept_logging():  # AReaL's modules reconfigure logging when imported
+    from integrations.areal.loss import NO_CAP, areal_loss_kwargs
+    from integrations.areal.opponents import Bot, Frozen, Opponent, SelfPlay
+    from integrations.areal.serving import areal_lora_name, serve_for_areal, withdraw_from_areal
+    from integrations.areal.workflow import (
+        EpisodeRecord,
+        GameWorkflow,
+        episodes,
+        with_stop_tokens,
+    )
 
 __all__ = [
     "NO_CAP",
@@ -25,6 +33,7 @@ __all__ = [
     "areal_lora_name",
     "areal_loss_kwargs",
     "episodes",
+    "kept_logging",
     "serve_for_areal",
     "with_stop_tokens",
     "withdraw_from_areal",

@@ -12,10 +12,11 @@ import sys
 
 import pytest
 
+from integrations.areal.logging_guard import kept_logging
 from tests.areal.support import MAX_MODEL_LEN
 
 _before = dict(os.environ)
-with contextlib.suppress(ImportError):  # the tests skip (pytest.importorskip) without AReaL
+with contextlib.suppress(ImportError), kept_logging():  # without AReaL the tests skip
     import areal
     import areal.engine.vllm_remote
     import areal.infra.workflow_executor
@@ -23,6 +24,13 @@ with contextlib.suppress(ImportError):  # the tests skip (pytest.importorskip) w
 for _key in set(os.environ) - set(_before):
     del os.environ[_key]
 os.environ.update(_before)
+
+
+@pytest.fixture(autouse=True)
+def _logging_kept():
+    """AReaL's functions may reconfigure logging again while a test runs: put it back after."""
+    with kept_logging():
+        yield
 
 
 # ---------------------------------------------------------------------- a LoRA League server

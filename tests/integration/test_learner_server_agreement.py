@@ -42,7 +42,7 @@ def learner(tiny_model, adapters):
 
 @pytest.fixture(scope="module")
 def vllm_server(tiny_model, tmp_path_factory):
-    server = tiny_vllm_server(tiny_model, tmp_path_factory.mktemp("vllm_store"), 2, LORA.rank)
+    server = tiny_vllm_server(tiny_model, tmp_path_factory.mktemp("vllm_store"), 2, LORA.lora_rank)
     yield server
     server.close()
 

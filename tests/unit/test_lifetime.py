@@ -107,7 +107,9 @@ def test_without_the_hook_the_starting_child_outlives_its_parent(tmp_path):
 def test_the_hook_is_installed_once_and_keeps_the_spawn_command(monkeypatch):
     from multiprocessing import spawn, util
 
-    monkeypatch.setattr(spawn, "get_command_line", spawn.get_command_line)
+    # The stock function, even where an earlier test (or an engine) already hooked this process.
+    stock = getattr(spawn.get_command_line, "__wrapped__", spawn.get_command_line)
+    monkeypatch.setattr(spawn, "get_command_line", stock)
     monkeypatch.setattr(util, "_afterfork_registry", type(util._afterfork_registry)())
     assert lifetime.children_die_with_this_process()
     patched = spawn.get_command_line

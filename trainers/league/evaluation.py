@@ -103,7 +103,7 @@ def format_evaluation_table(table: Mapping[str, tuple[Point, Point]]) -> str:
         step, rate, low, high = point
         return f"{rate:.2f} [{low:.2f}, {high:.2f}] @{step}"
 
-    lines = [f"{'win rate vs':<16}{'untrained':<22}{'final':<22}{'change':>7}   (95% intervals)"]
+    lines = [f"{'win rate vs':<16}{'untrained (95%)':<22}{'final (95%)':<22}{'change':>7}"]
     for ref, (start, end) in table.items():
         lines.append(f"{ref:<16}{cell(start):<22}{cell(end):<22}{end[1] - start[1]:>+7.2f}")
     return "\n".join(lines)
