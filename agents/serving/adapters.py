@@ -93,7 +93,8 @@ def resolve_inside(root: Path, path: Path | str) -> Path:
 TEMP_STORE_PREFIX = "lora_league_adapters_"
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` is alive (someone else's live process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -112,7 +113,7 @@ def remove_orphan_stores(tmp_dir: str | os.PathLike[str] | None = None) -> list[
     removed = []
     for entry in Path(tmp_dir or tempfile.gettempdir()).glob(f"{TEMP_STORE_PREFIX}*_*"):
         pid = entry.name[len(TEMP_STORE_PREFIX) :].split("_", 1)[0]
-        if pid.isdigit() and entry.is_dir() and not _alive(int(pid)):
+        if pid.isdigit() and entry.is_dir() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

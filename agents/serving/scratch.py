@@ -29,6 +29,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from agents.serving.adapters import process_alive
+
 log = logging.getLogger(__name__)
 
 PREFIX = "lora_league_vllm_"
@@ -38,22 +40,12 @@ _SOCKET_PATH_MAX = 107
 _SOCKET_NAME_LEN = 36
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def remove_orphans(tmp_dir: str | os.PathLike[str] | None = None) -> list[Path]:
     """Delete engine folders whose process is gone; those of live processes stay."""
     removed = []
     for entry in Path(tmp_dir or tempfile.gettempdir()).glob(f"{PREFIX}*_*"):
         pid = entry.name[len(PREFIX) :].split("_", 1)[0]
-        if pid.isdigit() and entry.is_dir() and not _alive(int(pid)):
+        if pid.isdigit() and entry.is_dir() and not process_alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed
