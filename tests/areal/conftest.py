@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ import pytest
 
 from integrations.areal.logging_guard import kept_logging
 from tests.areal.support import MAX_MODEL_LEN
+from tests.integration.test_server_mode import free_port
 
 _before = dict(os.environ)
 with contextlib.suppress(ImportError), kept_logging():  # without AReaL the tests skip
@@ -34,12 +34,6 @@ def _logging_kept():
 
 
 # ---------------------------------------------------------------------- a LoRA League server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def league_server(tiny_model, tmp_path_factory):
     """`python -m agents.serving` on the tiny model, on 127.0.0.1, without an API key (AReaL's

@@ -12,23 +12,6 @@ from agents.policy import ActResponse
 MAX_MODEL_LEN = 1024
 
 
-def random_adapter(base, seed: int, rank: int = 8, scale: float = 0.3):
-    """(peft state dict, LoraConfig) of an adapter with random B matrices: it changes outputs."""
-    import torch
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(base)
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
-    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=targets, lora_dropout=0.0)
-    peft_model = get_peft_model(model, config)
-    gen = torch.Generator().manual_seed(seed)
-    for name, param in peft_model.named_parameters():
-        if "lora_B" in name:
-            param.data = torch.randn(param.shape, generator=gen) * scale
-    return get_peft_model_state_dict(peft_model), config
-
-
 class Replay:
     """Plays back recorded moves, per agent, in order."""
 

@@ -21,7 +21,8 @@ from areal.infra.workflow_executor import check_trajectory_format
 import envs
 from agents.serving import AdapterRef, GenerationRequest, SamplingSettings
 from integrations.areal import Bot, Frozen, GameWorkflow, SelfPlay, serve_for_areal
-from tests.areal.support import MAX_MODEL_LEN, random_adapter, replayed_returns
+from tests.areal.support import MAX_MODEL_LEN, replayed_returns
+from tests.integration.conftest import random_adapter
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 TOLERANCE = 1e-4  # a token's log-prob sampled vs the same token re-scored (prefill), fp32
