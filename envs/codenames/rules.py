@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from envs.codenames.words import clashes, word_list
+from envs.core.formats import number_format, word_format
 from envs.core.game import Game, team_of
 from envs.core.parsing import match_legal
 
@@ -175,6 +176,15 @@ class Codenames(Game):
             return None
         moves = [f"[guess {w}]" for w in self.state.unrevealed()]
         return [*moves, "[pass]"] if self.state.guesses > 0 else moves
+
+    def move_format(self, agent: str) -> str | None:
+        """The spymaster's clue: `[clue <word> <number>]`, a word of `CLUE_CHARS` lower-case
+        letters and a number from 1 to the board size (a word that clashes with the board is
+        still refused)."""
+        if not self.is_spymaster(agent):
+            return None
+        word, number = word_format(*CLUE_CHARS), number_format(1, len(self.state.board))
+        return rf"\[clue {word} {number}\]"
 
     def parse_move(self, agent: str, text: str) -> tuple[str, ...] | None:
         if self.is_spymaster(agent):

@@ -131,6 +131,13 @@ class Game(ABC):
             )
         return match_legal(text, legal)
 
+    def move_format(self, agent: str) -> str | None:
+        """A regular expression for the free-form moves of the current phase (when `legal_moves`
+        is None), or None: every string that fully matches it is a move `parse_move` reads (the
+        game may still refuse its content, e.g. a clue that names the target). A constrained
+        decoder keeps a model's answer inside it (`envs.core.formats` builds them). Default None."""
+        return None
+
     def view(self, agent: str) -> dict[str, Any]:
         """Structured facts this agent may know, for scripted bots (json-like values only)."""
         return {}

@@ -8,7 +8,8 @@ turn-based
   `max_cycles`
   cycles truncate the episode;
 - observations (self-contained text) and infos (structured facts, plus `rules` and `new_events` for
-  agents that keep one growing conversation per episode).
+  agents that keep one growing conversation per episode, and `move_format`: the regular
+  expression of a free-form phase's moves, `Game.move_format`, for constrained decoding).
 """
 
 from __future__ import annotations
@@ -130,8 +131,10 @@ class GameSession:
         game = self.game
         acting = not self.done and agent in game.to_act()
         mark = self._event_mark[agent]
+        legal = game.legal_moves(agent) if acting else []
         return {
-            "legal_moves": game.legal_moves(agent) if acting else [],
+            "legal_moves": legal,
+            "move_format": game.move_format(agent) if acting and not legal else None,
             "team": game.teams[agent],
             "acting": acting,
             "invalid_move": self._last_invalid[agent],

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from envs.core.formats import number_format, say_format
 from envs.core.game import Game
 
 TALK, ANSWER = "talk", "answer"
@@ -97,6 +98,13 @@ class HiddenSum(Game):
 
     def legal_moves(self, agent: str) -> list[str] | None:
         return None
+
+    def move_format(self, agent: str) -> str | None:
+        """Talk: a `[say ...]` of at most 48 plain characters; answer: `[answer N]` with N in
+        `answer_range`."""
+        if self.state.phase == TALK:
+            return say_format()
+        return rf"\[answer {number_format(*self.answer_range)}\]"
 
     def parse_move(self, agent: str, text: str) -> str | int | None:
         if self.state.phase == TALK:

@@ -13,6 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from envs.core.formats import either, number_format
 from envs.core.game import FORFEIT_PENALTY, Game
 from envs.core.parsing import MAX_PARSED_CHARS
 
@@ -180,6 +181,15 @@ class Negotiation(Game):
 
     def legal_moves(self, agent: str) -> list[str] | None:
         return list(FINAL_MOVES) if self.final_phase() else None
+
+    def move_format(self, agent: str) -> str | None:
+        """An offer, `[offer k1 k2 ...]` with each count from 0 to the pool's, or `[accept]` once
+        an offer stands (the final phase lists its moves instead)."""
+        if self.final_phase():
+            return None
+        counts = " ".join(number_format(0, c) for c in self.state.counts)
+        offer = rf"\[offer {counts}\]"
+        return either(offer, r"\[accept\]") if self.standing_offer() is not None else offer
 
     def parse_move(self, agent: str, text: str) -> Any | None:
         if self.final_phase():

@@ -18,7 +18,9 @@ before the phase resolves. Every live agent acts once in each phase (a cyclic ga
 - Talk phase: `[say <text>]` with 1 to 100 characters of text on one line and no brackets
   inside, e.g. `[say I will cooperate if you do.]`; an optional colon may follow `say`. Control
   characters become spaces. Two different `[say ...]` tokens, an empty or a too long message
-  are invalid.
+  are invalid. The talk phase's `infos["move_format"]` is the regular expression
+  `\\[say [A-Za-z0-9,.!?'][A-Za-z0-9 ,.!?']{0,47}\\]` (a message of at most 48 plain
+  characters), a subset of the valid moves that constrained decoding keeps a model inside.
 - Move phase: exactly one of `[cooperate]`, `[defect]` anywhere in the text (case and spaces
   inside the brackets ignored). Naming both, or neither, is invalid.
 

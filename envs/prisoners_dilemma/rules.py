@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from envs.core.formats import say_format
 from envs.core.game import Game
 from envs.core.parsing import MAX_PARSED_CHARS
 
@@ -20,6 +21,8 @@ MOVES = (COOPERATE, DEFECT)
 LEGAL = [f"[{m}]" for m in MOVES]
 TALK, MOVE = "talk", "move"
 MAX_MESSAGE_CHARS = 100
+#: The talk phase's `move_format`: a `[say ...]` of at most 48 plain characters (all parse).
+TALK_FORMAT = say_format()
 
 # The classic matrix (T, R, P, S) = (5, 3, 1, 0); raw scores are these divided by SCALE.
 T, R, P, S = 5, 3, 1, 0
@@ -103,6 +106,9 @@ class PrisonersDilemma(Game):
 
     def legal_moves(self, agent: str) -> list[str] | None:
         return list(LEGAL) if self.state.phase == MOVE else None
+
+    def move_format(self, agent: str) -> str | None:
+        return TALK_FORMAT if self.state.phase == TALK else None
 
     def parse_move(self, agent: str, text: str) -> str | None:
         if self.state.phase == TALK:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from envs.core.formats import say_format
 from envs.core.game import FORFEIT_PENALTY, Game
 
 TALK, CONTRIBUTE = "talk", "contribute"
@@ -112,6 +113,10 @@ class PublicGoods(Game):
         if self.state.phase == TALK:
             return None
         return [f"[contribute {n}]" for n in range(self.endowment + 1)]
+
+    def move_format(self, agent: str) -> str | None:
+        """Talk: a `[say ...]` of at most 48 plain characters (contribute lists its moves)."""
+        return say_format() if self.state.phase == TALK else None
 
     def parse_move(self, agent: str, text: str) -> str | int | None:
         if self.state.phase == TALK:

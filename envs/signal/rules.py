@@ -13,6 +13,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, ClassVar
 
+from envs.core.formats import word_format
 from envs.core.game import Game
 
 CLUE = re.compile(
@@ -34,6 +35,9 @@ RULES_LISTENER = (
     "word you think is the target. Every player scores when a listener picks the target.\n"
     "Answer [pick word], for example [pick {example}]."
 )
+#: The free-text clue's `move_format`: one lower-case ASCII word (it must still not contain the
+#: target, nor the target it).
+CLUE_FORMAT = rf"\[clue {word_format(1, 20)}\]"
 TURN_SPEAKER = "The target is {target}. Give a one-word clue that does not contain it: [clue word]"
 TURN_LISTENER = 'The clue is "{clue}". Which word is the target? Answer one of: {moves}.'
 
@@ -131,6 +135,9 @@ class Signal(Game):
         if agent == self.speaker:
             return self._clue_moves() if self.clue_choices else None
         return [f"[pick {w}]" for w in self.state.candidates]
+
+    def move_format(self, agent: str) -> str | None:
+        return CLUE_FORMAT if agent == self.speaker and not self.clue_choices else None
 
     def parse_move(self, agent: str, text: str) -> str | None:
         if agent == self.speaker:
