@@ -13,12 +13,12 @@ from trainers.config import TrainerConfig
 # KL 0.1 at the update's decision states, Adam without momentum (betas 0, 0.999: the targets
 # move with the opponent). Without the epochs the adapter follows the common part of the targets
 # and loses the card; without the trust region one step can swing the whole policy. Temperature
-# 2 keeps the chat model exploring both moves. The measure is the adapter's exact
-# exploitability, read from the learner (`benchmarks/learning.py kuhn`; docs/benchmarks.md,
-# "Kuhn poker"); with no bots in the league there is no evaluation against them.
+# 2 keeps the chat model exploring both moves. The measure is exact exploitability, read from
+# the learner every 5 updates (`trainers.league.mode_eval`): of the last iterate and of the
+# league's meta-strategy over the snapshots; with no bots in the league there are no win rates.
 DEFAULT = TrainerConfig.build(
     experiment="competitive", env_id="kuhn_poker_v0", mode="competitive", share="all", bots=(),
-    matchmaking="pfsp", snapshot_every=5, eval_every=0, advantage="decision_q",
+    matchmaking="pfsp", snapshot_every=5, eval_every=5, advantage="decision_q",
     q_target_coef=1.0, lr=2e-3, betas=(0.0, 0.999), epochs=4, trust_region_kl=0.1,
     iterations=50, games_per_iteration=32, temperature=2.0, learner_dtype="bfloat16",
     kl_coef=1e-4, max_new_tokens=8,

@@ -20,11 +20,13 @@ from trainers.config import TrainerConfig
 # egg (a listener that ignores clues makes every clue worth the same; a speaker whose clues say
 # nothing teaches the listener nothing), so in every training game one seat, drawn at random,
 # is a partner bot playing the convention (the category speaker or listener; partner_share 1).
-# The measure is the success rate of the two adapters playing each other, without partners
-# (`benchmarks/learning.py signal`; docs/benchmarks.md).
+# The measure is the success rate of the two adapters playing each other, without partners, and
+# of each beside the partner (`trainers.league.mode_eval`): 100 games at the start and the end,
+# 32 every 5 updates between.
 DEFAULT = TrainerConfig.build(
     experiment="cooperative", env_id="signal_v0", env_kwargs={"clue_choices": True},
-    mode="cooperative", share="agent", bots=(), eval_every=0, partners=("strong",),
+    mode="cooperative", share="agent", bots=(), eval_every=5, eval_games=32, final_eval_games=100,
+    partners=("strong",),
     partner_share=1.0, move_values=True, fresh_replies=True, q_target_coef=1.0, temperature=1.0,
     lr=2e-3, kl_coef=0.0, iterations=20, games_per_iteration=32, learner_dtype="bfloat16",
     max_new_tokens=8,
@@ -34,6 +36,7 @@ PRESETS = {
     "default": DEFAULT,
     "smoke": DEFAULT.replace(
         model="tiny", iterations=2, games_per_iteration=4, checkpoint_every=1, max_model_len=1024,
+        eval_every=2, eval_games=2, final_eval_games=2,
     ),
     "gpu": DEFAULT.replace(
         model="Qwen/Qwen2.5-1.5B-Instruct", games_per_iteration=64, iterations=200,

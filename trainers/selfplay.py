@@ -32,6 +32,7 @@ from trainers.intervals import WinRate
 from trainers.league.evaluation import custom_scalar_layout, eval_scalars
 from trainers.league.fixtures import Fixtures
 from trainers.league.mix_control import TEXT_MIX_DECISIONS, make_mix_control, mix_signals
+from trainers.league.mode_eval import make_mode_evaluation
 from trainers.league.modes import family_keys, get_mode, mix_at
 from trainers.league.population import League, LeagueConfig
 from trainers.league.publishing import LEARNER, AdapterFamily
@@ -95,6 +96,10 @@ class SelfPlayTrainer:
         self.mix_control = make_mix_control(
             game.mix_control, game.mix_start, game.mix_end, config.run.iterations
         )
+        #: The mode's own evaluation (exploitability, the pair alone, the dilemma panel).
+        self.mode_eval = make_mode_evaluation(
+            game.mode, game.env_id, game.env_kwargs, config.league.partners
+        )
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> Path:
@@ -154,7 +159,9 @@ class SelfPlayTrainer:
         self.monitor = RunMonitor(self.run_dir, cfg.to_dict(), resume_step=resume_step)
         if latest is None:
             self.monitor.log_hparams(cfg.to_dict())
-            self.monitor.log_layout(custom_scalar_layout(p.id for p in self.league.bots()))
+            figures = self.mode_eval.figures(self.agents) if self.mode_eval else []
+            bots = [p.id for p in self.league.bots()]
+            self.monitor.log_layout(custom_scalar_layout(bots, figures))
         self.rollout = Rollout(
             self.server,
             cfg.game.env_id,
@@ -233,7 +240,7 @@ class SelfPlayTrainer:
         if self.server is None:
             self.setup()
         cfg = self.config.run
-        if self.step == 0 and self.config.league.eval_every and self.league.bots():
+        if self.step == 0 and self.config.league.eval_every and self._evaluates():
             # The untrained adapter's point: what every later evaluation is read against.
             final = self.config.league.final_eval_games or None
             with self.timer.phase("eval", absorb=True):  # counted in iteration 1, as eval
@@ -271,6 +278,8 @@ class SelfPlayTrainer:
         with phase("publish"):
             publish_ms = self.publish()
         with phase("eval", absorb=True):
+            if self.mode_eval is not None and self.config.league.eval_every:
+                self.mode_eval.observe(self)  # every published version, e.g. for snapshots
             evaluation = self._evaluation_due()
         with phase("monitor"):
             return self.log(episodes, learn, evaluation, mix, rollout_s, publish_ms)
@@ -376,13 +385,19 @@ class SelfPlayTrainer:
         if results:
             wins = sum(r.wins for r in results.values())
             self._reference = WinRate(wins, sum(r.games for r in results.values()))
-        return eval_scalars(results)
+        out = eval_scalars(results)
+        if self.mode_eval is not None:  # the mode's own figure (`trainers.league.mode_eval`)
+            out.update(self.mode_eval.measure(self, games or self.config.league.eval_games))
+        return out
+
+    def _evaluates(self) -> bool:
+        return bool(self.league.bots()) or self.mode_eval is not None
 
     def _evaluation_due(self) -> dict[str, float]:
         """Every `eval_every` steps, and the last step with `final_eval_games` (the step-0
         point of the untrained adapter is played in `run`)."""
         league = self.config.league
-        if not league.eval_every:
+        if not league.eval_every or not self._evaluates():
             return {}
         if self.step == self.config.run.iterations:
             return self.evaluate(league.final_eval_games or None)
@@ -418,34 +433,10 @@ class SelfPlayTrainer:
         return metrics
 
     def report(self) -> dict[str, Any]:
-        from agents.models import describe_model
+        """`report.json`: what ran, where, how fast (`trainers.run.run_report`)."""
+        from trainers.run.run_report import run_report
 
-        stats = self.rollout.stats
-        publish = self.server.publish_seconds
-        return {
-            "experiment": self.config.game.experiment,
-            "env_id": self.config.game.env_id,
-            "mode": self.config.game.mode,
-            "seed": self.config.run.seed,
-            "model": str(self.model_path),
-            "model_info": describe_model(self.model_path),
-            "device": self.plan.device,
-            "run_dir": str(self.run_dir),
-            "iterations": self.step,
-            "episodes": self.fixtures.episodes_done,
-            "weight_updates": self.weight_updates,
-            "players": self.league.standings(),
-            "performance": {
-                "rollout_tokens_per_s": stats.tokens_per_s,
-                "games_per_s": stats.games / stats.seconds if stats.seconds else 0.0,
-                "mean_llm_batch": float(np.mean(stats.per_call_batch or [0])),
-                "publish_latency_ms_mean": 1e3 * float(np.mean(publish)) if publish else None,
-                "wall_seconds": time.time() - self.started,
-                "seconds_per_iteration": {
-                    k: v / max(self.timer.laps, 1) for k, v in self.timer.summary().items()
-                },
-            },
-        }
+        return run_report(self)
 
     # ------------------------------------------------------------------ state and checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -458,6 +449,7 @@ class SelfPlayTrainer:
             "version": self.league.get(LEARNER).version,
             **self.learn_step.state_dict(),
             "mix_control": self.mix_control.state_dict(),
+            "mode_eval": {} if self.mode_eval is None else self.mode_eval.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -467,6 +459,8 @@ class SelfPlayTrainer:
         self.learn_step.load_state_dict(state)
         if state.get("mix_control"):  # empty for the schedule; absent in older checkpoints
             self.mix_control.load_state_dict(state["mix_control"])
+        if self.mode_eval is not None and state.get("mode_eval"):
+            self.mode_eval.load_state_dict(state["mode_eval"])
 
     def save_checkpoint(self) -> Path:
         """`checkpoints/step_N/`: the union of the parts' state dicts (`trainers.checkpointing`)."""

@@ -5,11 +5,16 @@ the learner's win rate against players that do not change (the scripted bots; th
 adapter is the learner's own step-0 point), with enough games per point for a 95% interval of
 about +-0.1 (`games_for_half_width(0.1)`: 97 games at a win rate of 0.5) and the interval drawn.
 
-The closing summary prints each reference's first and last point (`read_evaluation_table`).
+Each mode adds its own figure (`trainers.league.mode_eval`: exploitability, the cooperative pair's
+success rate, the dilemma panel's scores), under the same scheme of tags.
 
-Tags: `eval/win_rate/<ref>`, `eval/win_rate_low/<ref>`, `eval/win_rate_high/<ref>`,
-`eval/games/<ref>`. `custom_scalar_layout()` groups them (and the `time/` and `league/` tags) into
-TensorBoard's Custom Scalars dashboard: one margin chart per reference.
+The closing summary prints each figure's first and last point, and the learner's invalid-move
+rate in training games (`read_evaluation_table`).
+
+Tags: `eval/<figure>/<ref>`, `eval/<figure>_low/<ref>`, `eval/<figure>_high/<ref>`,
+`eval/games/<ref>` (the bots' figure is `win_rate`). `custom_scalar_layout()` groups them (and the
+`time/` and `league/` tags) into TensorBoard's Custom Scalars dashboard: one margin chart per
+figure and reference.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from trainers.intervals import WinRate
+from trainers.league.publishing import LEARNER
+from trainers.run.layout import TAG_INVALID_RATE
 
 __all__ = [
     "TAG_EVAL",
@@ -49,8 +56,11 @@ def eval_scalars(results: Mapping[str, WinRate]) -> dict[str, float]:
     return out
 
 
-def custom_scalar_layout(references: Iterable[str]) -> dict[str, dict[str, list]]:
-    """Custom Scalars layout: evaluation (a margin chart per reference), time, league."""
+def custom_scalar_layout(
+    references: Iterable[str], figures: Iterable[tuple[str, str]] = ()
+) -> dict[str, dict[str, list]]:
+    """Custom Scalars layout: evaluation (a margin chart per bot's win rate and per mode figure
+    (figure, reference) with an interval; exploitability in one chart), time, league."""
     evaluation = {
         f"win rate vs {ref} (95% interval)": [
             "Margin",
@@ -58,6 +68,13 @@ def custom_scalar_layout(references: Iterable[str]) -> dict[str, dict[str, list]
         ]
         for ref in sorted(references)
     }
+    for figure, ref in figures:
+        if figure == "exploitability":  # exact: one chart of all three, below
+            continue
+        tags = [f"{_EVAL}{figure}/{ref}", *(f"{_EVAL}{figure}{b}/{ref}" for b in _BOUNDS)]
+        evaluation[f"{figure.replace('_', ' ')} {ref} (95% interval)"] = ["Margin", tags]
+    if any(figure == "exploitability" for figure, _ in figures):
+        evaluation["exploitability (exact)"] = ["Multiline", [r"eval/exploitability/.*"]]
     return {
         "evaluation": evaluation,
         "time": {"seconds per phase": ["Multiline", [r"time/.*"]]},
@@ -68,44 +85,61 @@ def custom_scalar_layout(references: Iterable[str]) -> dict[str, dict[str, list]
     }
 
 
-#: One evaluation point of a reference: (step, win rate, interval low, interval high).
+#: One evaluation point of a figure: (step, value, interval low, interval high).
 Point = tuple[int, float, float, float]
 
+_EVAL = "eval/"
+_BOUNDS = ("_low", "_high")
+#: The learner's invalid-move rate in training games: the last row of the closing table.
+INVALID_TAG = f"{TAG_INVALID_RATE}/{LEARNER}"
+INVALID_ROW = ("~invalid_move_rate", "training")  # "~" sorts it after the evaluations
 
-def evaluation_table(rows: Iterable[Mapping[str, float]]) -> dict[str, tuple[Point, Point]]:
-    """Each reference's first and last evaluation point, from the run's metric rows (each a
-    `step` and its scalars) in step order."""
-    first: dict[str, Point] = {}
-    last: dict[str, Point] = {}
-    prefix = f"{TAG_EVAL}/"
+
+def evaluation_table(
+    rows: Iterable[Mapping[str, float]],
+) -> dict[tuple[str, str], tuple[Point, Point]]:
+    """Each figure's first and last point per reference, keyed (figure, reference), from the
+    run's metric rows (each a `step` and its scalars) in step order. A figure is any
+    `eval/<figure>/<reference>` tag (win rates, exploitability, success and cooperation rates,
+    panel scores), its interval from `eval/<figure>_low|_high/<reference>` when logged."""
+    first: dict[tuple[str, str], Point] = {}
+    last: dict[tuple[str, str], Point] = {}
     for row in rows:
-        for tag, rate in row.items():
-            if not tag.startswith(prefix):
+        invalid = row.get(INVALID_TAG)
+        if invalid is not None:  # the training games' share of invalid moves, not an evaluation
+            point = (int(row["step"]), float(invalid), float(invalid), float(invalid))
+            first.setdefault(INVALID_ROW, point)
+            last[INVALID_ROW] = point
+        for tag, value in row.items():
+            if not tag.startswith(_EVAL) or tag.count("/") != 2:
                 continue
-            ref = tag[len(prefix) :]
-            point = (
-                int(row["step"]), float(rate),
-                float(row.get(f"{TAG_EVAL_LOW}/{ref}", rate)),
-                float(row.get(f"{TAG_EVAL_HIGH}/{ref}", rate)),
-            )  # fmt: skip
-            first.setdefault(ref, point)
-            last[ref] = point
-    return {ref: (first[ref], last[ref]) for ref in sorted(first)}
+            _, figure, ref = tag.split("/")
+            if figure == "games" or figure.endswith(_BOUNDS):
+                continue
+            low, high = (row.get(f"{_EVAL}{figure}{b}/{ref}", value) for b in _BOUNDS)
+            point = (int(row["step"]), float(value), float(low), float(high))
+            first.setdefault((figure, ref), point)
+            last[(figure, ref)] = point
+    return {key: (first[key], last[key]) for key in sorted(first)}
 
 
-def format_evaluation_table(table: Mapping[str, tuple[Point, Point]]) -> str:
-    """reference | untrained (the first point) | final (the last) | change; "" when the run
-    evaluated nothing."""
+def format_evaluation_table(table: Mapping[tuple[str, str], tuple[Point, Point]]) -> str:
+    """figure and reference | untrained (the first point) | final (the last) | change; "" when
+    the run evaluated nothing. A figure without an interval (exact) prints its value alone. 80
+    columns."""
     if not table:
         return ""
 
     def cell(point: Point) -> str:
-        step, rate, low, high = point
-        return f"{rate:.2f} [{low:.2f}, {high:.2f}] @{step}"
+        _, value, low, high = point
+        if low == high == value:
+            return f"{value:.3f}"
+        return f"{value:.2f} [{low:.2f}, {high:.2f}]"
 
-    lines = [f"{'win rate vs':<16}{'untrained (95%)':<22}{'final (95%)':<22}{'change':>7}"]
-    for ref, (start, end) in table.items():
-        lines.append(f"{ref:<16}{cell(start):<22}{cell(end):<22}{end[1] - start[1]:>+7.2f}")
+    lines = [f"{'evaluation':<33}{'untrained (95%)':<21}{'final (95%)':<20}{'change':>6}"]
+    for (figure, ref), (start, end) in table.items():
+        name = f"{figure.lstrip('~')} {ref}"
+        lines.append(f"{name:<33}{cell(start):<21}{cell(end):<21}{end[1] - start[1]:>+5.2f}")
     return "\n".join(lines)
 
 

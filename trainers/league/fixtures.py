@@ -79,7 +79,7 @@ class Fixtures:
                 for side, pick in zip(others, picks, strict=True):
                     for a in side:
                         seats[a] = self.seat(league, pick, a, learning)
-            matches.append(MatchSpec(self._next_seed(), seats))
+            matches.append(MatchSpec(self.next_seed(), seats))
         return matches
 
     def seat(self, league: League, player_id: str, agent: str, learning: bool) -> Seat:
@@ -101,7 +101,7 @@ class Fixtures:
         kind = self.partners[int(self.rng.integers(len(self.partners)))]
         seats[agent] = Seat(f"bot:{kind}", bot=kind)
 
-    def _next_seed(self) -> int:
+    def next_seed(self) -> int:
         self.episodes_done += 1
         return self.seed * 1_000_003 + self.episodes_done
 
