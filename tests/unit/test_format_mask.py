@@ -1,0 +1,102 @@
+"""`FormatMask` on the tiny model's real tokenizer: the tokens it allows are exactly those that
+keep the text a prefix of a match (checked by a scan of the vocabulary with the `regex`
+package's partial matching), then only the end of sequence."""
+
+from __future__ import annotations
+
+import pytest
+import regex
+import torch
+
+from agents.serving import formats
+from agents.serving.formats import FormatMask, check_pattern, max_chars
+from envs.core.formats import say_format
+from envs.prisoners_dilemma.rules import TALK_FORMAT
+
+OFFER = r"(?:\[offer (?:3|2|1|0) (?:1|0)\])|(?:\[accept\])"
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    from transformers import AutoTokenizer
+
+    from agents.models.tiny import build_tokenizer
+
+    folder = tmp_path_factory.mktemp("tok")
+    build_tokenizer(folder)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def encode(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def scan_allowed(tokenizer, pattern: str, generated: list[int]) -> list[int]:
+    """The mask's definition: every non-special token after which the text can still become a
+    full match, and the end-of-sequence token once it is one."""
+    special = set(tokenizer.all_special_ids)
+    allowed = [
+        t
+        for t in range(len(tokenizer))
+        if t not in special
+        and regex.fullmatch(pattern, tokenizer.decode([*generated, t]), partial=True)
+    ]
+    if regex.fullmatch(pattern, tokenizer.decode(generated)):
+        allowed.append(tokenizer.eos_token_id)
+    return sorted(allowed)
+
+
+@pytest.mark.parametrize(
+    "pattern, text",
+    [
+        (TALK_FORMAT, "[say I will cooperate if you do.]"),
+        (TALK_FORMAT, "[say " + "a" * 48 + "]"),
+        (OFFER, "[offer 2 1]"),
+        (OFFER, "[accept]"),
+        (say_format(3), "[say ok!]"),
+    ],
+)
+def test_format_mask_equals_a_scan_of_the_vocabulary(tokenizer, pattern, text):
+    mask = FormatMask(tokenizer, pattern)
+    ids = encode(tokenizer, text)
+    for k in range(len(ids) + 1):
+        assert mask.allowed(ids[:k]) == scan_allowed(tokenizer, pattern, ids[:k]), ids[:k]
+    assert mask.allowed(ids) == [tokenizer.eos_token_id]  # a complete match: only the end
+    assert mask.is_complete(ids) and not mask.is_complete(ids[:-1])
+
+
+def test_rows_are_the_mask_before_each_token_and_off_format_tokens_raise(tokenizer):
+    mask = FormatMask(tokenizer, TALK_FORMAT)
+    ids = [*encode(tokenizer, "[say hi there]"), tokenizer.eos_token_id]
+    rows = mask.rows(ids)
+    assert rows.shape == (len(ids), len(tokenizer)) and rows.dtype == torch.bool
+    for k, token in enumerate(ids):
+        assert rows[k].nonzero().flatten().tolist() == mask.allowed(ids[:k])
+        assert rows[k, token]  # every token of a match was allowed where it stands
+    with pytest.raises(ValueError, match="leaves the format"):
+        mask.allowed(encode(tokenizer, "I play"))
+    assert mask.allowed([]) == scan_allowed(tokenizer, TALK_FORMAT, [])  # usable after an error
+
+
+def test_a_padded_model_vocabulary_masks_the_padding(tokenizer):
+    size = len(tokenizer) + 37
+    row = FormatMask(tokenizer, TALK_FORMAT, vocab_size=size).row([])
+    assert row.shape == (size,) and not row[len(tokenizer) :].any()
+
+
+def test_grammars_are_compiled_once_per_tokenizer_and_pattern(tokenizer):
+    FormatMask(tokenizer, OFFER)
+    before = formats._compiled.cache_info()
+    FormatMask(tokenizer, OFFER)
+    after = formats._compiled.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+
+
+def test_bad_patterns_are_value_errors_and_bounds_are_read():
+    for bad in ("(", "a{3,", "[say", "x\x00"):
+        with pytest.raises(ValueError):
+            check_pattern(bad)
+    check_pattern(TALK_FORMAT)
+    assert max_chars(TALK_FORMAT) == len("[say ]") + 48
+    assert max_chars(OFFER) == len("[offer 3 1]")
+    assert max_chars("[a-z]+") is None
