@@ -25,6 +25,29 @@ EXPECTED_TAGS = {
     "cooperative": [rf.TAG_TASK_COMPLETION, rf.TAG_COOPERATION],
     "mixed": ["charts/payoff_mix", rf.TAG_COOPERATION],
 }
+#: Each mode's own evaluation (`trainers.league.mode_eval`): its tags, at step 0 and the last.
+EVAL_TAGS = {
+    "team_battle": ["eval/win_rate/bot:random", "eval/win_rate_low/bot:random"],
+    "competitive": [
+        "eval/exploitability/last",
+        "eval/exploitability/meta",
+        "eval/win_rate/bot:strong",
+    ],
+    "cooperative": [
+        "eval/success_rate/pair",
+        "eval/success_rate_low/pair",
+        "eval/success_rate_high/pair",
+        "eval/success_rate/player_0+strong",
+        "eval/success_rate/player_1+strong",
+    ],
+    "mixed": [
+        "eval/panel_score/learner",
+        "eval/panel_score/tit_for_tat",
+        "eval/score/learned_pair",
+        "eval/score/always_defect",
+        "eval/panel_score_low/learner",
+    ],
+}
 COMMON_TAGS = [
     rf.TAG_RETURN, rf.TAG_INVALID_RATE, rf.TAG_PUBLISH_MS, rf.TAG_CPU, rf.TAG_RSS, rf.TAG_ENTROPY,
 ]  # fmt: skip
@@ -59,7 +82,7 @@ def team_battle_run(tmp_path_factory, model_cache) -> Path:
         proc = run_experiment("team_battle", runs)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "run directory:" in proc.stdout
-    assert "win rate vs" in proc.stdout and "bot:random" in proc.stdout  # the evaluation table
+    assert "win_rate bot:random" in proc.stdout  # the evaluation table
     return the_run(runs)
 
 
@@ -75,6 +98,11 @@ def test_experiment_smoke_run(name, tmp_path, model_cache_env, request):
     tags = tags_in(run)
     for prefix in COMMON_TAGS + EXPECTED_TAGS[name]:
         assert any(t.startswith(prefix) for t in tags), (prefix, sorted(tags))
+    rows = [json.loads(line) for line in (run / rf.METRICS).read_text().splitlines()]
+    for tag in EVAL_TAGS[name]:  # the mode's evaluation: untrained and final points
+        assert tag in tags, (tag, sorted(tags))
+        logged = [row["step"] for row in rows if tag in row]
+        assert logged[0] == 0 and logged[-1] == 2, (tag, logged)
     report = json.loads((run / rf.RUN_REPORT).read_text())
     assert report["iterations"] == 2 and report["episodes"] >= 8
     league = json.loads((run / rf.LEAGUE).read_text())
