@@ -120,27 +120,43 @@ def fig_trends(run: RunData, palette: Palette) -> Figure:
     return fig
 
 
-def draw_evaluation(ax: Axes, run: RunData, palette: Palette) -> None:
-    """The learner's win rate against each fixed reference, with its 95% interval as a band."""
-    from trainers.league.evaluation import TAG_EVAL, TAG_EVAL_HIGH, TAG_EVAL_LOW
+#: The evaluation families a run may log, the first present drawn: the mode's own figure
+#: before the bots' win rates.
+EVAL_FAMILIES = {
+    "exploitability": ("exact exploitability (lower is better)", "exploitability", None),
+    "success_rate": ("the learned pair, alone and beside the partner", "success rate", (0, 1)),
+    "panel_score": ("raw score per round vs the panel", "score per round", None),
+    "win_rate": ("learner vs fixed references", "win rate (draw = 0.5)", (0.0, 1.0)),
+}
 
-    rate = trend(run.scalars, TAG_EVAL)
-    title = "Evaluation: learner vs fixed references (95% interval)"
-    if rate.empty:
-        no_data(ax, title, f"nothing logged under {TAG_EVAL}")
+
+def draw_evaluation(ax: Axes, run: RunData, palette: Palette) -> None:
+    """The mode's evaluation figure for each reference, with its 95% interval as a band: the
+    win rates (team battle), the cooperative pair's success rate, the dilemma panel's scores or
+    Kuhn's exploitability (`trainers.league.mode_eval`)."""
+    title = "Evaluation (95% interval)"
+    present = [f for f in EVAL_FAMILIES if not trend(run.scalars, f"eval/{f}").empty]
+    if not present:
+        no_data(ax, title, "nothing logged under eval/")
         return
-    low, high = trend(run.scalars, TAG_EVAL_LOW), trend(run.scalars, TAG_EVAL_HIGH)
-    for ref in rate.columns:
-        series = rate[ref].dropna()
+    family = present[0]
+    what, ylabel, ylim = EVAL_FAMILIES[family]
+    tag = f"eval/{family}"
+    value = trend(run.scalars, tag)
+    low, high = trend(run.scalars, f"{tag}_low"), trend(run.scalars, f"{tag}_high")
+    for ref in value.columns:
+        series = value[ref].dropna()
         color = palette.get(str(ref))
         ax.plot(series.index, series.to_numpy(), marker="o", label=str(ref), color=color)
         if ref in low.columns and ref in high.columns:
             band = pd.concat([low[ref], high[ref]], axis=1).dropna()
             ax.fill_between(band.index, band.iloc[:, 0], band.iloc[:, 1], alpha=0.2, color=color)
-    ax.axhline(0.5, color="0.6", linewidth=0.8, linestyle="--")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"{title}\n[{TAG_EVAL}]")
+    if family == "win_rate":
+        ax.axhline(0.5, color="0.6", linewidth=0.8, linestyle="--")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_title(f"Evaluation: {what}\n[{tag}]")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("training step")
-    ax.set_ylabel("win rate (draw = 0.5)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize="small", title="reference")
