@@ -47,6 +47,8 @@ class MatchSpec:
     seats: dict[str, Seat]
     #: Sampling temperature of this match's LLM seats (0: greedy); None: the rollout's.
     temperature: float | None = None
+    #: Payoff mix l of this match (mixed payoff); None: the one `Rollout.play` was given.
+    mix: float | None = None
 
 
 @dataclass
@@ -181,9 +183,10 @@ class Rollout:
     def play(self, matches: Sequence[MatchSpec], step: int = 0, mix: float = 0.5) -> list[Episode]:
         """Play every match to the end; return one `Episode` each, in order."""
         start = time.perf_counter()
+        mixes = [mix if match.mix is None else match.mix for match in matches]
         games = [
-            envs.make_parallel(self.env_id, payoff=self.payoff, mix=mix, **self.env_kwargs)
-            for _ in matches
+            envs.make_parallel(self.env_id, payoff=self.payoff, mix=m, **self.env_kwargs)
+            for m in mixes
         ]
         state: list[GameState] = []
         for game, match in zip(games, matches, strict=True):
@@ -206,7 +209,7 @@ class Rollout:
                     break
                 self._tick(games, matches, state, live, llm_agents, bots, branches)
         episodes = [
-            self._episode(games[g], matches[g], state[g], llm_agents, g, step, mix)
+            self._episode(games[g], matches[g], state[g], llm_agents, g, step, mixes[g])
             for g in range(len(games))
         ]
         if branches is not None:

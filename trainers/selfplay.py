@@ -316,7 +316,11 @@ class SelfPlayTrainer:
         """`n` matches: the learner on a random side against matchmade (or given) opponents;
         training matches of iteration `step` (1-based) may take partners (`partner_share`)."""
         share = 0.0 if step is None else self.partner_share(step)  # Fixtures: training only
-        return self.fixtures.make(self.league, n, opponent, learning, share)
+        matches = self.fixtures.make(self.league, n, opponent, learning, share)
+        if self.mode.name == "mixed":  # l shares rewards within the family: a bot is an outsider
+            for match in matches:
+                match.mix = 1.0 if any(s.bot for s in match.seats.values()) else None
+        return matches
 
     def partner_share(self, step: int) -> float:
         """The share of iteration `step`'s training games with a partner bot: `partner_share`

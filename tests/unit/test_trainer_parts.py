@@ -86,8 +86,16 @@ def test_cooperative_metrics_have_no_win_rate():
         ({"lr_decay_start": 2.0}, "lr_decay_start must"),
         ({"fresh_replies": True}, "set both"),
         ({"move_values": True, "expected_replies": True}, "set both"),
-        ({"move_values": True, "fresh_replies": True, "expected_replies": True,
-          "async_rollout": True, "loss": "decoupled_ppo"}, "not both"),
+        (
+            {
+                "move_values": True,
+                "fresh_replies": True,
+                "expected_replies": True,
+                "async_rollout": True,
+                "loss": "decoupled_ppo",
+            },
+            "not both",
+        ),
         ({"trust_region_kl": -1.0}, "trust_region_kl must"),
         ({"epochs": 0}, "epochs must be"),
         ({"trust_region_kl": 0.1, "constrained": False}, "constrained"),
@@ -132,3 +140,34 @@ def test_rollout_plays_many_games_with_scripted_seats():
     assert all(ep.returns["player_0"] >= 0 for ep in episodes)
     with pytest.raises(ValueError, match="no seat"):
         rollout.play([MatchSpec(0, {"player_0": Seat("a", bot="strong")})])
+
+
+def test_a_match_may_carry_its_own_payoff_mix():
+    """Mixed mode pays a game with a bot its own score (l = 1): the match's mix wins over the
+    call's, in the game's rewards and in the episode's record."""
+    rollout = Rollout(None, "prisoners_dilemma_v0", {"rounds": 2}, payoff="mixed")
+    seats = {"player_0": Seat("tft", bot="tit_for_tat"), "player_1": Seat("d", bot="always_defect")}
+    shared, own = rollout.play(
+        [MatchSpec(1, dict(seats)), MatchSpec(1, dict(seats), mix=1.0)], mix=0.5
+    )
+    assert (shared.mix, own.mix) == (0.5, 1.0)
+    raw = {a: t.raw_score for a, t in own.trajectories.items()}
+    assert raw == {a: t.raw_score for a, t in shared.trajectories.items()}
+    assert own.returns == pytest.approx(raw)  # l = 1: each its own score
+    mean = sum(raw.values()) / 2
+    assert shared.returns == pytest.approx({a: 0.5 * s + 0.5 * mean for a, s in raw.items()})
+
+
+def test_mixed_training_games_with_a_partner_bot_pay_each_seat_its_own_score():
+    from experiments.mixed import PRESETS
+    from trainers.league.population import League
+    from trainers.selfplay import LEARNER, SelfPlayTrainer
+
+    cfg = PRESETS["smoke"].replace(partners=("always_defect",), partner_share=1.0)
+    trainer = SelfPlayTrainer(cfg)  # nothing started: matchmaking only
+    trainer.league = League()
+    trainer.league.add_learner(LEARNER, version=1)
+    training = trainer.make_matches(6, step=1)
+    assert all(any(s.bot for s in m.seats.values()) and m.mix == 1.0 for m in training)
+    pair = trainer.make_matches(3, learning=False)  # evaluation: the family alone, the run's l
+    assert all(not any(s.bot for s in m.seats.values()) and m.mix is None for m in pair)

@@ -3,8 +3,10 @@
 - `competitive` / `team_battle`: the learner takes one side (drawn at random each game, so it learns
   every seat) and matchmaking fills the other sides from the league (itself, its snapshots, bots).
 - `cooperative` / `mixed`: the learner's family fills every seat; `share` decides whether the seats
-  share one adapter or each has its own (independent learners); `mixed` anneals the payoff mix l
-  from `mix_start` (selfish at 1) to `mix_end` over training.
+  share one adapter or each has its own (independent learners); `mixed` moves the payoff mix l
+  (selfish at 1) by a schedule or a controller (`trainers.league.mix_control`). l mixes rewards
+  within the learner's family only: a game with a partner bot in a seat pays each seat its own
+  score (l = 1), since nobody shares a reward with an outsider.
 
 A learner is a family of adapters named `<learner>-<key>`, the key given by `share`:
 `all` (one adapter), `team` (one per team: red, blue), `role` (one per position in a team: role0,
