@@ -5,6 +5,7 @@ the untrained adapter measured in the same run.
     python benchmarks/learning.py kuhn           # Kuhn self-play league: exploitability falls
     python benchmarks/learning.py team_battle    # team quiz: win rate vs the scripted teams rises
     python benchmarks/learning.py signal         # speaker + listener: success rate rises
+    python benchmarks/learning.py dilemma        # prisoner's dilemma: panel score vs tit-for-tat
     python benchmarks/learning.py rps --model tiny --iterations 3    # a quick plumbing check
 
 A scenario is a `TrainerConfig` preset: every trainer field can be overridden (`--help`), e.g.
@@ -16,7 +17,6 @@ SmolLM2-135M-Instruct on the CPU. Curves go to the run directory under `--runs-d
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import sys
 import time
@@ -32,16 +32,15 @@ from agents.scripted.rps import BiasedBot
 from envs.kuhn_poker.theory import UNIFORM_EXPLOITABILITY
 from experiments.competitive import DEFAULT as COMPETITIVE
 from experiments.cooperative import DEFAULT as COOPERATIVE
+from experiments.mixed import DEFAULT as MIXED
 from experiments.team_battle import DEFAULT as TEAM_BATTLE
 from trainers.config import TrainerConfig
 from trainers.intervals import WinRate
-from trainers.league.evaluation import TAG_EVAL
 from trainers.run import layout as rf
 
 # Always paper against the biased bot earns P(rock) - P(scissors) = p_rock per round.
 BEST_RPS_EXPLOIT = BiasedBot.p_rock
 UNIFORM_KUHN_EXPLOITABILITY = float(UNIFORM_EXPLOITABILITY)
-TABLES: list[dict] = []  # kuhn: the adapter's policy at every info set, at every probe
 CAPTAIN_PROBE = 64  # team_battle: held-out captain decisions read from the learner
 
 
@@ -52,11 +51,6 @@ class Benchmark:
     scenario: tyro.conf.Suppress[str]
     config: TrainerConfig
     """The trainer (every field can be overridden)."""
-    probe_every: int = 2
-    """kuhn, signal, team_battle (the captain): measure every K iterations (and at the last;
-    team_battle also at each evaluation)."""
-    probe_games: int = 100
-    """signal: games per measurement (100 give a 95% interval of about +-0.1)."""
 
 
 #: Settings a benchmark may change from its experiment's preset: where and how often the run is
@@ -83,66 +77,46 @@ SCENARIOS = {
     )),
     # experiments/competitive.py's default, its exploitability probed every 2 updates.
     "kuhn": Benchmark("kuhn", _measured(COMPETITIVE, "kuhn")),
-    # experiments/team_battle.py's default: the captain probed every 4 updates, the win rates
-    # where the preset evaluates (step 0 and the last).
-    "team_battle": Benchmark("team_battle", _measured(TEAM_BATTLE, "team_battle"), probe_every=4),
-    # experiments/cooperative.py's default, the pair's success rate measured every 5 updates.
-    "signal": Benchmark("signal", _measured(COOPERATIVE, "signal"), probe_every=5),
+    # experiments/team_battle.py's default: the win rates and the captain where the preset
+    # evaluates (step 0 and the last).
+    "team_battle": Benchmark("team_battle", _measured(TEAM_BATTLE, "team_battle")),
+    # experiments/cooperative.py's default: the pair alone and beside the partner.
+    "signal": Benchmark("signal", _measured(COOPERATIVE, "signal")),
+    # experiments/mixed.py's default: the dilemma panel, the learner beside tit-for-tat.
+    "dilemma": Benchmark("dilemma", _measured(MIXED, "dilemma")),
 }  # fmt: skip
 DESCRIPTIONS = {
     "rps": "RPS vs a rock-biased bot: return per round -> the best exploit",
     "kuhn": "Kuhn poker self-play league: exploitability falls",
     "team_battle": "team quiz: win rate vs the scripted teams rises",
     "signal": "speaker and listener (cooperative): success rate rises",
+    "dilemma": "iterated prisoner's dilemma (mixed): panel score vs tit-for-tat's",
 }
 
 
-def success_rate(trainer, games: int) -> WinRate:
-    """signal: the share of `games` fresh games, played without training, in which the listeners
-    picked the target (the group's score: right picks / listeners; a forfeit scores 0)."""
-    matches = trainer.make_matches(games, learning=False)
-    episodes = trainer.rollout.play(matches, step=trainer.step)
-    right = 0.0
-    for ep in episodes:
-        listeners = [t for a, t in ep.trajectories.items() if a != "player_0"]
-        right += sum(max(t.episode_return, 0.0) for t in listeners) / len(listeners)
-    return WinRate(right, len(episodes))
-
-
-def measure(
-    name: str, trainer, metrics: dict[str, float] | None, probe_games: int = 100
-) -> dict[str, float]:
-    """The scenario's figure of merit at this point of training."""
+def measure(name: str, trainer, metrics: dict[str, float] | None) -> dict[str, float]:
+    """The scenario's figures at this point of training: the trainer's own evaluation (each
+    mode's `eval/` figures, `trainers.league.mode_eval`), with the captain read from the learner
+    in team battle; RPS, which no experiment runs, its return per round."""
     if name == "rps":
         if metrics is None:
             return {}
         per_round = metrics[f"{rf.TAG_RETURN}/main"] / trainer.config.game.env_kwargs["rounds"]
         return {"return_per_round": per_round}
-    if name == "kuhn":
-        from envs.kuhn_poker.theory import exploitability
-        from trainers.learn.probe import kuhn_policy_table
-
-        table = kuhn_policy_table(trainer.learner, trainer.adapters[0], trainer.learner.tokenizer)
-        TABLES.append({"step": trainer.step, "policy": table})
-        print("  P(bet | fold):", _compact(table), flush=True)
-        return {"exploitability": float(exploitability(table))}
-    if name == "signal":
-        score = success_rate(trainer, probe_games)
-        low, high = score.interval
-        return {"success_rate": score.rate, "success_low": low, "success_high": high}
-    if metrics is None:  # the untrained adapters against the bots, as the baseline
+    if metrics is None:  # the untrained adapters: the trainer's step-0 evaluation
         metrics = trainer.evaluate(trainer.config.league.final_eval_games or None)
-    out = {}
-    for key, value in metrics.items():
-        if key.startswith(f"{TAG_EVAL}/"):
-            out["eval_win_rate_vs_" + key.rsplit("/", 1)[1]] = value
+    out = {
+        key.replace("/", "_", 1).replace("/", "_vs_" if "win_rate" in key else "_"): value
+        for key, value in metrics.items()
+        if key.startswith("eval/") and not key.startswith("eval/games/")
+    }
     if name == "team_battle":  # what the captain learned, read from the learner
         out.update(captain_figures(trainer))
     return out
 
 
 def evaluated(metrics: dict[str, float] | None) -> bool:
-    return metrics is not None and any(k.startswith(f"{TAG_EVAL}/") for k in metrics)
+    return metrics is not None and any(k.startswith("eval/") for k in metrics)
 
 
 def evaluate_once_at_start(trainer) -> None:
@@ -206,11 +180,8 @@ def main() -> None:
     start = time.time()
 
     def record(metrics: dict[str, float] | None) -> None:
-        probed = bench.scenario in ("kuhn", "signal", "team_battle")
-        last = trainer.step == cfg.run.iterations
-        due = metrics is None or not probed or last or trainer.step % bench.probe_every == 0
-        due = due or evaluated(metrics)
-        figures = measure(bench.scenario, trainer, metrics, bench.probe_games) if due else {}
+        due = metrics is None or bench.scenario == "rps" or evaluated(metrics)
+        figures = measure(bench.scenario, trainer, metrics) if due else {}
         if figures:
             row = {"step": trainer.step, "seconds": round(time.time() - start, 1), **figures}
             rows.append(row)
@@ -222,11 +193,6 @@ def main() -> None:
     finally:
         trainer.close()
     report(bench.scenario, rows, trainer.run_dir)
-
-
-def _compact(table: dict[str, dict[str, float]]) -> str:
-    """Each info set's probability of bet (or of fold when facing a bet), on one line."""
-    return " ".join(f"{k}={p.get('[bet]', p.get('[fold]', 0.0)):.2f}" for k, p in table.items())
 
 
 def _earlier(out: Path, rows: list[dict]) -> list[dict]:
@@ -260,18 +226,9 @@ def report(scenario: str, rows: list[dict], run_dir: Path) -> None:
         best = last.get("return_per_round", 0) / BEST_RPS_EXPLOIT
         print(f"  final return per round / best exploit ({BEST_RPS_EXPLOIT}): {best:.2f}")
     if scenario == "kuhn":
-        ratio = last["exploitability"] / UNIFORM_KUHN_EXPLOITABILITY
-        print(f"  final exploitability / uniform play's 11/24: {ratio:.2f}")
-        best = min(rows, key=lambda r: r["exploitability"])
-        print(f"  lowest exploitability {best['exploitability']:.3f} at step {best['step']:.0f}")
-        tables = Path(run_dir) / "kuhn_policies.json"
-        earlier = json.loads(tables.read_text()) if tables.exists() else []
-        first = TABLES[0]["step"] if TABLES else 0
-        tables.write_text(json.dumps([t for t in earlier if t["step"] < first] + TABLES, indent=1))
-        print("  policy at the last probe (probability of bet, or of fold when facing a bet):")
-        for key, probs in TABLES[-1]["policy"].items():
-            move = "[bet]" if "[bet]" in probs else "[fold]"
-            print(f"    {key:5s} {probs[move]:.2f}")
+        for which in ("last", "meta"):
+            ratio = last[f"eval_exploitability_{which}"] / UNIFORM_KUHN_EXPLOITABILITY
+            print(f"  final exploitability ({which}) / uniform play's 11/24: {ratio:.2f}")
     try:
         import matplotlib
 

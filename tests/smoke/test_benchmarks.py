@@ -60,32 +60,31 @@ def test_decision_learning_updates_the_adapter(task, mode, model_cache_env):
 
 
 def test_kuhn_benchmark_runs_its_preset_and_writes_the_exploitability(model_cache_env, tmp_path):
-    """`learning.py kuhn` as preset (self-play, epochs, trust region): the exploitability at step
-    0 and the last, between Kuhn's Nash 0 and the worst a policy can do, and the policy table
-    of each probe at all 12 information sets."""
+    """`learning.py kuhn` as preset (self-play, epochs, trust region): the trainer's exact
+    exploitability of the last iterate and of the meta-strategy at step 0 and the last, between
+    Kuhn's Nash 0 and the worst a policy can do."""
     import json
 
     rows = learning_curve(tmp_path, "kuhn", "--iterations", "2", "--games-per-iteration", "4")
     assert [int(float(r["step"])) for r in rows] == [0, 2]
-    assert all(0 < float(r["exploitability"]) < 3 for r in rows)
-    (tables,) = tmp_path.glob("bench_kuhn*/kuhn_policies.json")
-    probes = json.loads(tables.read_text())
-    assert len(probes) == 2 and all(len(p["policy"]) == 12 for p in probes)
+    for r in rows:
+        assert all(0 < float(r[f"eval_exploitability_{k}"]) < 3 for k in ("last", "meta"))
     (metrics,) = tmp_path.glob("bench_kuhn*/metrics.jsonl")
     lines = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert any(k.startswith("losses/trust_alpha/") for m in lines for k in m)  # the region ran
 
 
 def test_signal_benchmark_measures_the_pair(model_cache_env, tmp_path):
-    """`learning.py signal` plays its measurement games without training, at step 0, at each
-    probe and at the last step, and writes each point's success rate and 95% interval."""
+    """`learning.py signal` reads the trainer's evaluation of the pair (games without
+    training), at step 0 and the last step: each point's success rate and 95% interval."""
     rows = learning_curve(
         tmp_path, "signal", "--iterations", "2", "--games-per-iteration", "4",
-        "--probe-games", "6", "--probe-every", "5",
+        "--eval-games", "6", "--final-eval-games", "6",
     )  # fmt: skip
     assert [int(float(r["step"])) for r in rows] == [0, 2]  # step 0 and the last (2 < 5)
     for r in rows:
-        low, rate, high = (float(r[k]) for k in ("success_low", "success_rate", "success_high"))
+        figures = ("success_rate_low_pair", "success_rate_pair", "success_rate_high_pair")
+        low, rate, high = (float(r[f"eval_{k}"]) for k in figures)
         assert low - 1e-9 <= rate <= high + 1e-9 and 0 <= low < high <= 1  # Wilson: float ends
     # The preset trains beside partner bots: one seat of every training game is the bot's.
     (matches,) = tmp_path.glob("bench_signal*/matches.csv")
@@ -103,11 +102,13 @@ def test_signal_with_expected_replies_scores_the_replies_in_the_trainer(model_ca
 
     rows = learning_curve(
         tmp_path, "signal", "--iterations", "2", "--games-per-iteration", "4",
-        "--probe-games", "4", "--expected-replies", "--partners",  # self-play: replies to score
+        "--eval-games", "4", "--final-eval-games", "4", "--expected-replies",
+        "--partners",  # self-play: replies to score
     )  # fmt: skip
     assert [int(float(r["step"])) for r in rows] == [0, 2]
     (metrics,) = tmp_path.glob("bench_signal*/metrics.jsonl")
     lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    lines = [m for m in lines if m["step"] > 0]  # the iterations (step 0: the evaluation)
     assert len(lines) == 2 and all(m["time/expected_replies"] > 0 for m in lines)
     assert all(m["losses/q_target_samples/main-player0"] > 0 for m in lines)
 

@@ -8,13 +8,14 @@ from dataclasses import fields
 import pytest
 
 from benchmarks import learning
-from experiments import competitive, cooperative, team_battle
+from experiments import competitive, cooperative, mixed, team_battle
 from trainers.config import RunConfig
 
 PRESET_OF = {
     "kuhn": competitive.DEFAULT,
     "signal": cooperative.DEFAULT,
     "team_battle": team_battle.DEFAULT,
+    "dilemma": mixed.DEFAULT,
 }
 
 
