@@ -31,7 +31,12 @@ from trainers.episode import Episode
 from trainers.intervals import WinRate
 from trainers.league.evaluation import custom_scalar_layout, eval_scalars
 from trainers.league.fixtures import Fixtures
-from trainers.league.mix_control import TEXT_MIX_DECISIONS, make_mix_control, mix_signals
+from trainers.league.mix_control import (
+    TEXT_MIX_DECISIONS,
+    family_games,
+    make_mix_control,
+    mix_signals,
+)
 from trainers.league.mode_eval import make_mode_evaluation
 from trainers.league.modes import family_keys, get_mode, mix_at
 from trainers.league.population import League, LeagueConfig
@@ -40,6 +45,7 @@ from trainers.league.ratings import MatchRecord
 from trainers.learn.step import LearnStep, lr_decay_factor
 from trainers.rollout import MatchSpec, Rollout
 from trainers.run import layout as rf
+from trainers.run.console import progress_bar
 from trainers.run.guard import ADAPTER_STORE_PREFIX
 from trainers.run.io import remove_directory
 from trainers.run.metrics import match_rows, team_win_counts
@@ -246,7 +252,7 @@ class SelfPlayTrainer:
             with self.timer.phase("eval", absorb=True):  # counted in iteration 1, as eval
                 self.monitor.log_scalars(0, self.evaluate(final))
         stream = None if self.console is None else self.console.stream
-        bar = _progress(cfg.iterations, self.step, cfg.progress, stream)
+        bar = progress_bar(cfg.iterations, self.step, cfg.progress, stream)
         try:
             while self.step < cfg.iterations:
                 metrics = self.iteration()
@@ -417,7 +423,7 @@ class SelfPlayTrainer:
         )  # fmt: skip
         metrics = iteration_scalars(episodes, learn, evaluation, facts)
         if self.mode.name == "mixed":  # the payoff mix's control reads this iteration's games
-            signals = mix_signals(episodes)
+            signals = mix_signals(family_games(episodes))
             metrics.update(signals.scalars())
             decision = self.mix_control.observe(signals)
             if decision is not None:
@@ -487,11 +493,3 @@ class SelfPlayTrainer:
         if run is not None:
             remove_directory(self._store_dir)
             run.lock.release()
-
-
-def _progress(total: int, initial: int, enabled: bool, stream=None):
-    from tqdm.auto import tqdm
-
-    # ncols 80: the bar and its postfix fit an 80-column terminal
-    return tqdm(total=total, initial=initial, desc="iterations", unit="it", file=stream, ncols=80,
-                disable=not enabled)  # fmt: skip

@@ -20,6 +20,7 @@ from trainers.league.mix_control import (
     MixSignals,
     ScheduleMix,
     dilemma_moves,
+    family_games,
     make_mix_control,
     mix_signals,
 )
@@ -87,6 +88,16 @@ def test_a_scripted_seat_counts_for_the_group_only():
     assert signals.cooperation == 1.0 and signals.exploited is None and signals.rounds == 0
     assert signals.group == pytest.approx((r0 + r1) / 2)
     assert signals.scalars().keys() == {"charts/mix/cooperation", "charts/mix/group"}
+
+
+def test_the_controller_reads_only_the_games_its_mix_pays():
+    """A game with a partner bot pays each seat its own score: l does not apply, so the
+    controller's signals leave it out (`family_games`)."""
+    r0, r1 = raw_scores(["cooperate"], ["cooperate"])
+    pair = episode(seat("player_0", ["[cooperate]"], r0), seat("player_1", ["[cooperate]"], r1))
+    with_bot = episode(seat("player_0", ["[defect]"], 1.0), seat("player_1", [], 0.0, False))
+    assert family_games([pair, with_bot]) == [pair]
+    assert mix_signals(family_games([pair, with_bot])).cooperation == 1.0
 
 
 def test_no_games_no_signals():

@@ -64,6 +64,7 @@ __all__ = [
     "MixSignals",
     "ScheduleMix",
     "dilemma_moves",
+    "family_games",
     "make_mix_control",
     "mix_signals",
 ]
@@ -125,6 +126,12 @@ def dilemma_moves(trajectory: Trajectory) -> list[str]:
         if len(found) == 1 and not _SAY.search(turn.text):
             out.append(found.pop())
     return out
+
+
+def family_games(episodes: Sequence[Episode]) -> list[Episode]:
+    """The games l applies to: the learner's family in every seat. A game with a partner bot
+    pays each seat its own score (`trainers.league.modes`), so it says nothing about l."""
+    return [ep for ep in episodes if all(t.adapter is not None for t in ep.trajectories.values())]
 
 
 def mix_signals(episodes: Sequence[Episode]) -> MixSignals:

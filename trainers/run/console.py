@@ -140,3 +140,12 @@ class Console:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def progress_bar(total: int, initial: int, enabled: bool, stream=None):
+    """The iterations bar (tqdm), on `stream`; disabled with `--no-progress`."""
+    from tqdm.auto import tqdm
+
+    # ncols 80: the bar and its postfix fit an 80-column terminal
+    return tqdm(total=total, initial=initial, desc="iterations", unit="it", file=stream, ncols=80,
+                disable=not enabled)  # fmt: skip
