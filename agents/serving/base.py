@@ -23,10 +23,19 @@ class RequestError(ValueError):
 
 def room_for_choices(request: GenerationRequest) -> GenerationRequest:
     """Constrained decoding may spell a choice one character per token: every backend must leave
-    room for the longest choice and the end-of-turn token, or the move is cut off (invalid)."""
-    if not request.choices:
+    room for the longest choice and the end-of-turn token, or the move is cut off (invalid). The
+    same for a pattern whose matches are bounded (`formats.max_chars`); an unbounded one keeps
+    the request's budget."""
+    longest = None
+    if request.choices:
+        longest = max(len(c) for c in request.choices)
+    elif request.pattern is not None:
+        from agents.serving.formats import max_chars
+
+        longest = max_chars(request.pattern)
+    if longest is None:
         return request
-    needed = max(len(c) for c in request.choices) + 1
+    needed = longest + 1
     if request.sampling.max_tokens >= needed:
         return request
     return replace(request, sampling=replace(request.sampling, max_tokens=needed))
@@ -75,6 +84,15 @@ class PolicyServer(ABC):
             )
         if request.choices is not None and not request.choices:
             raise RequestError("choices, when given, must not be empty")
+        if request.pattern is not None:
+            from agents.serving.formats import check_pattern
+
+            if request.choices is not None:
+                raise RequestError("a request takes choices or a pattern, not both")
+            try:
+                check_pattern(request.pattern)
+            except ValueError as e:
+                raise RequestError(str(e)) from None
 
     # ------------------------------------------------------------------ adapters
     @abstractmethod

@@ -123,6 +123,8 @@ class RemotePolicyServer(PolicyServer):
             body["seed"] = s.seed
         if request.choices is not None:
             body["structured_outputs"] = {"choice": list(request.choices)}
+        elif request.pattern is not None:
+            body["structured_outputs"] = {"regex": request.pattern}
         return body
 
     def _one(self, request: GenerationRequest) -> GenerationResult:
@@ -141,6 +143,7 @@ class RemotePolicyServer(PolicyServer):
             adapter=request.adapter,
             finish_reason=str(choice.get("finish_reason")),
             choices=request.choices,
+            pattern=request.pattern,
         )
 
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-_BITS = torch.arange(32, dtype=torch.int32)
+if TYPE_CHECKING:
+    import torch
 
 
 def check_pattern(pattern: str) -> None:
@@ -75,6 +74,7 @@ class FormatMask:
     """
 
     def __init__(self, tokenizer: Any, pattern: str, vocab_size: int | None = None) -> None:
+        import torch
         import xgrammar
 
         check_pattern(pattern)
@@ -86,6 +86,7 @@ class FormatMask:
         self._matcher = xgrammar.GrammarMatcher(compiled, override_stop_tokens=[self.eos_id])
         self._bitmask = xgrammar.allocate_token_bitmask(1, self.vocab_size)
         self._accepted: list[int] = []
+        self._bits = torch.arange(32, dtype=torch.int32)
 
     def _follow(self, generated_ids: Sequence[int]) -> None:
         """Bring the matcher to the state after `generated_ids` (extending the last call's
@@ -105,7 +106,7 @@ class FormatMask:
 
     def _row(self) -> torch.Tensor:
         self._matcher.fill_next_token_bitmask(self._bitmask)
-        bits = (self._bitmask[0].unsqueeze(-1) >> _BITS) & 1
+        bits = (self._bitmask[0].unsqueeze(-1) >> self._bits) & 1
         return bits.flatten()[: self.vocab_size].bool()
 
     def row(self, generated_ids: Sequence[int]) -> torch.Tensor:
@@ -116,6 +117,8 @@ class FormatMask:
     def rows(self, completion_ids: Sequence[int]) -> torch.Tensor:
         """[len(completion_ids), vocab_size] bool: the mask each token of a completion was
         sampled under (row k: after the first k tokens)."""
+        import torch
+
         ids = [int(t) for t in completion_ids]
         out = []
         for k in range(len(ids)):

@@ -13,13 +13,15 @@ from pathlib import Path
 from agents.serving.adapters import AdapterStore, StoredAdapter
 from agents.serving.base import PolicyServer
 from agents.serving.choices import ChoiceMask
+from agents.serving.formats import FormatMask
 from agents.serving.types import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 
 
 def process_logits(logits, temperature: float, top_p: float, allowed: list[int] | None):
-    """Log-probs of the distribution a token is sampled from: mask, temperature, then top-p.
+    """Log-probs of the distribution a token is sampled from: mask (`allowed`: token ids, or
+    None for no mask), temperature, then top-p.
 
     Mirrors vLLM's `processed_logprobs` so both backends report the same numbers.
     """
@@ -101,6 +103,15 @@ class HFPolicyServer(PolicyServer):
         return self.peft, nullcontext()
 
     # ------------------------------------------------------------------ generation
+    def _mask(self, request: GenerationRequest) -> ChoiceMask | FormatMask | None:
+        """The legal-move or format mask of a constrained request (None: unconstrained)."""
+        if request.choices:
+            return ChoiceMask(self.tokenizer, request.choices)
+        if request.pattern is not None:
+            vocab_size = self.model.get_output_embeddings().weight.shape[0]
+            return FormatMask(self.tokenizer, request.pattern, vocab_size)
+        return None
+
     def _generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         with self._lock:
             return [self._generate_one(i, r) for i, r in enumerate(requests)]
@@ -110,7 +121,7 @@ class HFPolicyServer(PolicyServer):
 
         s = request.sampling
         gen = torch.Generator().manual_seed(s.seed if s.seed is not None else self.seed + index)
-        mask = ChoiceMask(self.tokenizer, request.choices) if request.choices else None
+        mask = self._mask(request)
         eos = self.tokenizer.eos_token_id
         model, ctx = self._model_for(request)
         ids = torch.tensor([list(request.prompt_token_ids)], device=self.device)
@@ -141,4 +152,5 @@ class HFPolicyServer(PolicyServer):
             adapter=request.adapter,
             finish_reason=finish,
             choices=request.choices,
+            pattern=request.pattern,
         )

@@ -55,6 +55,9 @@ class GenerationRequest:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     #: Constrain the completion to exactly one of these strings (legal-move decoding), or None.
     choices: tuple[str, ...] | None = None
+    #: Constrain the completion to a full match of this regular expression (a free-form phase's
+    #: `move_format`), or None. Not together with `choices`.
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,9 @@ class GenerationResult:
     prompt_token_ids: tuple[int, ...]
     token_ids: tuple[int, ...]
     #: Log-prob of every sampled token under the distribution it was sampled from (temperature and
-    #: top-p applied; with `choices`, the distribution masked to the allowed tokens).
+    #: top-p applied; with `choices` or `pattern`, the distribution masked to the allowed tokens).
     logprobs: tuple[float, ...]
     adapter: AdapterRef | None
     finish_reason: str
     choices: tuple[str, ...] | None = None
+    pattern: str | None = None

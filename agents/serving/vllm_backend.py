@@ -44,8 +44,9 @@ def _cuda() -> bool:
 class VLLMPolicyServer(PolicyServer):
     """`PolicyServer` over `vllm.LLM` with `enable_lora=True`.
 
-    Log-probs come back as `processed_logprobs` (after temperature, top-p and the legal-move mask),
-    i.e. under the distribution each token was sampled from, as importance ratios need.
+    Log-probs come back as `processed_logprobs` (after temperature, top-p and the legal-move or
+    format mask), i.e. under the distribution each token was sampled from, as importance ratios
+    need.
     """
 
     backend = "vllm"
@@ -148,6 +149,8 @@ class VLLMPolicyServer(PolicyServer):
         structured = None
         if request.choices is not None:
             structured = StructuredOutputsParams(choice=list(request.choices))
+        elif request.pattern is not None:
+            structured = StructuredOutputsParams(regex=request.pattern)
         seed = s.seed
         if seed is not None and self._drop_seeds:
             if not self._warned_seed:
@@ -194,6 +197,7 @@ class VLLMPolicyServer(PolicyServer):
                     adapter=request.adapter,
                     finish_reason=str(completion.finish_reason),
                     choices=request.choices,
+                    pattern=request.pattern,
                 )
             )
         return results

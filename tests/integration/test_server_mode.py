@@ -148,6 +148,32 @@ def test_bad_requests_get_clear_errors_and_server_keeps_serving(server, adapters
     assert client.generate([GenerationRequest(p, None, GREEDY)])[0].token_ids
 
 
+def test_format_constrained_requests_travel_as_a_regex(server, hf_server, adapters):
+    from envs.core.formats import matches
+    from envs.prisoners_dilemma.rules import TALK_FORMAT
+
+    _, client, _ = server
+    ref = client.publish("talker", *adapters[4])
+    href = hf_server.publish("talker", *adapters[4])
+    p = prompt(client.tokenizer, "Send your message: [say ...]")
+    greedy = GenerationRequest(p, ref, GREEDY, pattern=TALK_FORMAT)
+    sampling = Sampling(temperature=1.0, max_tokens=8, seed=3)
+    sampled = GenerationRequest(p, ref, sampling, pattern=TALK_FORMAT)
+    out, free = client.generate([greedy, sampled])
+    for o in (out, free):
+        assert o.pattern == TALK_FORMAT and matches(TALK_FORMAT, o.text), o.text
+        assert o.finish_reason == "stop"  # max_tokens was raised to fit the longest match
+    (expected,) = hf_server.generate([GenerationRequest(p, href, GREEDY, pattern=TALK_FORMAT)])
+    assert out.token_ids == expected.token_ids
+    gap = max(abs(a - b) for a, b in zip(out.logprobs, expected.logprobs, strict=True))
+    assert gap <= TOLERANCE
+    both = GenerationRequest(p, ref, GREEDY, choices=("[a]",), pattern=TALK_FORMAT)
+    broken = GenerationRequest(p, ref, GREEDY, pattern="[say (")
+    for bad, match in ((both, "not both"), (broken, "not a regular expression")):
+        with pytest.raises(RequestError, match=match):
+            client.generate([bad])
+
+
 def test_api_key_is_required_everywhere_but_health(server):
     import httpx
 
