@@ -41,6 +41,9 @@ class TurnTokens:
     choices: tuple[str, ...] | None = None
     #: The completion as text (the move), when known.
     text: str | None = None
+    #: Regular expression the completion was constrained to (a free-form phase's format), or
+    #: None. At most one of `choices` and `pattern` is set.
+    pattern: str | None = None
 
 
 @dataclass
@@ -95,6 +98,7 @@ class Conversation:
         text: str,
         adapter_version: int | None = None,
         choices: Sequence[str] | None = None,
+        pattern: str | None = None,
     ) -> None:
         self.turns.append(
             TurnTokens(
@@ -104,6 +108,7 @@ class Conversation:
                 version=adapter_version,
                 choices=None if choices is None else tuple(choices),
                 text=text,
+                pattern=pattern,
             )
         )
         self.token_ids.extend(completion_ids)

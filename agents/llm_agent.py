@@ -21,6 +21,8 @@ class LLMResponse(ActResponse):
 class LLMAgent:
     """A language agent: its adapter version, its sampling settings, and one chat per game it plays.
 
+    `constrained`: decode each move inside its legal moves (`info["legal_moves"]`) or, in a
+    free-form phase, inside its format (`info["move_format"]`, a regular expression).
     `act()` sends all its requests to the server in one batched call. Requests are told apart by
     (`game_index`, `agent`); call `end_game(game_index)` when a game ends to get its conversations.
     """
@@ -59,11 +61,13 @@ class LLMAgent:
         chat = chat if chat is not None else self.conversation(request.game_index, request.agent)
         prompt = chat.add_user(user_turn_text(request.info, first=not chat.turns))
         legal = request.info.get("legal_moves") or None
+        pattern = request.info.get("move_format") if self.constrained and not legal else None
         return GenerationRequest(
             prompt_token_ids=tuple(prompt),
             adapter=self.adapter,
             sampling=self.sampling,
             choices=tuple(legal) if self.constrained and legal else None,
+            pattern=pattern or None,
         )
 
     def record(
@@ -71,7 +75,9 @@ class LLMAgent:
     ) -> LLMResponse:
         chat = chat if chat is not None else self.conversation(request.game_index, request.agent)
         version = None if result.adapter is None else result.adapter.version
-        chat.add_completion(result.token_ids, result.logprobs, result.text, version, result.choices)
+        chat.add_completion(
+            result.token_ids, result.logprobs, result.text, version, result.choices, result.pattern
+        )
         return LLMResponse(text=result.text, result=result)
 
     def act(self, requests: Sequence[ActRequest]) -> list[ActResponse]:

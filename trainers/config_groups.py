@@ -106,7 +106,8 @@ class RolloutConfig:
     (e.g. 2.0) when a chat model puts nearly all its mass on one legal move: no exploration, no
     learning signal."""
     constrained: bool = True
-    """Decode moves constrained to the legal moves when the env lists them."""
+    """Decode moves constrained to the legal moves when the env lists them, and in a free-form
+    phase to its move format when the game gives one (a regular expression, e.g. `[say ...]`)."""
     move_values: bool = False
     """Value every other legal move of each constrained decision of a learning seat by
     replaying a copy of the game with it (the other players' real moves, up to the agent's next

@@ -2,10 +2,11 @@
 weights changes what the server serves.
 
 A real multi-turn rps_v0 episode is played by `LLMAgent` through the vLLM engine and through the
-transformers+peft server (temperature 1, free text and legal-move constrained). The learner's
-log-probs of each agent's whole chat, one forward pass per chat, must equal the behaviour
-log-probs the server returned for every sampled token: otherwise PPO's importance ratios and the
-KL are wrong from the first step.
+transformers+peft server (temperature 1, free text and legal-move constrained), and a prisoner's
+dilemma episode whose talk turns are constrained to their `move_format` (a regular expression).
+The learner's log-probs of each agent's whole chat, one forward pass per chat, must equal the
+behaviour log-probs the server returned for every sampled token: otherwise PPO's importance
+ratios and the KL are wrong from the first step.
 """
 
 from __future__ import annotations
@@ -52,13 +53,23 @@ def servers(vllm_server, hf_server):
     return {"vllm": vllm_server, "hf": hf_server}
 
 
-def play(server: PolicyServer, ref: AdapterRef, constrained: bool, seed: int):
-    """One rps_v0 episode (3 rounds), both seats played by one agent; its chats as samples."""
+def play(
+    server: PolicyServer,
+    ref: AdapterRef,
+    constrained: bool,
+    seed: int,
+    env_id: str = "rps_v0",
+    rounds: int = 3,
+):
+    """One episode (3 rounds of rps_v0 by default), both seats played by one agent; its chats
+    as samples."""
     from agents.arena import play_episode
     from agents.llm_agent import LLMAgent
 
     agent = LLMAgent("red", server, ref, SAMPLING, constrained=constrained)
-    play_episode("rps_v0", {"player_0": agent, "player_1": agent}, seed=seed, rounds=3)
+    result = play_episode(env_id, {"player_0": agent, "player_1": agent}, seed=seed, rounds=rounds)
+    if constrained:
+        assert not any(result.invalid_moves.values()), result.transcript
     trajectories = []
     for seat, chat in sorted(agent.end_game(0).items()):
         trajectory = Trajectory(seat, "red", seat, (ref.name, ref.version), True)
@@ -85,6 +96,26 @@ def test_learner_logprobs_match_the_servers_behaviour_logprobs(
     if constrained:
         assert all(t.choices for s in samples for t in s.turns)
     scores = learner.logprobs("red", samples)  # one forward pass per chat
+    for sample, score in zip(samples, scores, strict=True):
+        gap = max_gap(score, sample.behaviour_logprobs)
+        assert gap <= TOLERANCE, f"{backend}: learner vs server log-prob gap {gap}"
+
+
+@pytest.mark.parametrize("backend", ["vllm", "hf"])
+def test_format_constrained_talk_is_served_inside_its_format_and_scored_as_served(
+    learner, request, backend
+):
+    from envs.core.formats import matches
+    from envs.prisoners_dilemma.rules import TALK_FORMAT
+
+    server = request.getfixturevalue(f"{backend}_server")  # the hf case starts no engine
+    ref = server.publish("red", *learner.adapter_weights("red"))
+    samples = play(server, ref, True, seed=1, env_id="prisoners_dilemma_v0", rounds=2)
+    talk = [t for s in samples for t in s.turns if t.pattern]
+    assert len(talk) == 4 and all(t.pattern == TALK_FORMAT for t in talk)  # 2 rounds x 2 seats
+    assert all(matches(TALK_FORMAT, t.text) for t in talk), [t.text for t in talk]
+    assert all(t.choices and not t.pattern for s in samples for t in s.turns if t not in talk)
+    scores = learner.logprobs("red", samples)
     for sample, score in zip(samples, scores, strict=True):
         gap = max_gap(score, sample.behaviour_logprobs)
         assert gap <= TOLERANCE, f"{backend}: learner vs server log-prob gap {gap}"

@@ -1,6 +1,7 @@
 """`FormatMask` on the tiny model's real tokenizer: the tokens it allows are exactly those that
 keep the text a prefix of a match (checked by a scan of the vocabulary with the `regex`
-package's partial matching), then only the end of sequence."""
+package's partial matching), then only the end of sequence; and the requests that carry a
+pattern, from the agent through the HF server's checks and decoding."""
 
 from __future__ import annotations
 
@@ -100,3 +101,49 @@ def test_bad_patterns_are_value_errors_and_bounds_are_read():
     assert max_chars(TALK_FORMAT) == len("[say ]") + 48
     assert max_chars(OFFER) == len("[offer 3 1]")
     assert max_chars("[a-z]+") is None
+
+
+# ---------------------------------------------------------------------- requests
+
+
+def test_the_hf_server_decodes_inside_the_format_and_refuses_bad_requests(hf_server):
+    from agents.serving import GenerationRequest, RequestError, SamplingSettings
+    from agents.serving.base import room_for_choices
+    from envs.core.formats import matches
+
+    tok = hf_server.tokenizer
+    prompt = tuple(
+        encode(tok, "<|im_start|>user\nSay something.<|im_end|>\n<|im_start|>assistant\n")
+    )
+    sampling = SamplingSettings(temperature=1.0, max_tokens=4)
+    request = GenerationRequest(prompt, None, sampling, pattern=TALK_FORMAT)
+    assert room_for_choices(request).sampling.max_tokens == len("[say ]") + 48 + 1
+    unbounded = GenerationRequest(prompt, None, sampling, pattern="[a-z]+")
+    assert room_for_choices(unbounded) == unbounded
+    outs = hf_server.generate([request] * 3)
+    for out in outs:
+        assert matches(TALK_FORMAT, out.text) and out.finish_reason == "stop", out.text
+        assert out.pattern == TALK_FORMAT and out.token_ids[-1] == tok.eos_token_id
+    both = GenerationRequest(prompt, None, sampling, choices=("[a]",), pattern=TALK_FORMAT)
+    with pytest.raises(RequestError, match="not both"):
+        hf_server.generate([both])
+    with pytest.raises(RequestError, match="not a regular expression"):
+        hf_server.generate([GenerationRequest(prompt, None, sampling, pattern="[say (")])
+
+
+def test_a_constrained_agent_asks_for_the_format_only_where_no_moves_are_listed(hf_server):
+    from agents.llm_agent import LLMAgent
+    from agents.policy import ActRequest
+
+    talk = {"legal_moves": [], "move_format": TALK_FORMAT, "turn_prompt": "Talk."}
+    move = {"legal_moves": ["[cooperate]", "[defect]"], "move_format": None, "turn_prompt": "Go."}
+    constrained = LLMAgent("a", hf_server, constrained=True)
+    free = LLMAgent("b", hf_server, constrained=False)
+    request = constrained.build_request(ActRequest("player_0", "", talk))
+    assert request.pattern == TALK_FORMAT and request.choices is None
+    request = constrained.build_request(ActRequest("player_0", "", move))
+    assert request.pattern is None and request.choices == ("[cooperate]", "[defect]")
+    assert free.build_request(ActRequest("player_0", "", talk)).pattern is None
+    (response,) = constrained.act([ActRequest("player_1", "", talk)])
+    (turn,) = constrained.conversation(0, "player_1").turns
+    assert turn.pattern == TALK_FORMAT and turn.choices is None and turn.text == response.text

@@ -23,6 +23,7 @@ def reference_logprobs(learner: Learner, adapter: str | None, sample: TrainSampl
     """Independent of the learner's scoring: peft's full forward, then the server's
     `process_logits` on the row before each completion token."""
     from agents.serving.choices import ChoiceMask
+    from agents.serving.formats import FormatMask
     from agents.serving.hf_backend import process_logits
 
     ids = torch.tensor([list(sample.token_ids)])
@@ -37,6 +38,8 @@ def reference_logprobs(learner: Learner, adapter: str | None, sample: TrainSampl
     out = []
     for turn in sample.turns:
         mask = ChoiceMask(learner.tokenizer, turn.choices) if turn.choices else None
+        if turn.pattern:
+            mask = FormatMask(learner.tokenizer, turn.pattern, learner.vocab_size)
         for k, token in enumerate(turn.ids):
             allowed = mask.allowed(turn.ids[:k]) if mask else None
             row = logits[turn.start + k - 1]
@@ -102,6 +105,39 @@ def test_choice_masking_renormalises_over_the_allowed_tokens(tiny_model):
     assert float(masked[-1]) == pytest.approx(0.0, abs=1e-6)
     full = learner.logprobs("red", [constrained], projection="full")[0]
     assert torch.allclose(full, masked, atol=TOLERANCE)
+
+
+def test_format_masking_scores_a_talk_move_under_its_format(tiny_model):
+    from dataclasses import replace
+
+    from agents.serving.formats import FormatMask
+    from envs.prisoners_dilemma.rules import TALK_FORMAT
+
+    learner = make_learner(tiny_model)
+    randomize(learner, "red", seed=4)
+    tok = learner.tokenizer
+    move = (*tok("[say I trust you.]", add_special_tokens=False)["input_ids"], tok.eos_token_id)
+    free = chat_sample(learner, move, choices=None)
+    talk = TrainSample(
+        free.token_ids, [replace(free.turns[0], pattern=TALK_FORMAT)], free.advantage
+    )
+    (masked,), (unmasked,) = learner.logprobs("red", [talk]), learner.logprobs("red", [free])
+    ref = torch.tensor(reference_logprobs(learner, "red", talk))
+    assert torch.allclose(masked, ref, atol=TOLERANCE)
+    assert torch.allclose(
+        learner.logprobs("red", [talk], projection="full")[0], ref, atol=TOLERANCE
+    )
+    # a subset's renormalised log-probs can only be higher; a forced token scores ~0
+    assert bool((masked >= unmasked - TOLERANCE).all()) and float((masked - unmasked).max()) > 1e-3
+    forced = [k for k, row in enumerate(FormatMask(tok, TALK_FORMAT).rows(move)) if row.sum() == 1]
+    assert len(move) - 1 in forced  # after "]" only the end of sequence
+    assert all(float(masked[k]) == pytest.approx(0.0, abs=1e-6) for k in forced)
+    # the learner's mask: a format row per token, beside legal-move rows of another turn
+    both = learner.scorer.legal_mask([talk, chat_sample(learner, move[:1])])
+    assert both.shape == (len(move) + 1, learner.vocab_size)
+    assert torch.equal(
+        both[: len(move)].cpu(), FormatMask(tok, TALK_FORMAT, learner.vocab_size).rows(move)
+    )
 
 
 def test_scoring_with_grad_reaches_only_the_adapter(tiny_model):

@@ -55,6 +55,11 @@ def test_keys_tell_contexts_tokens_and_legal_moves_apart():
     ka, kb = reference_keys(a), reference_keys(b)
     assert len(ka) == 2 and len(set(ka)) == 2 and not set(ka) & set(kb)
     assert reference_keys(a) == ka  # deterministic
+    # a format-constrained turn is scored under another mask: other keys, one per format
+    formats = [
+        reference_keys(replace(a, turns=[replace(a.turns[0], pattern=p)])) for p in ("x", "y")
+    ]
+    assert not set(formats[0]) & (set(ka) | set(kb) | set(formats[1]))
 
 
 def test_cached_reference_gives_the_kl_of_a_fresh_pass(learner):

@@ -4,8 +4,8 @@ switched off), when an update needs them and a cache that spares scoring them tw
 - `kl_plan`: the KL coefficient an update applies and whether it measures the KL at all. A
   coefficient below `kl_skip_below` counts as 0; the reference pass then runs only on every
   `kl_every`-th update of an adapter, to keep the KL logged and the controller informed.
-- `ReferenceCache`: base-model log-probs by (chat context, token, legal moves). The base model
-  is frozen, so a token scored before in the same chat context, under the same legal-move mask,
+- `ReferenceCache`: base-model log-probs by (chat context, token, legal moves or format). The
+  base model is frozen, so a token scored before in the same chat context, under the same mask,
   has the same log-prob there; only the chats holding a token not seen before are scored.
 """
 
@@ -52,17 +52,20 @@ def kl_plan(cfg: LearnerConfig, kl_coef: float, steps: int) -> tuple[LearnerConf
 
 def reference_keys(sample: TrainSample) -> list[bytes]:
     """One key per completion token of `sample`: a digest of the tokens up to and including it
-    and of its turn's legal moves (which decide the mask its log-prob is taken under)."""
+    and of its turn's legal moves or format (which decide the mask its log-prob is taken
+    under)."""
     digest = hashlib.blake2b(digest_size=16)
     keys, done = [], 0
     for turn in sample.turns:
-        choices = repr(tuple(turn.choices or ())).encode()
+        mask = repr(tuple(turn.choices or ())).encode()
+        if turn.pattern is not None:  # turns without one keep the keys they always had
+            mask += b"\x00pattern " + turn.pattern.encode()
         for k in range(len(turn.ids)):
             end = turn.start + k + 1
             digest.update(array("q", sample.token_ids[done:end]).tobytes())
             done = end
             token = digest.copy()
-            token.update(choices)
+            token.update(mask)
             keys.append(token.digest())
     return keys
 

@@ -5,7 +5,8 @@ body runs once over each padded sequence; the vocabulary projection (`lm_head`, 
 SmolLM2) runs only at the positions that predict the agent's own tokens, since projecting every
 prompt position is most of the cost on a CPU and is thrown away. Each log-prob is taken under the
 distribution the server sampled from: logits / temperature, masked to the legal-move tokens on
-constrained turns (`agents.serving.choices.ChoiceMask`), log-softmax, as `process_logits` does.
+constrained turns (`agents.serving.choices.ChoiceMask`) or to a free-form phase's format
+(`agents.serving.formats.FormatMask`), log-softmax, as `process_logits` does.
 The scorer runs whichever adapter the model has active; the learner chooses it.
 """
 
@@ -83,19 +84,28 @@ class Scorer:
             self._allowed_cache[key] = tuple(ChoiceMask(self.tokenizer, choices).allowed(prefix))
         return self._allowed_cache[key]
 
+    def _format_rows(self, pattern: str, ids: tuple[int, ...]) -> torch.Tensor:
+        """[len(ids), V] the format mask before each token of a format-constrained turn."""
+        from agents.serving.formats import FormatMask
+
+        return FormatMask(self.tokenizer, pattern, self.vocab_size).rows(ids)
+
     def legal_mask(self, samples: Sequence[TrainSample]) -> torch.Tensor | None:
         """[N, V] True at the tokens each scored position may take; None if nothing is masked."""
-        if not any(turn.choices for s in samples for turn in s.turns):
+        turns = [turn for s in samples for turn in s.turns]
+        if not any(turn.choices or turn.pattern for turn in turns):
             return None
         rows: list[torch.Tensor] = []
-        for sample in samples:
-            for turn in sample.turns:
-                for k in range(len(turn.ids)):
-                    row = torch.ones(self.vocab_size, dtype=torch.bool)
-                    if turn.choices:
-                        row = torch.zeros(self.vocab_size, dtype=torch.bool)
-                        row[list(self._allowed(tuple(turn.choices), tuple(turn.ids[:k])))] = True
-                    rows.append(row)
+        for turn in turns:
+            if turn.pattern:
+                rows.extend(self._format_rows(turn.pattern, tuple(turn.ids)))
+                continue
+            for k in range(len(turn.ids)):
+                row = torch.ones(self.vocab_size, dtype=torch.bool)
+                if turn.choices:
+                    row = torch.zeros(self.vocab_size, dtype=torch.bool)
+                    row[list(self._allowed(tuple(turn.choices), tuple(turn.ids[:k])))] = True
+                rows.append(row)
         return torch.stack(rows).to(self.device)
 
     # ------------------------------------------------------------------ scoring
