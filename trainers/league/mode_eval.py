@@ -39,7 +39,6 @@ from trainers.rollout import MatchSpec, Seat
 
 if TYPE_CHECKING:
     from trainers.episode import Episode
-    from trainers.selfplay import SelfPlayTrainer
 
 __all__ = [
     "CooperativePair",
@@ -51,6 +50,10 @@ __all__ = [
     "mean_interval",
 ]
 
+#: The `trainers.selfplay.SelfPlayTrainer` being evaluated (its league, fixtures, rollout,
+#: learner and config); not imported, since the trainer imports this module.
+Trainer = Any
+
 #: Normal quantile of a two-sided 95% interval.
 Z95 = 1.959964
 
@@ -58,9 +61,9 @@ Z95 = 1.959964
 class ModeEvaluation(Protocol):
     """A mode's measurement: `measure` at each evaluation, `observe` after every publish."""
 
-    def observe(self, trainer: SelfPlayTrainer) -> None: ...
+    def observe(self, trainer: Trainer) -> None: ...
 
-    def measure(self, trainer: SelfPlayTrainer, games: int) -> dict[str, float]: ...
+    def measure(self, trainer: Trainer, games: int) -> dict[str, float]: ...
 
     def figures(self, agents: Sequence[str]) -> list[tuple[str, str]]:
         """(figure, reference) of every `eval/` tag `measure` logs, for the dashboard."""
@@ -101,7 +104,7 @@ def rate_scalars(figure: str, ref: str, rate: WinRate) -> dict[str, float]:
 
 
 class _Stateless:
-    def observe(self, trainer: SelfPlayTrainer) -> None:
+    def observe(self, trainer: Trainer) -> None:
         return None
 
     def state_dict(self) -> dict[str, Any]:
@@ -111,9 +114,7 @@ class _Stateless:
         return None
 
 
-def _with_bots(
-    trainer: SelfPlayTrainer, n: int, learner_seats: Sequence[str], bot: str
-) -> list[MatchSpec]:
+def _with_bots(trainer: Trainer, n: int, learner_seats: Sequence[str], bot: str) -> list[MatchSpec]:
     """`n` evaluation matches: the learner's adapters in `learner_seats`, `bot` in the others."""
     fixtures, league = trainer.fixtures, trainer.league
     matches = []
@@ -128,7 +129,7 @@ def _with_bots(
     return matches
 
 
-def _play(trainer: SelfPlayTrainer, matches: list[MatchSpec]) -> list[Episode]:
+def _play(trainer: Trainer, matches: list[MatchSpec]) -> list[Episode]:
     temperature = trainer.config.league.eval_temperature
     for match in matches:
         match.temperature = temperature
@@ -150,7 +151,7 @@ class KuhnExploitability:
         #: Served version -> the adapter's policy at the 12 information sets.
         self.tables: dict[int, dict[str, dict[str, float]]] = {}
 
-    def observe(self, trainer: SelfPlayTrainer) -> None:
+    def observe(self, trainer: Trainer) -> None:
         """Read the policy of the version just published (the learner holds its weights)."""
         from trainers.learn.probe import kuhn_policy_table
 
@@ -163,7 +164,7 @@ class KuhnExploitability:
         keep = {p.version for p in trainer.league.snapshots(of=LEARNER)} | {version}
         self.tables = {v: t for v, t in self.tables.items() if v in keep}
 
-    def weights(self, trainer: SelfPlayTrainer) -> dict[int, float]:
+    def weights(self, trainer: Trainer) -> dict[int, float]:
         """The meta-strategy: each snapshot version with the probability the matchmaker draws
         it (uniform for a matchmaker without probabilities); the learner alone before the
         first snapshot."""
@@ -179,7 +180,7 @@ class KuhnExploitability:
             return {trainer.league.get(LEARNER).version: 1.0}
         return weights
 
-    def measure(self, trainer: SelfPlayTrainer, games: int) -> dict[str, float]:
+    def measure(self, trainer: Trainer, games: int) -> dict[str, float]:
         from envs.kuhn_poker.theory import exploitability, mixture_exploitability
 
         self.observe(trainer)
@@ -218,7 +219,7 @@ class CooperativePair(_Stateless):
         roles = [f"{a}+{self.partner}" for a in agents] if self.partner else []
         return [("success_rate", ref) for ref in ("pair", *roles)]
 
-    def measure(self, trainer: SelfPlayTrainer, games: int) -> dict[str, float]:
+    def measure(self, trainer: Trainer, games: int) -> dict[str, float]:
         pair = _play(trainer, trainer.make_matches(games, learning=False))
         out = rate_scalars("success_rate", "pair", WinRate(sum(map(completed, pair)), len(pair)))
         if self.partner is not None and len(trainer.agents) > 1:
@@ -249,7 +250,7 @@ class DilemmaPanel(_Stateless):
     def per_round(self, episode: Episode, seats: Sequence[str]) -> list[float]:
         return [episode.trajectories[a].raw_score / self.rounds for a in seats]
 
-    def measure(self, trainer: SelfPlayTrainer, games: int) -> dict[str, float]:
+    def measure(self, trainer: Trainer, games: int) -> dict[str, float]:
         from trainers.league.mix_control import COOPERATE, dilemma_moves
 
         agents = trainer.agents

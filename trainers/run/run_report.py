@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from trainers.selfplay import SelfPlayTrainer
-
 __all__ = ["run_report"]
 
+#: The `trainers.selfplay.SelfPlayTrainer` (not imported: the trainer imports this module).
+Trainer = Any
 
-def run_report(trainer: SelfPlayTrainer) -> dict[str, Any]:
+
+def run_report(trainer: Trainer) -> dict[str, Any]:
     from agents.models import describe_model
 
     cfg = trainer.config
