@@ -21,3 +21,15 @@ def test_the_phase_split_wraps_at_80_columns():
     split_text = " ".join(line.strip() for line in lines if "seconds per" in line or
                           line.startswith("  "))  # fmt: skip
     assert all(f"{name} " in split_text for name in phases)  # nothing dropped by the wrap
+
+
+def test_a_run_without_contests_prints_no_league_table():
+    """A cooperative or mixed run's family plays no rated games: no row of dashes and NaN."""
+    report = {
+        "players": {"main": dict(kind="learner", elo=None, openskill=None,
+                                 win_rate_vs_league=float("nan"), games=0)},
+        "performance": dict(rollout_tokens_per_s=23.0, wall_seconds=1580.0),
+        "episodes": 592, "weight_updates": 16, "run_dir": "runs/x",
+    }  # fmt: skip
+    text = format_summary(report)
+    assert "player" not in text and "nan" not in text and text.startswith("rollout 23 tok/s")

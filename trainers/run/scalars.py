@@ -111,15 +111,21 @@ def transcript_md(episode: Episode) -> str:
 
 
 def format_summary(report: Mapping[str, Any]) -> str:
-    """The table printed at the end of a run."""
-    lines = [f"{'player':<24}{'kind':<10}{'elo':>8}{'openskill':>11}{'win rate':>10}{'games':>7}"]
-    for pid, p in sorted(report["players"].items(), key=lambda kv: -(kv[1]["elo"] or 0)):
-        elo = f"{p['elo']:.0f}" if p["elo"] is not None else "-"
-        skill = f"{p['openskill']:.2f}" if p["openskill"] is not None else "-"
+    """The table printed at the end of a run: the league (when anyone played a contest: a
+    cooperative or mixed run's family has no rating), throughput, the seconds of an iteration."""
+    lines = []
+    players = report["players"]
+    if any(p["games"] for p in players.values()):
         lines.append(
-            f"{pid:<24}{p['kind']:<10}{elo:>8}{skill:>11}{p['win_rate_vs_league']:>10.2f}"
-            f"{p['games']:>7}"
+            f"{'player':<24}{'kind':<10}{'elo':>8}{'openskill':>11}{'win rate':>10}{'games':>7}"
         )
+        for pid, p in sorted(players.items(), key=lambda kv: -(kv[1]["elo"] or 0)):
+            elo = f"{p['elo']:.0f}" if p["elo"] is not None else "-"
+            skill = f"{p['openskill']:.2f}" if p["openskill"] is not None else "-"
+            lines.append(
+                f"{pid:<24}{p['kind']:<10}{elo:>8}{skill:>11}{p['win_rate_vs_league']:>10.2f}"
+                f"{p['games']:>7}"
+            )
     perf = report["performance"]
     lines.append(
         f"rollout {perf['rollout_tokens_per_s']:.0f} tok/s, {report['episodes']} episodes, "
