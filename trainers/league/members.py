@@ -15,9 +15,10 @@ learner, served by one engine, playing each other, their snapshots and the bots.
   method does what the trainer did before populations existed, and logs nothing more.
 - Fixtures: each member plays `n` games, on a random side. Its first min(N - 1, max(1, n // 2))
   games go to the other members it has met least (in the league's records and in the games
-  already planned this round; ties drawn at random), so no member pair stays unplayed, and with
-  n >= 2 (N - 1) every pair plays every iteration. The rest are matchmade (`matchmaking`) from
-  the whole league: members, snapshots, bots. Both sides of a member-member game learn. Games
+  already planned this round; ties drawn at random), so a pair that never met is picked before
+  any other and no member pair stays unplayed (from a fresh league with n >= 2 (N - 1), every
+  pair meets in the first iteration). The rest are matchmade (`matchmaking`) from the whole
+  league: members, snapshots, bots. Both sides of a member-member game learn. Games
   against a given opponent (evaluation) are dealt to the members in turn.
 - Meta-solver (`meta_solver`): every iteration, alpha-rank over the members and their snapshots
   from the league's win rates, and the zero-sum Nash when the game has two sides; logged as
