@@ -63,11 +63,13 @@ def restore(trainer: Trainer, folder: Path) -> None:
     trainer.learner.load(folder / rf.LEARNER)
     trainer.league.load_state_dict(load_json(folder, rf.LEAGUE))
     # The server is new: publish the frozen versions first (in order, under their old
-    # numbers, held as the league holds them), then the learner's current weights.
+    # numbers, held as the league holds them), then each learner's current weights under the
+    # version the league holds (`trainer_state.json`'s "version", the lead member's).
     import_versions(trainer.server, folder / rf.SNAPSHOTS)
     state = load_json(folder, rf.TRAINER_STATE)
-    weights = trainer.learner.adapter_weights
-    trainer.family.publish(trainer.server, weights, version=state["version"])
+    trainer.population.publish(
+        trainer.server, trainer.league, trainer.learner.adapter_weights, again=True
+    )
     trainer.load_state_dict(state)
     restore_rng(folder, {"matchmaking": trainer.fixtures.rng})
     trainer.checkpoints.discard_after(trainer.step)

@@ -268,6 +268,26 @@ class TrainerConfig:
                 raise ConfigError(f"{name} must be in [0, 1], got {value}")
         if league.eval_temperature is not None and not league.eval_temperature >= 0:
             raise ConfigError(f"eval_temperature must be >= 0, got {league.eval_temperature}")
+        self._validate_population()
+
+    def _validate_population(self) -> None:
+        league = self.league
+        if league.population < 1 or league.pbt_every < 0:
+            raise ConfigError(
+                f"need population >= 1 and pbt_every >= 0, got {league.population} and "
+                f"{league.pbt_every}"
+            )
+        if league.pbt_every and league.population < 2:
+            raise ConfigError("pbt_every copies between members: set population >= 2")
+        if league.population == 1:
+            return
+        if not get_mode(self.game.mode).adversarial:
+            raise ConfigError(
+                f"population > 1 trains adversarial modes (competitive, team_battle); mode "
+                f"{self.game.mode!r} is not supported yet: use population 1"
+            )
+        if self.distributed.enabled:
+            raise ConfigError("population > 1 is not supported on Ray yet: leave distributed off")
 
 
 def _refuse_unknown(flat: dict[str, Any], known: dict[str, str]) -> None:

@@ -230,6 +230,16 @@ class LeagueSettings:
     final_eval_games: int = 0
     """Games per bot at step 0 (the untrained adapter) and after the last iteration, where a
     reader compares the two: about 100 gives a 95% interval of +-0.1 (0: `eval_games`)."""
+    population: int = 1
+    """Learners trained at once (adversarial modes): members main0..main{N-1}, every member's
+    adapters in the one learner and engine, each member `games_per_iteration` games per
+    iteration against the least-met other members first, then matchmade from the league
+    (`trainers.league.members`); a meta-solver (alpha-rank, and Nash for two sides) over the
+    members and their snapshots each iteration. 1: the single learner `main`."""
+    pbt_every: int = 0
+    """With population > 1: population-based training every K iterations: a member rated
+    clearly below the top (openskill intervals apart) becomes a copy of a better one (weights,
+    optimizer state) with its lr and kl_coef perturbed (`trainers.league.pbt`). 0: off."""
     eval_temperature: float | None = None
     """Sampling temperature of the learner in evaluation games; None: the training temperature.
     0 evaluates the greedy policy (the deterministic policy, as Stable-Baselines3's

@@ -31,6 +31,7 @@ from trainers.episode import Episode
 from trainers.intervals import WinRate
 from trainers.league.evaluation import custom_scalar_layout, eval_scalars
 from trainers.league.fixtures import Fixtures
+from trainers.league.members import Population
 from trainers.league.mix_control import (
     TEXT_MIX_DECISIONS,
     family_games,
@@ -40,7 +41,7 @@ from trainers.league.mix_control import (
 from trainers.league.mode_eval import make_mode_evaluation
 from trainers.league.modes import family_keys, get_mode, mix_at
 from trainers.league.population import League, LeagueConfig
-from trainers.league.publishing import LEARNER, AdapterFamily
+from trainers.league.publishing import LEARNER
 from trainers.league.ratings import MatchRecord
 from trainers.learn.step import LearnStep, lr_decay_factor
 from trainers.rollout import MatchSpec, Rollout
@@ -48,7 +49,7 @@ from trainers.run import layout as rf
 from trainers.run.console import progress_bar
 from trainers.run.guard import ADAPTER_STORE_PREFIX
 from trainers.run.io import remove_directory
-from trainers.run.metrics import match_rows, team_win_counts
+from trainers.run.metrics import match_rows
 from trainers.run.scalars import (
     IterationFacts,
     format_summary,
@@ -86,8 +87,15 @@ class SelfPlayTrainer:
         )  # fmt: skip
         if self.mode.adversarial and len(self.fixtures.sides) < 2:
             raise ValueError(f"{game.env_id} has one side only: mode {game.mode} needs two")
-        self.family = AdapterFamily(LEARNER, family_keys(self.agents, self.teams, game.share))
-        self.adapters = self.family.names
+        keys = family_keys(self.agents, self.teams, game.share)
+        #: The learners: `main`, or members main0.. (`--population`, `trainers.league.members`).
+        self.population = Population(
+            config.league.population, keys, config.league.pbt_every, config.run.seed,
+            sides=len(self.fixtures.sides),
+        )  # fmt: skip
+        self.lead = self.population.lead
+        self.family = self.population.families[self.lead]
+        self.adapters = self.population.adapters
         self.step = 0
         self.weight_updates = 0
         self.server = None
@@ -104,8 +112,9 @@ class SelfPlayTrainer:
         )
         #: The mode's own evaluation (exploitability, the pair alone, the dilemma panel).
         self.mode_eval = make_mode_evaluation(
-            game.mode, game.env_id, game.env_kwargs, config.league.partners
-        )
+            game.mode, game.env_id, game.env_kwargs, config.league.partners,
+            config.league.population,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> Path:
@@ -196,20 +205,10 @@ class SelfPlayTrainer:
         """Expected replies (`counterfactual.ReplyScorer`): each replier's move probabilities
         read from the learner, for the learning adapters at the version served now (the weights
         that played); None for any other (a snapshot, the base model)."""
-        from trainers.learn.probe import many_move_probabilities
+        from trainers.learn.probe import served_reply_probabilities
 
-        version = self.league.get(LEARNER).version
-        by_adapter: dict[str, list[int]] = defaultdict(list)
-        for i, (ref, _, _) in enumerate(items):
-            if ref is not None and ref.version == version and ref.name in self.family.names:
-                by_adapter[ref.name].append(i)
-        out: list[dict[str, float] | None] = [None] * len(items)
-        for name, index in by_adapter.items():
-            decisions = [(items[i][1], items[i][2]) for i in index]
-            probs = many_move_probabilities(self.learner, name, decisions, self.learner.tokenizer)
-            for i, p in zip(index, probs, strict=True):
-                out[i] = p
-        return out
+        served = self.population.current_refs(self.league)
+        return served_reply_probabilities(self.learner, served, items)
 
     def _time_parts(self) -> None:
         """Phases inside the parts: engine calls and bots (not from the async rollout's
@@ -233,8 +232,7 @@ class SelfPlayTrainer:
         return start_learner(self.config, self.model_path, self.adapters, self.plan.device)
 
     def _fresh_league(self) -> None:
-        version = self.family.publish(self.server, self.learner.adapter_weights)
-        self.league.add_learner(LEARNER, adapter=LEARNER, version=version)
+        self.population.join(self.league, self.server, self.learner.adapter_weights)
         if self.mode.adversarial:
             for kind in self.config.league.bots:
                 self.league.add_bot(f"bot:{kind}", kind)
@@ -259,7 +257,7 @@ class SelfPlayTrainer:
                 if on_iteration is not None:
                     on_iteration(metrics)
                 bar.update(1)
-                bar.set_postfix(postfix(metrics, LEARNER))
+                bar.set_postfix(postfix(metrics, self.lead))
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.iterations:
                     with self.timer.phase("checkpoint"):  # counted in the next iteration
                         self.save_checkpoint()
@@ -281,6 +279,7 @@ class SelfPlayTrainer:
             self.update_league(episodes)
         with phase("learner"):
             learn = self.learn(episodes)
+            self.population.evolve(self)  # PBT's copies, when due: published below
         with phase("publish"):
             publish_ms = self.publish()
         with phase("eval", absorb=True):
@@ -322,7 +321,7 @@ class SelfPlayTrainer:
         """`n` matches: the learner on a random side against matchmade (or given) opponents;
         training matches of iteration `step` (1-based) may take partners (`partner_share`)."""
         share = 0.0 if step is None else self.partner_share(step)  # Fixtures: training only
-        matches = self.fixtures.make(self.league, n, opponent, learning, share)
+        matches = self.population.matches(self.fixtures, self.league, n, opponent, learning, share)
         if self.mode.name == "mixed":  # l shares rewards within the family: a bot is an outsider
             for match in matches:
                 match.mix = 1.0 if any(s.bot for s in match.seats.values()) else None
@@ -366,16 +365,12 @@ class SelfPlayTrainer:
 
     # ------------------------------------------------------------------ publish
     def publish(self) -> float:
-        """Snapshot the learner into the league when due (holding that version on the server,
+        """Snapshot each learner into the league when due (holding that version on the server,
         releasing evicted ones), then publish the new weights; returns the publish time (ms)."""
-        if self.mode.adversarial and self.league.snapshot_due(LEARNER, self.step):
-            result = self.league.add_snapshot(LEARNER, step=self.step)
-            self.family.hold(self.server, result.player.version)
-            for old in result.evicted:
-                self.family.release(self.server, old.version, family=old.adapter)
+        if self.mode.adversarial:
+            self.population.snapshot(self.server, self.league, self.step)
         start = time.perf_counter()
-        version = self.family.publish(self.server, self.learner.adapter_weights)
-        self.league.set_version(LEARNER, version)
+        self.population.publish(self.server, self.league, self.learner.adapter_weights)
         self.weight_updates += 1
         return 1e3 * (time.perf_counter() - start)
 
@@ -391,7 +386,7 @@ class SelfPlayTrainer:
                 match.temperature = self.config.league.eval_temperature
             episodes = self.rollout.play(matches, step=self.step)
             self.update_league(episodes)
-            results[bot.id] = team_win_counts(episodes, LEARNER).get(bot.id, WinRate(0.0, 0))
+            results[bot.id] = self.population.win_count(episodes, bot.id)
         if results:
             wins = sum(r.wins for r in results.values())
             self._reference = WinRate(wins, sum(r.games for r in results.values()))
@@ -416,12 +411,13 @@ class SelfPlayTrainer:
     def log(self, episodes, learn, evaluation, mix, rollout_s, publish_ms) -> dict[str, float]:
         """TensorBoard scalars (and a transcript when due) and league.json; returns the scalars."""
         facts = IterationFacts(
-            learner=LEARNER, adversarial=self.mode.adversarial, mixed=self.mode.name == "mixed",
+            learner=self.lead, adversarial=self.mode.adversarial, mixed=self.mode.name == "mixed",
             mix=mix, rollout_s=rollout_s, rollout_tokens_per_s=self.rollout.stats.tokens_per_s,
             publish_ms=publish_ms, weight_updates=self.weight_updates, players=len(self.league),
-            learner_version=self.league.get(LEARNER).version, elo=self.league.ratings()["elo"],
+            learner_version=self.league.get(self.lead).version, elo=self.league.ratings()["elo"],
         )  # fmt: skip
         metrics = iteration_scalars(episodes, learn, evaluation, facts)
+        metrics.update(self.population.scalars(self.league, self.learner, self.learn_step))
         if self.mode.name == "mixed":  # the payoff mix's control reads this iteration's games
             signals = mix_signals(family_games(episodes))
             metrics.update(signals.scalars())
@@ -438,8 +434,10 @@ class SelfPlayTrainer:
         every = self.config.run.transcript_every
         if every and self.step % every == 1 % every:
             self.monitor.log_text(self.step, rf.TEXT_TRANSCRIPT, transcript_md(episodes[0]))
-        league = self.league
-        self.monitor.write_league(league.state_dict(), league.ratings(), league.payoff_table())
+        league, extra = self.league, self.population.league_json(self.learner, self.learn_step)
+        self.monitor.write_league(
+            league.state_dict(), league.ratings(), league.payoff_table(), extra
+        )
         return metrics
 
     def report(self) -> dict[str, Any]:
@@ -456,8 +454,9 @@ class SelfPlayTrainer:
             "step": self.step,
             "episodes_done": self.fixtures.episodes_done,
             "weight_updates": self.weight_updates,
-            "version": self.league.get(LEARNER).version,
+            "version": self.league.get(self.lead).version,
             **self.learn_step.state_dict(),
+            "population": self.population.state_dict(self.learner, self.learn_step),
             "mix_control": self.mix_control.state_dict(),
             "mode_eval": {} if self.mode_eval is None else self.mode_eval.state_dict(),
         }
@@ -467,6 +466,7 @@ class SelfPlayTrainer:
         self.weight_updates = int(state["weight_updates"])
         self.fixtures.episodes_done = int(state["episodes_done"])
         self.learn_step.load_state_dict(state)
+        self.population.load_state_dict(state.get("population"), self.learner, self.learn_step)
         if state.get("mix_control"):  # empty for the schedule; absent in older checkpoints
             self.mix_control.load_state_dict(state["mix_control"])
         if self.mode_eval is not None and state.get("mode_eval"):

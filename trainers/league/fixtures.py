@@ -56,14 +56,15 @@ class Fixtures:
         opponent: str | None = None,
         learning: bool = True,
         partner_share: float = 0.0,
+        learner: str = LEARNER,
     ) -> list[MatchSpec]:
-        """`n` matches: the learner on a random side against matchmade (or given) opponents;
+        """`n` matches: the `learner` on a random side against matchmade (or given) opponents;
         cooperative and mixed modes: a learning match takes a partner with `partner_share`."""
         matches = []
         for _ in range(n):
             seats = {}
             if not self.adversarial:
-                seats = {a: self.seat(league, LEARNER, a, learning) for a in self.agents}
+                seats = {a: self.seat(league, learner, a, learning) for a in self.agents}
                 if learning and self.partners and partner_share > 0:
                     self._seat_partner(seats, partner_share)
             else:
@@ -72,10 +73,10 @@ class Fixtures:
                 picks = (
                     [opponent] * len(others)
                     if opponent
-                    else self.matchmaker.pick(league, LEARNER, len(others), self.rng)
+                    else self.matchmaker.pick(league, learner, len(others), self.rng)
                 )
                 for a in self.sides[mine]:
-                    seats[a] = self.seat(league, LEARNER, a, learning)
+                    seats[a] = self.seat(league, learner, a, learning)
                 for side, pick in zip(others, picks, strict=True):
                     for a in side:
                         seats[a] = self.seat(league, pick, a, learning)

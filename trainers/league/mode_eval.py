@@ -9,7 +9,9 @@ other modes need their own, or a user cannot tell whether anything was learned:
   mixture of the learner's snapshots with the probabilities the matchmaker draws them with) and
   of the plain average over the snapshots and the learner (`eval/exploitability/average`, the
   fictitious-play average). A snapshot freezes a served version, so the policy of every version
-  is read once, when it is published (`observe`), and kept in the checkpoint.
+  is read once, when it is published (`observe`), and kept in the checkpoint. A population
+  (`--population N`) has its own: every member's last iterate and the population's
+  meta-strategy (`population_eval.PopulationExploitability`).
 - cooperative (`CooperativePair`): the share of games the learned adapters complete together
   with no bot in any seat (`eval/success_rate/pair`), and each role beside the scripted partner
   (`eval/success_rate/<role>_with_<partner>`). Partners may teach during training; the pair alone
@@ -306,9 +308,18 @@ def _bot_seats(episode: Episode) -> list[str]:
 
 # ---------------------------------------------------------------------- which one
 def make_mode_evaluation(
-    mode: str, env_id: str, env_kwargs: Mapping[str, Any], partners: Sequence[str]
+    mode: str,
+    env_id: str,
+    env_kwargs: Mapping[str, Any],
+    partners: Sequence[str],
+    population: int = 1,
 ) -> ModeEvaluation | None:
-    """The mode's measurement for this game, or None where the bots' win rates are the figure."""
+    """The mode's measurement for this game, or None where the bots' win rates are the figure;
+    with a `population` of more than one learner, its own (`population_eval`)."""
+    if env_id == "kuhn_poker_v0" and population > 1:
+        from trainers.league.population_eval import PopulationExploitability
+
+        return PopulationExploitability()
     if env_id == "kuhn_poker_v0":
         return KuhnExploitability()
     if mode == "cooperative":

@@ -246,6 +246,23 @@ class League:
         self.snapshot_marks.pop(player_id, None)
         return self._released([player.adapter_version])
 
+    def restart(self, player_id: str, old_id: str) -> None:
+        """A fresh start for a player in the ratings and payoffs: its games so far are
+        relabelled `old_id`, a player the league no longer holds (population-based training
+        does this when it overwrites a learner with a copy of another: those games were played
+        by the policy it had before). Its snapshots, and their games, keep their ids."""
+        self.get(player_id)
+        if old_id in self.players or old_id == player_id:
+            raise ValueError(f"{old_id!r} must be a new id, not one of the league's players")
+
+        def relabel(team: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(old_id if p == player_id else p for p in team)
+
+        records = [replace(r, teams=tuple(map(relabel, r.teams))) for r in self.records]
+        self.records, self._pairs, self._ratings_cache = [], {}, None
+        for record in records:
+            self.record(record)
+
     def _learner(self, learner_id: str) -> Player:
         player = self.get(learner_id)
         if player.kind != "learner":

@@ -8,7 +8,7 @@ the rollout samples from. Used to compute, e.g., Kuhn poker's exploitability of 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -57,6 +57,28 @@ def many_move_probabilities(
         weights = [math.exp(lp - top) for lp in mine]
         total = sum(weights)
         out.append({m: w / total for m, w in zip(moves, weights, strict=True)})
+    return out
+
+
+def served_reply_probabilities(
+    learner: Any,
+    served: Collection[tuple[str, int]],
+    items: Sequence[tuple[Any, Sequence[int], Sequence[str]]],
+) -> list[dict[str, float] | None]:
+    """Expected replies (`counterfactual.ReplyScorer`): for each (adapter ref, prompt, moves),
+    the replier's move probabilities read from the learner when its (name, version) is in
+    `served` (the learning adapters at the version that played); None for any other (a
+    snapshot, the base model). One `many_move_probabilities` call per adapter."""
+    by_adapter: dict[str, list[int]] = {}
+    for i, (ref, _, _) in enumerate(items):
+        if ref is not None and (ref.name, ref.version) in served:
+            by_adapter.setdefault(ref.name, []).append(i)
+    out: list[dict[str, float] | None] = [None] * len(items)
+    for name, index in by_adapter.items():
+        decisions = [(items[i][1], items[i][2]) for i in index]
+        probs = many_move_probabilities(learner, name, decisions, learner.tokenizer)
+        for i, p in zip(index, probs, strict=True):
+            out[i] = p
     return out
 
 

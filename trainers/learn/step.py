@@ -73,9 +73,7 @@ def lr_decay_factor(step: int, iterations: int, decay_start: float) -> float:
 
 
 class LearnStep:
-    def __init__(
-        self, learner: Learner, config: LearnConfig, lr_signal: str = "reward"
-    ) -> None:
+    def __init__(self, learner: Learner, config: LearnConfig, lr_signal: str = "reward") -> None:
         """`lr_signal`: what may move the LR ("reference" in zero-sum modes, see `adaptive`)."""
         from trainers.learn.algorithms import AdaptiveConfig, AdaptiveLoRAController
 
@@ -100,6 +98,9 @@ class LearnStep:
             self.controllers = {
                 name: AdaptiveLoRAController(name, adaptive) for name in learner.adapter_names
             }
+        #: KL coefficients set per adapter (population-based training, `set_kl_coef`) where no
+        #: controller adapts it; the others use `config.kl_coef`.
+        self.kl_coefs: dict[str, float] = {}
 
     def __call__(
         self,
@@ -146,7 +147,31 @@ class LearnStep:
         """The KL penalty's coefficient for adapter `name`'s next update: its controller's
         when that adapts it, else the configured one."""
         ctrl = self.controllers.get(name)
-        return ctrl.kl_coef if ctrl and ctrl.config.adapt_kl else self.config.kl_coef
+        if ctrl and ctrl.config.adapt_kl:
+            return ctrl.kl_coef
+        return self.kl_coefs.get(name, self.config.kl_coef)
+
+    def set_kl_coef(self, name: str, value: float) -> None:
+        """Set adapter `name`'s KL coefficient: its controller's when that adapts it (and goes
+        on adapting from there), else a fixed one for this adapter."""
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"kl_coef must be >= 0, got {value}")
+        ctrl = self.controllers.get(name)
+        if ctrl and ctrl.config.adapt_kl:
+            ctrl.kl_coef = float(value)
+        else:
+            self.kl_coefs[name] = float(value)
+
+    def copy_adapter(self, source: str, target: str) -> None:
+        """Give adapter `target` the training state `source` has here (PBT's exploit): its
+        controller's state (lr scale, KL coefficient, reward windows) and its KL coefficient.
+        The estimator's baselines are kept: they follow the new policy within a few updates."""
+        if source in self.controllers:
+            self.controllers[target].load_state_dict(self.controllers[source].state_dict())
+        if source in self.kl_coefs:
+            self.kl_coefs[target] = self.kl_coefs[source]
+        else:
+            self.kl_coefs.pop(target, None)
 
     def _bounded_update(
         self, name: str, samples: list, kl_coef: float, lr_scale: float, points: list
@@ -226,10 +251,12 @@ class LearnStep:
         return advantages, samples
 
     def state_dict(self) -> dict[str, Any]:
-        """As `trainer_state.json` holds them: {"controllers": {...}, "baselines": ... | None}."""
+        """As `trainer_state.json` holds them: {"controllers": {...}, "baselines": ... | None,
+        "kl_coefs": {...}}."""
         return {
             "controllers": {n: c.state_dict() for n, c in self.controllers.items()},
             "baselines": self.estimator.state_dict(),
+            "kl_coefs": dict(self.kl_coefs),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -237,3 +264,4 @@ class LearnStep:
             if name in self.controllers:
                 self.controllers[name].load_state_dict(ctrl_state)
         self.estimator.load_state_dict(state.get("baselines"))
+        self.kl_coefs = {k: float(v) for k, v in (state.get("kl_coefs") or {}).items()}

@@ -11,7 +11,11 @@
         league.json                {"league": League json,
                                     "ratings": {"elo": {player: x},
                                                 "openskill": {player: {mu, sigma, ordinal}}},
-                                    "payoff": {"players": [...], "win_rate": [[...]] | null}}
+                                    "payoff": {"players": [...], "win_rate": [[...]] | null},
+                                    with --population N > 1 also
+                                    "population": {"members", "hyperparameters"},
+                                    "meta": {solver: {"solver", "probabilities"}},
+                                    "lineage": {"format", "records": [...]}}
         run_report.json            summary: players, ratings, win rates, performance, paths
         checkpoints/step_N/        learner/ (`trainers.learn.state`: adapters/<name>/ as peft
                                    safetensors, optimizer/<name>.safetensors, learner.json),
@@ -101,6 +105,8 @@ TAG_OPENSKILL = "league/openskill_ordinal"
 TAG_PLAYERS = "league/players"
 TAG_WEIGHT_UPDATES = "league/weight_updates"
 TAG_PUBLISH_MS = "league/publish_latency_ms"
+TAG_META = "league/meta"  # league/meta/<solver>/<player>: a population's meta-strategies
+TAG_PBT = "pbt"  # pbt/<hyperparameter>/<member>, pbt/copies: population-based training
 TAG_TIME = "time"  # time/<phase>: seconds of each phase of an iteration (trainers.run.timing)
 TAG_CPU = "system/cpu_percent"
 TAG_RSS = "system/memory_rss_gb"
@@ -110,3 +116,4 @@ TAG_GPU_MEM = "system/gpu_memory_gb"
 TAG_DISK_FREE = "system/disk_free_gb"
 TEXT_TRANSCRIPT = "transcripts/sample"
 TEXT_CONFIG = "hyperparameters"
+TEXT_LINEAGE = "pbt/lineage"  # who copied whom in each PBT round

@@ -382,13 +382,19 @@ class RunMonitor:
         return self.matches.append_many(rows)
 
     def write_league(
-        self, league_json: str | Mapping[str, Any], ratings: Mapping[str, Any], payoff: Any
+        self,
+        league_json: str | Mapping[str, Any],
+        ratings: Mapping[str, Any],
+        payoff: Any,
+        extra: Mapping[str, Any] | None = None,
     ) -> Path:
-        """Replace league.json with {"league", "ratings", "payoff"}; `league_json` as
-        `League.to_json()` returns it (or already parsed)."""
+        """Replace league.json with {"league", "ratings", "payoff"} and the `extra` keys (a
+        population's "population", "meta" and "lineage"); `league_json` as `League.to_json()`
+        returns it (or already parsed)."""
         league = json.loads(league_json) if isinstance(league_json, str | bytes) else league_json
         path = self.run_dir / rf.LEAGUE
-        atomic_write_json(path, {"league": league, "ratings": ratings, "payoff": payoff})
+        content = {"league": league, "ratings": ratings, "payoff": payoff, **(extra or {})}
+        atomic_write_json(path, content)
         return path
 
     def write_report(self, report: Mapping[str, Any]) -> Path:
