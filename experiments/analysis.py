@@ -10,12 +10,16 @@ here, so both draw the same numbers. Reading the run is `experiments.run_data`'s
     capability_table(run)            # per player, capability axes scaled to 0..1 (radar)
     payoff_frame(run.league)         # row player's win rate against column player
     trend(run.scalars, TAG_RETURN)   # wide frame: one column per player, indexed by step
+    meta_frame(run.league)           # a population's meta-strategies: player x solver
+    lineage_frame(run.league)        # a population's PBT copies, one row each
 
 `league.json` holds `{"league": League json, "ratings": {...}, "payoff": {...}}`. Ratings are read
 either way round (`{"elo": {player: x}, "openskill": {player: {"mu", "sigma"}}}` or
 `{player: {"elo": x, ...}}`), the payoff as `{"players": [...], "win_rate": [[...]], ...}` or as
 nested `{row: {column: x}}`; where either is absent it is recomputed from the league's match
-records with `trainers.league.ratings` (pure functions of the records).
+records with `trainers.league.ratings` (pure functions of the records). A population run
+(`--population N`) adds "population" (members, their hyperparameters), "meta" ({solver:
+{"probabilities": {player: p}}}) and "lineage" ({"records": [...]}, `trainers.league.pbt`).
 """
 
 from __future__ import annotations
@@ -46,12 +50,16 @@ __all__ = [
     "RunData",
     "capability_table",
     "find_event_files",
+    "hyperparameter_trends",
     "latest",
     "latest_run",
+    "lineage_frame",
     "load_run",
     "load_scalars",
+    "meta_frame",
     "payoff_frame",
     "player_summary",
+    "population_members",
     "ratings_frame",
     "read_matches",
     "trend",
@@ -365,3 +373,60 @@ def capability_table(run: RunData, last_steps: int | None = None) -> pd.DataFram
     table = pd.DataFrame(axes, index=players).dropna(axis=1, how="all")
     table.index.name = "player"
     return table
+
+
+# ---------------------------------------------------------------------------------- population
+
+
+def population_members(league: Mapping[str, Any]) -> list[str]:
+    """The members of a population run (league.json's "population"); [] for the single learner,
+    which writes no "population"."""
+    population = league.get("population") or {}
+    return [str(m) for m in population.get("members", [])]
+
+
+def meta_frame(league: Mapping[str, Any]) -> pd.DataFrame:
+    """The meta-strategies of league.json's "meta": one row per player (members first, then
+    snapshots, as the solvers listed them), one column per solver (alpharank, nash); NaN where
+    a solver does not weigh a player. Empty without "meta"."""
+    columns = {
+        str(solver): pd.Series(meta.get("probabilities") or {}, dtype=float)
+        for solver, meta in (league.get("meta") or {}).items()
+    }
+    if not columns:
+        return pd.DataFrame(index=pd.Index([], name="player"), dtype=float)
+    order = list(dict.fromkeys(p for series in columns.values() for p in series.index))
+    frame = pd.DataFrame(columns).reindex(order)
+    frame.index.name = "player"
+    return frame
+
+
+def lineage_frame(league: Mapping[str, Any]) -> pd.DataFrame:
+    """league.json's PBT lineage, one row per copy in order: step, member (the copy),
+    copied_from, then `<hyperparameter>_before` and `<hyperparameter>_after` (lr, kl_coef).
+    Empty (those first three columns) without copies."""
+    records = (league.get("lineage") or {}).get("records") or []
+    rows = []
+    for r in records:
+        row = {
+            "step": int(r["step"]),
+            "member": str(r["member"]),
+            "copied_from": str(r["copied_from"]),
+        }
+        for when, key in (("before", "old_hyperparameters"), ("after", "new_hyperparameters")):
+            row.update({f"{k}_{when}": float(v) for k, v in (r.get(key) or {}).items()})
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=["step", "member", "copied_from"])
+    return pd.DataFrame(rows).sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def hyperparameter_trends(scalars: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """{hyperparameter: wide frame (index step, one column per member)} from the population's
+    `pbt/<hyperparameter>/<member>` scalars (`pbt/copies`, one value per step, is not one)."""
+    prefix = f"{rf.TAG_PBT}/"
+    tags = scalars["tag"].astype(str) if not scalars.empty else pd.Series(dtype=str)
+    names = sorted(
+        {t.split("/")[1] for t in tags.unique() if t.startswith(prefix) and t.count("/") == 2}
+    )
+    return {name: trend(scalars, f"{prefix}{name}") for name in names}

@@ -12,6 +12,12 @@ RUN_DIR/visualization_outputs/:
     return_vs_invalid_scatter.png mean return against invalid-move rate, per player and step
     dashboard.png                 the main panels on one page
 
+and, for a population run (`--population N`), where it logged them:
+
+    meta_strategy.png             the meta-solvers' distribution over members and snapshots
+    pbt_lineage.png               members over training steps, an arrow at each PBT copy
+    pbt_hyperparameters.png       each member's lr and KL coefficient over training steps
+
 A panel without data says so instead of failing, so a run that stopped early is drawn as far as
 it got; a folder that is not a run gets one line and exit status 2. The figures themselves live
 in `experiments.figures` (one module per family); their `fig_*` functions are exported here too.
@@ -30,9 +36,13 @@ from matplotlib.figure import Figure
 
 from experiments.analysis import NotARunDirectoryError, RunData, load_run
 from experiments.figures import (
+    POPULATION_FIGURES,
     Palette,
     fig_dashboard,
     fig_heatmap,
+    fig_hyperparameters,
+    fig_lineage,
+    fig_meta,
     fig_performance,
     fig_radar,
     fig_scatter,
@@ -40,14 +50,19 @@ from experiments.figures import (
     fig_trends,
     palette_of,
     player_palette,
+    population_figures,
 )
 from trainers.run import layout as rf
 
 __all__ = [
     "FIGURES",
     "FIGURE_FILES",
+    "POPULATION_FIGURE_FILES",
     "fig_dashboard",
     "fig_heatmap",
+    "fig_hyperparameters",
+    "fig_lineage",
+    "fig_meta",
     "fig_performance",
     "fig_radar",
     "fig_scatter",
@@ -56,6 +71,7 @@ __all__ = [
     "main",
     "palette_of",
     "player_palette",
+    "population_figures",
     "write_report",
 ]
 
@@ -70,6 +86,8 @@ FIGURE_FILES = (
     "return_vs_invalid_scatter.png",
     "dashboard.png",
 )
+#: A population run's figures (`experiments.figures.population`), drawn where it has their data.
+POPULATION_FIGURE_FILES = tuple(POPULATION_FIGURES)
 
 
 FIGURES: dict[str, Callable[[RunData, Palette], Figure]] = dict(
@@ -92,7 +110,8 @@ FIGURES: dict[str, Callable[[RunData, Palette], Figure]] = dict(
 def write_report(
     run: RunData | str | Path, out: str | Path | None = None, dpi: int = 110
 ) -> list[Path]:
-    """Draw every figure of a run into `out` (default RUN_DIR/visualization_outputs)."""
+    """Draw every figure of a run into `out` (default RUN_DIR/visualization_outputs): the
+    `FIGURES`, and a population run's own where it has their data."""
     if not isinstance(run, RunData):
         run = load_run(run)
     out_dir = Path(out) if out is not None else run.path / rf.FIGURES
@@ -101,7 +120,7 @@ def write_report(
     written = []
     with mpl.rc_context():
         sns.set_theme(style="whitegrid", context="notebook")
-        for name, draw in FIGURES.items():
+        for name, draw in {**FIGURES, **population_figures(run)}.items():
             path = out_dir / name
             draw(run, palette).savefig(path, dpi=dpi)
             logger.debug("wrote %s", path)
@@ -115,8 +134,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=(
             "Draw the figures of a LoRA League training run as PNG files: training trends, "
             "per-agent performance bars, a capability radar, the payoff heatmap, a 3D surface of "
-            "return over step x player, a return vs invalid-move scatter and a dashboard. Reads "
-            "only the files the run wrote (layout: trainers/run/layout.py)."
+            "return over step x player, a return vs invalid-move scatter and a dashboard; for a "
+            "population run also the meta-strategy, the PBT lineage and each member's "
+            "hyperparameters. Reads only the files the run wrote (layout: "
+            "trainers/run/layout.py)."
         ),
         epilog="Example: python -m experiments.report runs/team_battle__1__20261128-101500",
     )

@@ -5,8 +5,10 @@ torch's SummaryWriter, matches.csv with csv, league.json from a real `League`, r
 from `league.ratings`, run_report.json, config.json and metrics.jsonl. It returns what it wrote,
 so tests can compare the read-back values.
 
-The generic tests take the `run_dir` fixture. It is the synthetic run, and also the run named by
-the environment variable LORA_LEAGUE_TEST_RUN_DIR when that is set (e.g. a real smoke run).
+`population_run` is the same run with a population's league.json keys and `pbt/` scalars
+(`population_run.py`). The generic tests take the `run_dir` fixture. It is the synthetic run,
+and also the run named by the environment variable LORA_LEAGUE_TEST_RUN_DIR when that is set
+(e.g. a real smoke run).
 """
 
 from __future__ import annotations
@@ -189,6 +191,14 @@ def write_synthetic_run(path: str | Path) -> SyntheticRun:
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory) -> SyntheticRun:
     return write_synthetic_run(tmp_path_factory.mktemp("runs") / RUN_NAME)
+
+
+@pytest.fixture(scope="session")
+def population_run(tmp_path_factory):
+    """The synthetic run with what `--population` adds (`population_run.write_population_run`)."""
+    from tests.analysis.population_run import write_population_run
+
+    return write_population_run(tmp_path_factory.mktemp("runs") / "population__1__20261128-120000")
 
 
 def _run_dir_params() -> list[str]:

@@ -11,6 +11,8 @@ from trainers.run import layout as rf
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "analysis.ipynb"
 FIGURES = ("trends", "performance", "radar", "payoff", "scatter", "surface")
+#: A population run's own figures (`experiments.figures.population`), its only.
+POPULATION_FIGURES = ("meta_strategy", "pbt_lineage", "pbt_hyperparameters")
 
 
 def test_notebook_is_committed_without_outputs():
@@ -45,8 +47,9 @@ def execute_notebook(run_dir: Path | None, monkeypatch, cwd: Path | None = None)
     return nb, None
 
 
-def run_notebook(run_dir: Path, monkeypatch) -> None:
-    """Execute the notebook against `run_dir`; check every figure it saves."""
+def run_notebook(run_dir: Path, monkeypatch, population: bool = False) -> None:
+    """Execute the notebook against `run_dir`; check every figure it saves (a population's
+    own figures with `population`, and none of them without)."""
     out = Path(run_dir) / rf.FIGURES
     for old in out.glob("notebook_*.png"):
         old.unlink()
@@ -54,10 +57,21 @@ def run_notebook(run_dir: Path, monkeypatch) -> None:
     assert error is None, error
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    for name in FIGURES:
+    for name in FIGURES + (POPULATION_FIGURES if population else ()):
         assert_valid_png(out / f"notebook_{name}.png")
+    if not population:
+        assert not [
+            p
+            for p in out.glob("notebook_*.png")
+            if p.stem.removeprefix("notebook_") in POPULATION_FIGURES
+        ]
 
 
 @pytest.mark.slow
 def test_notebook_runs_against_the_run(run_dir: Path, monkeypatch):
     run_notebook(run_dir, monkeypatch)
+
+
+@pytest.mark.slow
+def test_notebook_draws_a_population(population_run, monkeypatch):
+    run_notebook(population_run.path, monkeypatch, population=True)
