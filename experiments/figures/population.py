@@ -77,12 +77,13 @@ def draw_meta(ax: Axes, probabilities: pd.Series, title: str, palette: Palette) 
 def fig_meta(run: RunData, palette: Palette) -> Figure:
     """The meta-strategies of league.json's "meta" (the last iteration's), one panel a solver."""
     frame = meta_frame(run.league)
-    fig = Figure(figsize=(6 + 0.45 * len(frame) * max(frame.shape[1], 1), 5), layout="constrained")
+    width = max(10.0, 3.0 + 0.45 * len(frame) * max(frame.shape[1], 1))
+    fig = Figure(figsize=(width, 5), layout="constrained")
     axes = fig.subplots(1, max(frame.shape[1], 1), squeeze=False)[0]
     for ax, solver in zip(axes, frame.columns, strict=False):
         draw_meta(ax, frame[solver], SOLVER_TITLES.get(str(solver), str(solver)), palette)
     fig.suptitle(
-        f"Meta-strategy over members and snapshots (hatched): {run.name}\n[league.json: meta]"
+        f"Meta-strategy over members and snapshots (hatched)\n{run.name} [league.json: meta]"
     )
     return fig
 
@@ -119,9 +120,6 @@ def draw_lineage(
         edge.append(palette.get(copy["member"], GREY))
     if xs:
         ax.scatter(xs, ys, s=60, marker="o", color="white", edgecolors=edge, linewidths=2, zorder=3)
-    else:
-        ax.text(0.5, 0.5, "no PBT copy yet: no member rated clearly below another",
-                transform=ax.transAxes, ha="center", va="center", color="0.35")  # fmt: skip
     ax.set_yticks(list(rows.values()), members)
     ax.set_ylim(len(members) - 0.4, -0.6)  # first member on top
     ax.set_xlim(-0.3, max(steps, 1) + 0.6)
@@ -137,10 +135,13 @@ def fig_lineage(run: RunData, palette: Palette) -> Figure:
     lineage = lineage_frame(run.league)
     draw_lineage(fig.add_subplot(), members, lineage, last_step(run), palette)
     every = (run.league.get("population") or {}).get("pbt_every", 0)
-    fig.suptitle(
-        f"PBT lineage, every {every} iterations: {len(lineage)} copies (arrow: source -> copy, "
-        f"with its new lr): {run.name}\n[league.json: lineage]"
+    copies = (
+        f"{len(lineage)} copies (arrow: source -> copy, with its new lr)"
+        if len(lineage)
+        else "no copy yet: no member was rated clearly below another"
     )
+    fig.suptitle(f"PBT lineage, a round every {every} iterations: {copies}\n{run.name} "
+                 "[league.json: lineage]")  # fmt: skip
     return fig
 
 
@@ -150,16 +151,19 @@ def fig_lineage(run: RunData, palette: Palette) -> Figure:
 def draw_hyperparameter(
     ax: Axes, name: str, wide: pd.DataFrame, lineage: pd.DataFrame, palette: Palette
 ) -> None:
-    """One step line per member over training; a marker where a PBT copy set the member's value."""
+    """One step line per member over training, the first members widest so that equal values
+    all show; a star where a PBT copy set the member's value."""
     wide = wide.dropna(axis=1, how="all")
     title = f"{name} per member [pbt/{name}/<member>]"
     if wide.empty:
         no_data(ax, title, f"nothing logged under pbt/{name}")
         return
-    for member in wide.columns:
+    widths = np.linspace(4.0, 1.2, len(wide.columns)) if len(wide.columns) > 1 else [1.5]
+    for member, width in zip(wide.columns, widths, strict=True):
         series = wide[member].dropna()
         ax.plot(series.index, series.to_numpy(), drawstyle="steps-post", marker="o",
-                markersize=3, label=str(member), color=palette.get(str(member)))  # fmt: skip
+                markersize=2 + width, linewidth=width, label=str(member),
+                color=palette.get(str(member)))  # fmt: skip
     points = [
         (int(r["step"]), float(wide.at[int(r["step"]), r["member"]]), r["member"])
         for _, r in lineage.iterrows()
@@ -188,7 +192,7 @@ def fig_hyperparameters(run: RunData, palette: Palette) -> Figure:
     for ax, (name, wide) in zip(axes, trends.items(), strict=False):
         order = [m for m in members if m in wide] + [c for c in wide if c not in members]
         draw_hyperparameter(ax, name, wide[order], lineage, palette)
-    fig.suptitle(f"Hyperparameters per member (stars: PBT copies): {run.name}")
+    fig.suptitle(f"Hyperparameters per member (stars: PBT copies)\n{run.name}")
     return fig
 
 
