@@ -16,11 +16,13 @@ from trainers.config import TrainerConfig
 # 2 keeps the chat model exploring both moves. The measure is exact exploitability, read from
 # the learner every 5 updates (`trainers.league.mode_eval`): of the last iterate and of the
 # league's meta-strategy over the snapshots; with no bots in the league there are no win rates.
+# 40 iterations: about 40 minutes on 2 cores (a median 59 s an iteration), inside the 45 the
+# mode is given; the recipe's first measured run went on to 50 (docs/benchmarks.md).
 DEFAULT = TrainerConfig.build(
     experiment="competitive", env_id="kuhn_poker_v0", mode="competitive", share="all", bots=(),
     matchmaking="pfsp", snapshot_every=5, eval_every=5, advantage="decision_q",
     q_target_coef=1.0, lr=2e-3, betas=(0.0, 0.999), epochs=4, trust_region_kl=0.1,
-    iterations=50, games_per_iteration=32, temperature=2.0, learner_dtype="bfloat16",
+    iterations=40, games_per_iteration=32, temperature=2.0, learner_dtype="bfloat16",
     kl_coef=1e-4, max_new_tokens=8,
 )  # fmt: skip
 
