@@ -1,7 +1,6 @@
-"""Mixed motives: one adapter plays both seats of the iterated prisoner's dilemma
-(`prisoners_dilemma_v0`), a message before each move, sharing part of its reward with its own
-other seat (the payoff mix l), and meets tit-for-tat, always-defect and random players who share
-nothing."""
+"""Mixed motives: two adapters play the iterated prisoner's dilemma (`prisoners_dilemma_v0`), a
+message before each move, sharing part of their reward with each other (the payoff mix l), and
+meet tit-for-tat, always-defect and random players who share nothing."""
 
 from __future__ import annotations
 
@@ -10,19 +9,20 @@ from pathlib import Path
 from experiments import cli
 from trainers.config import TrainerConfig
 
-# One adapter for both seats (share all): with an adapter per seat the two split into a
-# defector and a cooperator that pays for it (seed 0: pair cooperation 0.48, docs/benchmarks.md).
-# The seats share reward (l moves from 0.5 to 0 over the run: below about 0.2 cooperation pays
-# whatever the other does), but not with outsiders: half the training games
+# The two adapters share reward with each other (l moves from 0.5 to 0 over the run: below about
+# 0.2 cooperation pays whatever the other does), but not with outsiders: half the training games
 # put one of the panel's scripted players in a seat (partners), and those games pay each seat its
 # own score (`trainers.league.modes`), so what is learned against a defector is to defect. The
 # panel's references are played in evaluation, 100 games each at the start and the end: the
 # learner's raw score per round beside tit-for-tat's own (`trainers.league.mode_eval`). Messages
 # are decoded within the `[say ...]` format (the game's `move_format`). lr 2e-3 and episode
-# returns (gamma 1): a move's worth includes the reply it provokes in the next round.
+# returns (gamma 1): a move's worth includes the reply it provokes in the next round. Measured
+# (docs/benchmarks.md, "Every mode from its own command"): the panel above tit-for-tat's, but the
+# pair split into a defector and a cooperator (pair cooperation 0.48); one adapter for both seats
+# (share all) defected everywhere by l = 0.33. The pair's cooperation is not solved yet.
 DEFAULT = TrainerConfig.build(
     experiment="mixed", env_id="prisoners_dilemma_v0", env_kwargs={"rounds": 3}, mode="mixed",
-    share="all", mix_start=0.5, mix_end=0.0, bots=(),
+    share="agent", mix_start=0.5, mix_end=0.0, bots=(),
     partners=("tit_for_tat", "always_defect", "random"), partner_share=0.5, lr=2e-3, kl_coef=0.0,
     iterations=16, games_per_iteration=16, eval_every=8, eval_games=16, final_eval_games=100,
 )  # fmt: skip
