@@ -75,7 +75,7 @@ SCENARIOS = {
         mode="competitive", share="all", bots=("rock_biased",), matchmaking="uniform",
         snapshot_every=0, eval_every=0,
     )),
-    # experiments/competitive.py's default, its exploitability probed every 2 updates.
+    # experiments/competitive.py's default: its exact exploitability where the preset evaluates.
     "kuhn": Benchmark("kuhn", _measured(COMPETITIVE, "kuhn")),
     # experiments/team_battle.py's default: the win rates and the captain where the preset
     # evaluates (step 0 and the last).

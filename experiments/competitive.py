@@ -16,8 +16,7 @@ from trainers.config import TrainerConfig
 # 2 keeps the chat model exploring both moves. The measure is exact exploitability, read from
 # the learner every 5 updates (`trainers.league.mode_eval`): of the last iterate and of the
 # league's meta-strategy over the snapshots; with no bots in the league there are no win rates.
-# 40 iterations: about 40 minutes on 2 cores (a median 59 s an iteration), inside the 45 the
-# mode is given; the recipe's first measured run went on to 50 (docs/benchmarks.md).
+# 40 iterations keep a 2-core run inside the mode's 45 minutes (docs/benchmarks.md, "Kuhn poker").
 DEFAULT = TrainerConfig.build(
     experiment="competitive", env_id="kuhn_poker_v0", mode="competitive", share="all", bots=(),
     matchmaking="pfsp", snapshot_every=5, eval_every=5, advantage="decision_q",

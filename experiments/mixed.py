@@ -16,10 +16,9 @@ from trainers.config import TrainerConfig
 # panel's references are played in evaluation, 100 games each at the start and the end: the
 # learner's raw score per round beside tit-for-tat's own (`trainers.league.mode_eval`). Messages
 # are decoded within the `[say ...]` format (the game's `move_format`). lr 2e-3 and episode
-# returns (gamma 1): a move's worth includes the reply it provokes in the next round. Measured
-# (docs/benchmarks.md, "Every mode from its own command"): the panel above tit-for-tat's, but the
-# pair split into a defector and a cooperator (pair cooperation 0.48); one adapter for both seats
-# (share all) defected everywhere by l = 0.33. The pair's cooperation is not solved yet.
+# returns (gamma 1): a move's worth includes the reply it provokes in the next round. An adapter
+# per seat: one shared adapter (share all) learned to defect in every seat while l was above 0.2
+# (docs/benchmarks.md, "Every mode from its own command", where the pair's cooperation is open).
 DEFAULT = TrainerConfig.build(
     experiment="mixed", env_id="prisoners_dilemma_v0", env_kwargs={"rounds": 3}, mode="mixed",
     share="agent", mix_start=0.5, mix_end=0.0, bots=(),

@@ -377,7 +377,8 @@ class SelfPlayTrainer:
     # ------------------------------------------------------------------ evaluate and log
     def evaluate(self, games: int | None = None) -> dict[str, float]:
         """Win rate of the current learner against each bot, with its 95% interval, in games
-        that do not train; the controllers read the pooled result as their reference signal."""
+        that do not train (the controllers read the pooled result as their reference signal),
+        and the mode's own figures (`trainers.league.mode_eval`)."""
         results = {}
         for bot in self.league.bots():
             n = games or self.config.league.eval_games

@@ -1,5 +1,6 @@
 """Each mode's evaluation (`trainers.league.mode_eval`) on hand-made inputs: the Kuhn figures
-against the theory (itself equal to OpenSpiel's, tests/envs), the intervals, the success rule."""
+against the theory (itself equal to OpenSpiel's: tests/theory/test_kuhn_mixture.py), the
+intervals, the dilemma panel's seats, the success rule."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from trainers.episode import Episode, Trajectory
 from trainers.league.matchmaking import PFSPMatchmaker, UniformMatchmaker
 from trainers.league.mode_eval import (
     KuhnExploitability,
-    completed,
     make_mode_evaluation,
     mean_interval,
     panel_mean,
@@ -29,6 +29,7 @@ from trainers.league.mode_eval import (
 from trainers.league.population import League
 from trainers.league.publishing import LEARNER
 from trainers.league.ratings import MatchRecord
+from trainers.run.metrics import task_completed
 
 
 def as_floats(table):
@@ -139,9 +140,9 @@ def episode(raw: dict[str, float], forfeited_by=None) -> Episode:
 
 
 def test_a_cooperative_game_is_done_when_its_group_scores_without_a_forfeit():
-    assert completed(episode({"player_0": 0.9, "player_1": 0.9}))
-    assert not completed(episode({"player_0": -0.1, "player_1": 0.0}))
-    assert not completed(episode({"player_0": 1.0, "player_1": 1.0}, forfeited_by="player_0"))
+    assert task_completed(episode({"player_0": 0.9, "player_1": 0.9}))
+    assert not task_completed(episode({"player_0": -0.1, "player_1": 0.0}))
+    assert not task_completed(episode({"player_0": 1.0, "player_1": 1.0}, forfeited_by="player_0"))
 
 
 def test_each_mode_gets_its_own_evaluation():
@@ -157,3 +158,57 @@ def test_each_mode_gets_its_own_evaluation():
     # Betting and calling whatever the card is card-blind: the floor of 1/3, below uniform play.
     assert exploitability(always_bet()) == pytest.approx(float(Fraction(1, 3)))
     assert Fraction(1, 3) < UNIFORM_EXPLOITABILITY
+
+
+class CooperatingLearner:
+    """The dilemma played for real by the scripted bots, the learner's seats by an always-
+    cooperating bot under the learner's adapter: known scores for the panel's bookkeeping."""
+
+    def __init__(self, rounds: int) -> None:
+        from trainers.rollout import Rollout
+
+        self.real = Rollout(None, "prisoners_dilemma_v0", {"rounds": rounds}, payoff="mixed")
+
+    def play(self, matches, step=0, mix=0.5):
+        from trainers.rollout import MatchSpec, Seat
+
+        scripted = [
+            MatchSpec(m.seed, {
+                a: Seat(s.player, bot="always_cooperate") if s.adapter else s
+                for a, s in m.seats.items()
+            })
+            for m in matches
+        ]  # fmt: skip
+        episodes = self.real.play(scripted, step)
+        for ep, m in zip(episodes, matches, strict=True):
+            for a, s in m.seats.items():
+                if s.adapter is not None:
+                    ep.trajectories[a].adapter = (s.adapter.name, s.adapter.version)
+        return episodes
+
+
+def test_the_dilemma_panel_scores_each_side_of_each_game():
+    from trainers.league.fixtures import Fixtures
+    from trainers.league.mode_eval import DilemmaPanel
+
+    agents = ["player_0", "player_1"]
+    league = League()
+    league.add_learner(LEARNER, version=1)
+    fixtures = Fixtures(agents, {a: a for a in agents}, "agent", False, UniformMatchmaker(), 0)
+    trainer = SimpleNamespace(
+        agents=agents, league=league, fixtures=fixtures, rollout=CooperatingLearner(3), step=0,
+        config=SimpleNamespace(league=SimpleNamespace(eval_temperature=None)),
+        make_matches=lambda n, learning: fixtures.make(league, n, learning=learning),
+    )  # fmt: skip
+    out = DilemmaPanel(rounds=3).measure(trainer, games=10)
+    # The cooperator earns R = 0.6 a round beside tit-for-tat and itself, S = 0 beside a defector.
+    assert out["eval/score/tit_for_tat"] == pytest.approx(0.6)
+    assert out["eval/score/learned_pair"] == pytest.approx(0.6)
+    assert out["eval/score/always_defect"] == pytest.approx(0.0)
+    # Tit-for-tat: 0.6 against itself and the cooperator; (0 + 0.2 + 0.2) / 3 against a defector.
+    random = out["eval/score/random"]
+    mine = (0.6 + 0.6 + 0.0 + random) / 4
+    assert out["eval/panel_score/learner"] == pytest.approx(mine)
+    tft = out["eval/panel_score/tit_for_tat"]
+    assert 0.6 / 4 + 0.6 / 4 + 0.4 / 3 / 4 < tft < 0.6 / 4 + 0.6 / 4 + 0.4 / 3 / 4 + 0.25
+    assert out["eval/panel_score_low/learner"] <= mine <= out["eval/panel_score_high/learner"]

@@ -4,17 +4,19 @@ A win rate against the scripted bots (`trainers.league.evaluation`) is team batt
 other modes need their own, or a user cannot tell whether anything was learned:
 
 - competitive, Kuhn poker (`KuhnExploitability`): exact exploitability over all 12 information
-  sets, read from the learner (no sampling noise): of the last iterate
-  (`eval/exploitability/last`), of the league's meta-strategy (`eval/exploitability/meta`: the
-  mixture of the learner's snapshots with the probabilities the matchmaker draws them with) and
-  of the plain average over the snapshots and the learner (`eval/exploitability/average`, the
-  fictitious-play average). A snapshot freezes a served version, so the policy of every version
-  is read once, when it is published (`observe`), and kept in the checkpoint. A population
-  (`--population N`) has its own: every member's last iterate and the population's
-  meta-strategy (`population_eval.PopulationExploitability`).
+  sets, read from the learner (no sampling noise; each seat's sets from the adapter that plays
+  that seat): of the last iterate (`eval/exploitability/last`), of the league's meta-strategy
+  (`eval/exploitability/meta`: the mixture of the learner's snapshots with the probabilities the
+  matchmaker draws them with; a matchmaker that also draws the learner itself, self_play, has
+  that share left out) and of the plain average over the snapshots kept (`max_snapshots`) and
+  the learner (`eval/exploitability/average`). A policy is read under the learner's scorer, at
+  the rollout's sampling temperature: the distribution the league plays. A snapshot freezes a
+  served version, so the policy of every version is read once, when it is published (`observe`),
+  and kept in the checkpoint. A population (`--population N`) has its own: every member's last
+  iterate and the population's meta-strategy (`population_eval.PopulationExploitability`).
 - cooperative (`CooperativePair`): the share of games the learned adapters complete together
   with no bot in any seat (`eval/success_rate/pair`), and each role beside the scripted partner
-  (`eval/success_rate/<role>_with_<partner>`). Partners may teach during training; the pair alone
+  (`eval/success_rate/<role>+<partner>`). Partners may teach during training; the pair alone
   is what the run learned.
 - mixed, the iterated prisoner's dilemma (`DilemmaPanel`): the learner's raw score per round (the
   selfish payoff, l = 1) against a panel of references: tit-for-tat, always-defect, random and its
@@ -23,9 +25,9 @@ other modes need their own, or a user cannot tell whether anything was learned:
   (`eval/panel_score/tit_for_tat`), and how often the learned pair cooperates with itself
   (`eval/cooperation_rate/pair`).
 
-Every rate and mean comes with its 95% interval under `eval/<figure>_low/<ref>` and
-`eval/<figure>_high/<ref>`, as the win rates do, so the closing table and the dashboard draw them
-the same way.
+Every rate and mean comes with its 95% interval (from one value per game: the seats of a game
+are not independent samples) under `eval/<figure>_low/<ref>` and `eval/<figure>_high/<ref>`, as
+the win rates do, so the closing table and the dashboard's bands read them the same way.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from trainers.intervals import WinRate
 from trainers.league.publishing import LEARNER
 from trainers.rollout import MatchSpec, Seat
+from trainers.run.metrics import task_completed
 
 if TYPE_CHECKING:
     from trainers.episode import Episode
@@ -138,13 +141,6 @@ def _play(trainer: Trainer, matches: list[MatchSpec]) -> list[Episode]:
     return trainer.rollout.play(matches, step=trainer.step)
 
 
-def completed(episode: Episode) -> bool:
-    """A cooperative game done: no forfeit, not cut short and a positive group raw score (the
-    signal game: the listener picked the target)."""
-    raw = [t.raw_score for t in episode.trajectories.values()]
-    return episode.forfeited_by is None and not episode.truncated and statistics.fmean(raw) > 0
-
-
 # ---------------------------------------------------------------------- competitive (Kuhn)
 class KuhnExploitability:
     """Exact exploitability of the learner's last iterate, meta-strategy and average."""
@@ -155,14 +151,18 @@ class KuhnExploitability:
 
     def observe(self, trainer: Trainer) -> None:
         """Read the policy of the version just published (the learner holds its weights)."""
+        from envs.kuhn_poker.theory import info_sets
         from trainers.learn.probe import kuhn_policy_table
 
         version = trainer.league.get(LEARNER).version
         if version is not None and version not in self.tables:
-            learner = trainer.learner
-            self.tables[version] = kuhn_policy_table(
-                learner, trainer.adapters[0], learner.tokenizer
-            )
+            learner, table, read = trainer.learner, {}, {}
+            for seat, agent in enumerate(trainer.agents):  # each seat's sets from its adapter
+                name = trainer.fixtures.seat(trainer.league, LEARNER, agent, False).adapter.name
+                if name not in read:  # share all: one adapter, read once
+                    read[name] = kuhn_policy_table(learner, name, learner.tokenizer)
+                table.update({key: read[name][key] for key in info_sets(seat)})
+            self.tables[version] = table
         keep = {p.version for p in trainer.league.snapshots(of=LEARNER)} | {version}
         self.tables = {v: t for v, t in self.tables.items() if v in keep}
 
@@ -223,11 +223,13 @@ class CooperativePair(_Stateless):
 
     def measure(self, trainer: Trainer, games: int) -> dict[str, float]:
         pair = _play(trainer, trainer.make_matches(games, learning=False))
-        out = rate_scalars("success_rate", "pair", WinRate(sum(map(completed, pair)), len(pair)))
+        out = rate_scalars(
+            "success_rate", "pair", WinRate(sum(map(task_completed, pair)), len(pair))
+        )
         if self.partner is not None and len(trainer.agents) > 1:
             for agent in trainer.agents:
                 episodes = _play(trainer, _with_bots(trainer, games, [agent], self.partner))
-                done = WinRate(sum(map(completed, episodes)), len(episodes))
+                done = WinRate(sum(map(task_completed, episodes)), len(episodes))
                 out.update(rate_scalars("success_rate", f"{agent}+{self.partner}", done))
         return out
 
@@ -249,8 +251,10 @@ class DilemmaPanel(_Stateless):
         panel = [("panel_score", "learner"), ("panel_score", "tit_for_tat")]
         return [*panel, *scores, ("cooperation_rate", "pair")]
 
-    def per_round(self, episode: Episode, seats: Sequence[str]) -> list[float]:
-        return [episode.trajectories[a].raw_score / self.rounds for a in seats]
+    def per_round(self, episode: Episode, seats: Sequence[str]) -> float:
+        """The seats' mean raw score per round in one game: one value a game, since the two
+        seats of a game are not independent samples."""
+        return statistics.fmean(episode.trajectories[a].raw_score for a in seats) / self.rounds
 
     def measure(self, trainer: Trainer, games: int) -> dict[str, float]:
         from trainers.league.mix_control import COOPERATE, dilemma_moves
@@ -264,11 +268,11 @@ class DilemmaPanel(_Stateless):
                 n = games // len(agents) + (k < games % len(agents))
                 matches += _with_bots(trainer, n, [agent], bot)
             episodes = _play(trainer, matches)
-            mine[bot] = [s for ep in episodes for s in self.per_round(ep, _llm_seats(ep))]
+            mine[bot] = [self.per_round(ep, _llm_seats(ep)) for ep in episodes]
             if bot == "tit_for_tat":  # tit-for-tat's side of these games: it meets the learner
-                tft[PAIR] = [s for ep in episodes for s in self.per_round(ep, _bot_seats(ep))]
+                tft[PAIR] = [self.per_round(ep, _bot_seats(ep)) for ep in episodes]
         pair = _play(trainer, trainer.make_matches(games, learning=False))
-        mine[PAIR] = [s for ep in pair for s in self.per_round(ep, agents)]
+        mine[PAIR] = [self.per_round(ep, agents) for ep in pair]
         for bot in PANEL_BOTS:  # scripted against scripted: no engine call
             seats = [Seat("bot:tit_for_tat", bot="tit_for_tat"), Seat(f"bot:{bot}", bot=bot)]
             matches = [
@@ -276,15 +280,18 @@ class DilemmaPanel(_Stateless):
                 for _ in range(games)
             ]
             episodes = trainer.rollout.play(matches, step=trainer.step)
-            tft[bot] = [s for ep in episodes for s in self.per_round(ep, agents[:1])]
-        moves = [m for ep in pair for t in ep.trajectories.values() for m in dilemma_moves(t)]
-        cooperation = WinRate(moves.count(COOPERATE), len(moves))
+            tft[bot] = [self.per_round(ep, agents[:1]) for ep in episodes]
+        cooperation = []  # per game: the share of the pair's moves that cooperate
+        for ep in pair:
+            moves = [m for t in ep.trajectories.values() for m in dilemma_moves(t)]
+            if moves:
+                cooperation.append(moves.count(COOPERATE) / len(moves))
         out: dict[str, float] = {}
         for member, scores in mine.items():
             out.update(interval_scalars("score", member, mean_interval(scores)))
         out.update(interval_scalars("panel_score", "learner", panel_mean(mine)))
         out.update(interval_scalars("panel_score", "tit_for_tat", panel_mean(tft)))
-        out.update(rate_scalars("cooperation_rate", "pair", cooperation))
+        out.update(interval_scalars("cooperation_rate", "pair", mean_interval(cooperation)))
         return out
 
 

@@ -76,17 +76,20 @@ def player_stats(episodes: Sequence[Episode]) -> dict[str, dict[str, float]]:
     return out
 
 
+def task_completed(episode: Episode) -> bool:
+    """A cooperative game done: no forfeit, not cut short and a positive group raw score (the
+    signal game: the listener picked the target). In a game whose raw score is positive without
+    cooperating (public goods, negotiation) it says little."""
+    raw = [t.raw_score for t in episode.trajectories.values()]
+    return episode.forfeited_by is None and not episode.truncated and float(np.mean(raw)) > 0
+
+
 def cooperation_stats(episodes: Sequence[Episode]) -> dict[str, float]:
-    """Cooperative games: task completion (no forfeit, not cut, positive group score) and the
-    cooperation score (mean group return)."""
+    """Cooperative games: task completion (`task_completed`) and the cooperation score (mean
+    group return)."""
     if not episodes:
         return {}
-    completed = [
-        ep.forfeited_by is None
-        and not ep.truncated
-        and np.mean([t.raw_score for t in ep.trajectories.values()]) > 0
-        for ep in episodes
-    ]
+    completed = [task_completed(ep) for ep in episodes]
     group = [np.mean(list(ep.returns.values())) for ep in episodes]
     return {
         "task_completion_rate": float(np.mean(completed)),
