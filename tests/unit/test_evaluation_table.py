@@ -59,3 +59,12 @@ def test_the_table_is_read_from_the_log_in_step_order_past_a_torn_line(tmp_path)
     assert "0.50 [0.40, 0.60]" in text and "0.81 [0.72, 0.87]" in text, text
     assert "0.60 [" not in text, text  # step 8 is neither the first nor the last
     assert read_evaluation_table(tmp_path / "missing.jsonl") == ""
+
+
+def test_a_populations_lead_member_gives_the_invalid_move_row():
+    rows = [
+        {"step": 1, "charts/invalid_move_rate/main0": 0.3},
+        {"step": 2, "charts/invalid_move_rate/main0": 0.1},
+    ]
+    ((start, end),) = evaluation_table(rows).values()
+    assert (start[1], end[1]) == (0.3, 0.1)

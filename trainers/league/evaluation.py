@@ -92,6 +92,8 @@ _EVAL = "eval/"
 _BOUNDS = ("_low", "_high")
 #: The learner's invalid-move rate in training games: the last row of the closing table.
 INVALID_TAG = f"{TAG_INVALID_RATE}/{LEARNER}"
+#: A population's lead member (`--population N`: main0) stands for the learner.
+INVALID_TAGS = (INVALID_TAG, f"{INVALID_TAG}0")
 INVALID_ROW = ("~invalid_move_rate", "training")  # "~" sorts it after the evaluations
 
 
@@ -105,7 +107,7 @@ def evaluation_table(
     first: dict[tuple[str, str], Point] = {}
     last: dict[tuple[str, str], Point] = {}
     for row in rows:
-        invalid = row.get(INVALID_TAG)
+        invalid = next((row[t] for t in INVALID_TAGS if t in row), None)
         if invalid is not None:  # the training games' share of invalid moves, not an evaluation
             point = (int(row["step"]), float(invalid), float(invalid), float(invalid))
             first.setdefault(INVALID_ROW, point)
