@@ -134,6 +134,13 @@ def _with_bots(trainer: Trainer, n: int, learner_seats: Sequence[str], bot: str)
     return matches
 
 
+def _play_groups(trainer: Trainer, groups: dict[str, list[MatchSpec]]) -> dict[str, list]:
+    """Every group's matches in one `Rollout.play` (one engine batch per move for all of them:
+    bigger batches than a call per group), the episodes handed back by group."""
+    episodes = iter(_play(trainer, [m for matches in groups.values() for m in matches]))
+    return {name: [next(episodes) for _ in matches] for name, matches in groups.items()}
+
+
 def _play(trainer: Trainer, matches: list[MatchSpec]) -> list[Episode]:
     temperature = trainer.config.league.eval_temperature
     for match in matches:
@@ -222,15 +229,15 @@ class CooperativePair(_Stateless):
         return [("success_rate", ref) for ref in ("pair", *roles)]
 
     def measure(self, trainer: Trainer, games: int) -> dict[str, float]:
-        pair = _play(trainer, trainer.make_matches(games, learning=False))
-        out = rate_scalars(
-            "success_rate", "pair", WinRate(sum(map(task_completed, pair)), len(pair))
-        )
+        groups = {"pair": trainer.make_matches(games, learning=False)}
         if self.partner is not None and len(trainer.agents) > 1:
             for agent in trainer.agents:
-                episodes = _play(trainer, _with_bots(trainer, games, [agent], self.partner))
-                done = WinRate(sum(map(task_completed, episodes)), len(episodes))
-                out.update(rate_scalars("success_rate", f"{agent}+{self.partner}", done))
+                role = f"{agent}+{self.partner}"
+                groups[role] = _with_bots(trainer, games, [agent], self.partner)
+        out: dict[str, float] = {}
+        for ref, episodes in _play_groups(trainer, groups).items():
+            done = WinRate(sum(map(task_completed, episodes)), len(episodes))
+            out.update(rate_scalars("success_rate", ref, done))
         return out
 
 
@@ -260,27 +267,31 @@ class DilemmaPanel(_Stateless):
         from trainers.league.mix_control import COOPERATE, dilemma_moves
 
         agents = trainer.agents
-        mine: dict[str, list[float]] = {}
-        tft: dict[str, list[float]] = {}
+        groups: dict[str, list[MatchSpec]] = {}
         for bot in PANEL_BOTS:  # the learner's adapter in each seat in turn
-            matches = []
+            groups[bot] = []
             for k, agent in enumerate(agents):
                 n = games // len(agents) + (k < games % len(agents))
-                matches += _with_bots(trainer, n, [agent], bot)
-            episodes = _play(trainer, matches)
-            mine[bot] = [self.per_round(ep, _llm_seats(ep)) for ep in episodes]
-            if bot == "tit_for_tat":  # tit-for-tat's side of these games: it meets the learner
-                tft[PAIR] = [self.per_round(ep, _bot_seats(ep)) for ep in episodes]
-        pair = _play(trainer, trainer.make_matches(games, learning=False))
-        mine[PAIR] = [self.per_round(ep, agents) for ep in pair]
-        for bot in PANEL_BOTS:  # scripted against scripted: no engine call
+                groups[bot] += _with_bots(trainer, n, [agent], bot)
+        groups[PAIR] = trainer.make_matches(games, learning=False)
+        for bot in PANEL_BOTS:  # tit-for-tat against the scripted members: no engine call
             seats = [Seat("bot:tit_for_tat", bot="tit_for_tat"), Seat(f"bot:{bot}", bot=bot)]
-            matches = [
+            groups[f"tft:{bot}"] = [
                 MatchSpec(trainer.fixtures.next_seed(), dict(zip(agents, seats, strict=True)))
                 for _ in range(games)
             ]
-            episodes = trainer.rollout.play(matches, step=trainer.step)
-            tft[bot] = [self.per_round(ep, agents[:1]) for ep in episodes]
+        played = _play_groups(trainer, groups)
+        mine = {
+            bot: [self.per_round(ep, _llm_seats(ep)) for ep in played[bot]] for bot in PANEL_BOTS
+        }
+        pair = played[PAIR]
+        mine[PAIR] = [self.per_round(ep, agents) for ep in pair]
+        tft = {
+            bot: [self.per_round(ep, agents[:1]) for ep in played[f"tft:{bot}"]]
+            for bot in PANEL_BOTS
+        }
+        # tit-for-tat's side of its games against the learner: it meets the learned player
+        tft[PAIR] = [self.per_round(ep, _bot_seats(ep)) for ep in played["tit_for_tat"]]
         cooperation = []  # per game: the share of the pair's moves that cooperate
         for ep in pair:
             moves = [m for t in ep.trajectories.values() for m in dilemma_moves(t)]
