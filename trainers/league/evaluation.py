@@ -44,14 +44,14 @@ TAG_EVAL_HIGH = "eval/win_rate_high"
 TAG_EVAL_GAMES = "eval/games"
 
 
-def eval_scalars(results: Mapping[str, WinRate]) -> dict[str, float]:
-    """Scalars of one evaluation: rate, 95% interval and games per reference."""
+def eval_scalars(results: Mapping[str, WinRate], figure: str = "win_rate") -> dict[str, float]:
+    """Scalars of one evaluation: `eval/<figure>`, its 95% interval and games per reference."""
     out: dict[str, float] = {}
     for ref, score in sorted(results.items()):
         low, high = score.interval
-        out[f"{TAG_EVAL}/{ref}"] = score.rate
-        out[f"{TAG_EVAL_LOW}/{ref}"] = low
-        out[f"{TAG_EVAL_HIGH}/{ref}"] = high
+        out[f"{_EVAL}{figure}/{ref}"] = score.rate
+        out[f"{_EVAL}{figure}_low/{ref}"] = low
+        out[f"{_EVAL}{figure}_high/{ref}"] = high
         out[f"{TAG_EVAL_GAMES}/{ref}"] = float(score.games)
     return out
 

@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from trainers.intervals import WinRate
+from trainers.league.evaluation import eval_scalars
 from trainers.league.publishing import LEARNER
 from trainers.rollout import MatchSpec, Seat
 from trainers.run.metrics import task_completed
@@ -97,14 +98,6 @@ def interval_scalars(figure: str, ref: str, estimate: tuple[float, float, float]
         f"eval/{figure}/{ref}": value,
         f"eval/{figure}_low/{ref}": low,
         f"eval/{figure}_high/{ref}": high,
-    }
-
-
-def rate_scalars(figure: str, ref: str, rate: WinRate) -> dict[str, float]:
-    low, high = rate.interval
-    return {
-        **interval_scalars(figure, ref, (rate.rate, low, high)),
-        f"eval/games/{ref}": rate.games,
     }
 
 
@@ -237,7 +230,7 @@ class CooperativePair(_Stateless):
         out: dict[str, float] = {}
         for ref, episodes in _play_groups(trainer, groups).items():
             done = WinRate(sum(map(task_completed, episodes)), len(episodes))
-            out.update(rate_scalars("success_rate", ref, done))
+            out.update(eval_scalars({ref: done}, figure="success_rate"))
         return out
 
 
