@@ -9,9 +9,11 @@ pins, plus what it needs to import; `integrations/areal/requirements.txt`).
 >>> trajectories = engine.rollout_batch(episodes(8), workflow)  # a RemotevLLMEngine
 """
 
-from integrations.areal.logging_guard import kept_logging
+from integrations.areal.logging_guard import import_areal, kept_logging
 
-with kept_logging():  # AReaL's modules reconfigure logging when imported
+import_areal()  # first: AReaL's imports reconfigure logging unless tamed
+
+with kept_logging():
     from integrations.areal.loss import NO_CAP, areal_loss_kwargs
     from integrations.areal.opponents import Bot, Frozen, Opponent, SelfPlay
     from integrations.areal.serving import areal_lora_name, serve_for_areal, withdraw_from_areal
@@ -33,6 +35,7 @@ __all__ = [
     "areal_lora_name",
     "areal_loss_kwargs",
     "episodes",
+    "import_areal",
     "kept_logging",
     "serve_for_areal",
     "with_stop_tokens",

@@ -11,13 +11,13 @@ import sys
 
 import pytest
 
-from integrations.areal.logging_guard import kept_logging
+from integrations.areal.logging_guard import import_areal, kept_logging
 from tests.areal.support import MAX_MODEL_LEN
 from tests.integration.test_server_mode import free_port
 
 _before = dict(os.environ)
-with contextlib.suppress(ImportError), kept_logging():  # without AReaL the tests skip
-    import areal
+with contextlib.suppress(ImportError):  # without AReaL the tests skip
+    import_areal()
     import areal.engine.vllm_remote
     import areal.infra.workflow_executor
     import areal.utils.functional  # noqa: F401
