@@ -20,6 +20,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from tests.killing import kill_after_checkpoint
 from trainers.run import layout as rf
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.ray]
@@ -159,7 +160,6 @@ def test_a_killed_driver_resumes_on_the_cluster(ray_cluster, tmp_path, model_cac
     same cluster finishes the run with every game counted once."""
     import subprocess
     import sys
-    import time
 
     address = ray_cluster.get_runtime_context().gcs_address
     env = dict(os.environ, LORA_LEAGUE_CACHE=str(model_cache), VLLM_CPU_KVCACHE_SPACE="1")
@@ -177,24 +177,12 @@ def test_a_killed_driver_resumes_on_the_cluster(ray_cluster, tmp_path, model_cac
                     found.append(p)
         return found
 
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if list(tmp_path.glob(f"*/{rf.CHECKPOINTS}/step_2/{rf.COMPLETE}")):
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, "the run ended before it could be killed"
-        doomed = actors()
-        doomed += [c for p in doomed for c in p.children(recursive=True)]  # engine processes
-        assert len(doomed) >= 3  # two workers and the learner, with their engines
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        _, alive = psutil.wait_procs(doomed, timeout=120)
-        assert not alive, [p.pid for p in alive]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    def doomed(driver: psutil.Process) -> list[psutil.Process]:
+        found = actors()
+        return found + [c for p in found for c in p.children(recursive=True)]  # their engines
+
+    killed = kill_after_checkpoint(cmd, tmp_path, 2, timeout=600, env=env, doomed=doomed, grace=120)
+    assert len(killed) >= 3  # two workers and the learner, with their engines
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     resumed = subprocess.run(
         [*cmd, "--resume", str(run)], capture_output=True, text=True, timeout=900, env=env

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 
+from tests.killing import kill_after_checkpoint
 from trainers.run import layout as rf
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
@@ -137,29 +135,11 @@ def test_bad_config_fails_at_start_with_a_clear_message(tmp_path):
 
 
 def test_killed_run_resumes_without_loss(tmp_path, model_cache_env):
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
     cmd = [sys.executable, "-m", "experiments.team_battle", "--preset", "smoke"]
     cmd += ["--runs-dir", str(tmp_path), "--no-progress", "--iterations", "4"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 400
-    try:
-        while time.monotonic() < deadline:
-            runs = [p for p in tmp_path.iterdir() if p.is_dir()]
-            done = runs and list((runs[0] / rf.CHECKPOINTS).glob(f"step_2/{rf.COMPLETE}"))
-            if done or proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        assert proc.poll() is None, "run ended before it could be killed"
-        children = psutil.Process(proc.pid).children(recursive=True)
-        assert children, "the engine runs in child processes"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        # the engine core and workers die with the killed trainer instead of holding GBs
-        _, alive = psutil.wait_procs(children, timeout=30)
-        assert not alive, [p.pid for p in alive]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # the engine core and workers die with the killed trainer instead of holding GBs
+    engine = kill_after_checkpoint(cmd, tmp_path, step=2, timeout=400)
+    assert engine, "the engine runs in child processes"
     run = the_run(tmp_path)
     # every file left is readable
     json.loads((run / rf.CONFIG).read_text())

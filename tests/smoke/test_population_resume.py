@@ -16,16 +16,12 @@ weights and optimizer state are unit-tested in tests/unit (`trainers.league.pbt`
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from tests.killing import kill_after_checkpoint
 from tests.smoke.test_experiments import the_run
 from trainers.run import layout as rf
 
@@ -34,30 +30,6 @@ MEMBERS = ["main0", "main1", "main2"]
 ARGS = ["smoke", "--population", "3", "--pbt-every", "1", "--iterations", "3",
         "--checkpoint-every", "1", "--no-progress"]  # fmt: skip
 KILL_AFTER = 2  # the checkpoint the kill follows
-
-
-def kill_after_checkpoint(cmd: list[str], runs: Path, step: int, timeout: float) -> None:
-    """Start `cmd`, SIGKILL it once its run's checkpoint `step` is complete, and check that its
-    engine processes die with it."""
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + timeout
-    try:
-        done = False
-        while not done and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-            run = [p for p in runs.iterdir() if p.is_dir()]
-            done = bool(run) and (run[0] / rf.CHECKPOINTS / f"step_{step}" / rf.COMPLETE).exists()
-        assert done, f"no complete checkpoint step_{step} within {timeout} s"
-        assert proc.poll() is None, "run ended before it could be killed"
-        children = psutil.Process(proc.pid).children(recursive=True)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        _, alive = psutil.wait_procs(children, timeout=30)
-        assert not alive, [p.pid for p in alive]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 def saved_adapter(checkpoint: Path, adapter: str) -> tuple[dict, dict, list[str]]:
