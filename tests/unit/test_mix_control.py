@@ -74,6 +74,7 @@ def test_signals_of_two_learning_seats():
     assert signals.exploited == pytest.approx(0.25)
     assert signals.group == pytest.approx((r0 + r1) / 2 / 2)
     assert signals.rounds == 4
+    assert signals.games == ((0.25, 0.25, pytest.approx((r0 + r1) / 2 / 2)),)
     assert set(signals.scalars()) == {"charts/mix/cooperation", "charts/mix/exploited",
                                       "charts/mix/group"}  # fmt: skip
 
@@ -87,6 +88,7 @@ def test_a_scripted_seat_counts_for_the_group_only():
     signals = mix_signals([ep])
     assert signals.cooperation == 1.0 and signals.exploited is None and signals.rounds == 0
     assert signals.group == pytest.approx((r0 + r1) / 2)
+    assert signals.games == ((1.0, None, pytest.approx((r0 + r1) / 2)),)
     assert signals.scalars().keys() == {"charts/mix/cooperation", "charts/mix/group"}
 
 
@@ -100,8 +102,30 @@ def test_the_controller_reads_only_the_games_its_mix_pays():
     assert mix_signals(family_games([pair, with_bot])).cooperation == 1.0
 
 
+def test_each_game_is_measured_alone_and_the_iteration_pools_moves():
+    """Game A: two rounds, player_0 always cooperates, player_1 always defects (cooperation
+    2 of 4 moves, player_0 exploited in 2 of 4 seat-rounds). Game B: one round, both cooperate.
+    Per game (0.5, 0.5, g_A) and (1.0, 0.0, g_B); a game with no dilemma move has its group score
+    only. The iteration pools the moves (4 of 6 cooperate, 2 of 6 seat-rounds exploited) and
+    averages the games' group scores. The rows are the controller's samples."""
+    ra = raw_scores(["cooperate"] * 2, ["defect"] * 2)
+    game_a = episode(seat("player_0", ["[cooperate]"] * 2, ra[0]),
+                     seat("player_1", ["[defect]"] * 2, ra[1]))  # fmt: skip
+    rb = raw_scores(["cooperate"], ["cooperate"])
+    game_b = episode(seat("player_0", ["[cooperate]"], rb[0]),
+                     seat("player_1", ["[cooperate]"], rb[1]))  # fmt: skip
+    silent = episode(seat("player_0", ["[say hi]"], 0.0), seat("player_1", ["[say no]"], 0.0))
+    signals = mix_signals([game_a, game_b, silent])
+    g_a, g_b = sum(ra) / 2 / 2, sum(rb) / 2
+    approx = pytest.approx
+    assert signals.games == ((0.5, 0.5, approx(g_a)), (1.0, 0.0, approx(g_b)), (None, None, 0.0))
+    assert signals.cooperation == approx(4 / 6) and signals.exploited == approx(2 / 6)
+    assert signals.group == approx((g_a + g_b) / 3) and signals.rounds == 6
+
+
 def test_no_games_no_signals():
     assert mix_signals([]) == MixSignals(None, None, None, 0)
+    assert mix_signals([]).games == ()
 
 
 # ---------------------------------------------------------------------- the adaptive rule

@@ -81,9 +81,14 @@ _SAY = re.compile(r"\[\s*say\b", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------- measurements
+#: One game's (cooperation, exploited, group), None where the game gave none.
+GameSignals = tuple[float | None, float | None, float | None]
+
+
 @dataclass(frozen=True)
 class MixSignals:
-    """One iteration's measurements (None where the games gave none)."""
+    """One iteration's measurements (None where the games gave none): the aggregates, for the
+    charts, and each game's values, the controller's samples."""
 
     #: Share of the learning seats' dilemma moves that cooperate.
     cooperation: float | None
@@ -93,6 +98,9 @@ class MixSignals:
     group: float | None
     #: Learning-seat rounds measured.
     rounds: int = 0
+    #: Each game's (cooperation, exploited, group) in the order given: the same measurements
+    #: taken within one game (`AdaptiveMix` tests these, the spread of games being its noise).
+    games: tuple[GameSignals, ...] = ()
 
     def values(self) -> tuple[float | None, float | None, float | None]:
         return self.cooperation, self.exploited, self.group
@@ -134,37 +142,62 @@ def family_games(episodes: Sequence[Episode]) -> list[Episode]:
     return [ep for ep in episodes if all(t.adapter is not None for t in ep.trajectories.values())]
 
 
+@dataclass(frozen=True)
+class _GameCounts:
+    """One game's counts, kept apart so that the iteration's shares pool moves, not games."""
+
+    cooperated: int
+    moves: int
+    exploited: int
+    rounds: int
+    group: float | None
+
+    def signals(self) -> GameSignals:
+        return (
+            self.cooperated / self.moves if self.moves else None,
+            self.exploited / self.rounds if self.rounds else None,
+            self.group,
+        )
+
+
+def _game_counts(ep: Episode) -> _GameCounts:
+    seats = {a: dilemma_moves(t) for a, t in ep.trajectories.items()}
+    played = max((len(m) for m in seats.values()), default=0)
+    scores = [t.raw_score for t in ep.trajectories.values()]
+    group = statistics.fmean(scores) / max(played, 1) if scores else None
+    cooperated = moves = exploited = rounds = 0
+    for agent, traj in ep.trajectories.items():
+        if not traj.learning:
+            continue
+        mine = seats[agent]
+        moves += len(mine)
+        cooperated += mine.count(COOPERATE)
+        others = [m for a, m in seats.items() if a != agent and m]
+        for k, move in enumerate(mine):
+            theirs = [m[k] for m in others if k < len(m)]
+            if not theirs:
+                continue
+            rounds += 1
+            exploited += move == COOPERATE and DEFECT in theirs
+    return _GameCounts(cooperated, moves, exploited, rounds, group)
+
+
 def mix_signals(episodes: Sequence[Episode]) -> MixSignals:
     """Cooperation, exploitation and group score of one iteration's games (see `MixSignals`).
 
     Rounds pair the k-th move of every seat whose moves are known; exploitation is counted in
-    rounds where another seat's move is known (not against a scripted seat)."""
-    cooperated = moves = exploited = rounds = 0
-    group: list[float] = []
-    for ep in episodes:
-        seats = {a: dilemma_moves(t) for a, t in ep.trajectories.items()}
-        played = max((len(m) for m in seats.values()), default=0)
-        scores = [t.raw_score for t in ep.trajectories.values()]
-        if scores:
-            group.append(statistics.fmean(scores) / max(played, 1))
-        for agent, traj in ep.trajectories.items():
-            if not traj.learning:
-                continue
-            mine = seats[agent]
-            moves += len(mine)
-            cooperated += mine.count(COOPERATE)
-            others = [m for a, m in seats.items() if a != agent and m]
-            for k, move in enumerate(mine):
-                theirs = [m[k] for m in others if k < len(m)]
-                if not theirs:
-                    continue
-                rounds += 1
-                exploited += move == COOPERATE and DEFECT in theirs
+    rounds where another seat's move is known (not against a scripted seat). The iteration's
+    shares pool the moves (rounds) of all games, its group score is the mean of the games'."""
+    counts = [_game_counts(ep) for ep in episodes]
+    moves = sum(c.moves for c in counts)
+    rounds = sum(c.rounds for c in counts)
+    group = [c.group for c in counts if c.group is not None]
     return MixSignals(
-        cooperation=cooperated / moves if moves else None,
-        exploited=exploited / rounds if rounds else None,
+        cooperation=sum(c.cooperated for c in counts) / moves if moves else None,
+        exploited=sum(c.exploited for c in counts) / rounds if rounds else None,
         group=statistics.fmean(group) if group else None,
         rounds=rounds,
+        games=tuple(c.signals() for c in counts),
     )
 
 
