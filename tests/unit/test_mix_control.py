@@ -1,6 +1,7 @@
-"""Mixed mode's payoff-mix control: the measurements read from episodes, the adaptive rule on
-synthetic curves (noise alone rarely moves l; each documented cause moves it its way), the
-fixed schedule, and a resumed controller that continues exactly."""
+"""Mixed mode's payoff-mix control: the measurements read from episodes (per iteration and per
+game), the adaptive rule on synthetic per-game curves (noise alone rarely moves l; each
+documented cause moves it its way within a run of the mixed preset's length), the fixed
+schedule, and a resumed controller that continues exactly."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def test_signals_of_two_learning_seats():
     assert signals.exploited == pytest.approx(0.25)
     assert signals.group == pytest.approx((r0 + r1) / 2 / 2)
     assert signals.rounds == 4
+    assert signals.games == ((0.25, 0.25, pytest.approx((r0 + r1) / 2 / 2)),)
     assert set(signals.scalars()) == {"charts/mix/cooperation", "charts/mix/exploited",
                                       "charts/mix/group"}  # fmt: skip
 
@@ -87,6 +89,7 @@ def test_a_scripted_seat_counts_for_the_group_only():
     signals = mix_signals([ep])
     assert signals.cooperation == 1.0 and signals.exploited is None and signals.rounds == 0
     assert signals.group == pytest.approx((r0 + r1) / 2)
+    assert signals.games == ((1.0, None, pytest.approx((r0 + r1) / 2)),)
     assert signals.scalars().keys() == {"charts/mix/cooperation", "charts/mix/group"}
 
 
@@ -100,131 +103,182 @@ def test_the_controller_reads_only_the_games_its_mix_pays():
     assert mix_signals(family_games([pair, with_bot])).cooperation == 1.0
 
 
+def test_each_game_is_measured_alone_and_the_iteration_pools_moves():
+    """Game A: two rounds, player_0 always cooperates, player_1 always defects (cooperation
+    2 of 4 moves, player_0 exploited in 2 of 4 seat-rounds). Game B: one round, both cooperate.
+    Per game (0.5, 0.5, g_A) and (1.0, 0.0, g_B); a game with no dilemma move has its group score
+    only. The iteration pools the moves (4 of 6 cooperate, 2 of 6 seat-rounds exploited) and
+    averages the games' group scores. The rows are the controller's samples."""
+    ra = raw_scores(["cooperate"] * 2, ["defect"] * 2)
+    game_a = episode(seat("player_0", ["[cooperate]"] * 2, ra[0]),
+                     seat("player_1", ["[defect]"] * 2, ra[1]))  # fmt: skip
+    rb = raw_scores(["cooperate"], ["cooperate"])
+    game_b = episode(seat("player_0", ["[cooperate]"], rb[0]),
+                     seat("player_1", ["[cooperate]"], rb[1]))  # fmt: skip
+    silent = episode(seat("player_0", ["[say hi]"], 0.0), seat("player_1", ["[say no]"], 0.0))
+    signals = mix_signals([game_a, game_b, silent])
+    g_a, g_b = sum(ra) / 2 / 2, sum(rb) / 2
+    approx = pytest.approx
+    assert signals.games == ((0.5, 0.5, approx(g_a)), (1.0, 0.0, approx(g_b)), (None, None, 0.0))
+    assert signals.cooperation == approx(4 / 6) and signals.exploited == approx(2 / 6)
+    assert signals.group == approx((g_a + g_b) / 3) and signals.rounds == 6
+    ctl = AdaptiveMix()  # the trainer's path: observe(mix_signals(family_games(episodes)))
+    ctl.observe(mix_signals(family_games([game_a, game_b, silent])))
+    assert ctl.history == [signals.games]
+
+
 def test_no_games_no_signals():
     assert mix_signals([]) == MixSignals(None, None, None, 0)
+    assert mix_signals([]).games == ()
 
 
 # ---------------------------------------------------------------------- the adaptive rule
 
-T = 40  # updates per synthetic run
+# The mixed preset's run (`experiments/mixed.py`): 16 iterations of 16 games, 3 rounds of two
+# learning seats (6 moves, 6 seat-rounds per game).
+T, GAMES, MOVES = 16, 16, 6
 SEEDS = range(300)
 t = np.arange(T)
 
 
-def run(curves, start: float = 0.75, **config) -> list:
-    """Decisions of a controller (l in [0.5, 1]) fed the curves (cooperation, exploited,
-    group), one value of each per update."""
+def games(rng, coop, exploited, group, group_sd: float = 0.1) -> list[tuple]:
+    """Per update, GAMES games' (cooperation, exploited, group) drawn around the curves (a value
+    or one per update): binomial shares of the game's MOVES moves and seat-rounds, and a group
+    score per round with the spread of a 3-round game's (about 0.1)."""
+    updates = []
+    for c, e, g in zip(*np.broadcast_arrays(coop, exploited, group, t)[:3], strict=True):
+        rows = zip(rng.binomial(MOVES, c, GAMES) / MOVES, rng.binomial(MOVES, e, GAMES) / MOVES,
+                   g + rng.normal(0.0, group_sd, GAMES), strict=True)  # fmt: skip
+        updates.append(tuple((float(a), float(b), float(d)) for a, b, d in rows))
+    return updates
+
+
+def run(updates, start: float = 0.75, **config) -> list:
+    """Decisions of a controller (l in [0.5, 1]) fed the updates' games."""
     ctl = AdaptiveMix(MixControlConfig(start=start, low=0.5, high=1.0, **config))
-    decisions = []
-    for c, e, g in zip(*curves, strict=True):
-        decision = ctl.observe(MixSignals(float(c), float(e), float(g)))
-        if decision is not None:
-            decisions.append(decision)
-    return decisions
+    signals = (MixSignals(None, None, None, games=rows) for rows in updates)
+    return [d for s in signals if (d := ctl.observe(s)) is not None]
 
 
-def rates(make_curves) -> tuple[float, float]:
-    """Share of seeded runs with a move toward selfish, and with one toward shared."""
-    up = down = 0
+def rates(make_updates) -> tuple[float, float, float]:
+    """Shares of seeded runs with a move toward selfish, with one toward shared, and with a
+    first change by update 9 (the third window end: 6, 9)."""
+    up = down = early = 0
     for s in SEEDS:
-        decisions = run(make_curves(np.random.default_rng(s)))
+        decisions = run(make_updates(np.random.default_rng(s)))
         up += any(d.new > d.old for d in decisions)
         down += any(d.new < d.old for d in decisions)
-    return up / len(SEEDS), down / len(SEEDS)
+        early += bool(decisions) and decisions[0].step <= 9
+    return up / len(SEEDS), down / len(SEEDS), early / len(SEEDS)
 
 
-def noise(rng, sd: float):
-    return rng.normal(0.0, sd, T)
-
-
-# Per-update noise about that of a 16-game, 3-round batch: cooperation +-0.05, exploitation
-# +-0.04, group score per round +-0.04.
 def flat(rng):
-    return 0.5 + noise(rng, 0.05), 0.12 + noise(rng, 0.04), 0.4 + noise(rng, 0.04)
+    return games(rng, 0.5, 0.12, 0.4)
 
 
 def exploited_throughout(rng):
-    return 0.5 + noise(rng, 0.05), 0.3 + noise(rng, 0.04), 0.4 + noise(rng, 0.04)
+    return games(rng, 0.5, 0.3, 0.4)
 
 
 def exploitation_rising(rng):
-    return 0.5 + noise(rng, 0.05), 0.02 + 0.01 * t + noise(rng, 0.04), 0.4 + noise(rng, 0.04)
+    return games(rng, 0.5, 0.02 + 0.03 * t, 0.4)
 
 
 def cooperation_up_group_down(rng):
-    coop = 0.2 + 0.02 * t + noise(rng, 0.03)
-    return coop, 0.1 + noise(rng, 0.04), 0.6 - 0.015 * t + noise(rng, 0.02)
+    return games(rng, 0.2 + 0.05 * t, 0.1, 0.6 - 0.025 * t)
 
 
 def defection_spreads(rng):
-    coop = 0.9 - 0.02 * t + noise(rng, 0.03)
-    return coop, 0.1 + noise(rng, 0.04), 0.6 - 0.015 * t + noise(rng, 0.02)
+    return games(rng, 0.9 - 0.05 * t, 0.1, 0.6 - 0.025 * t)
 
 
 def group_falls_cooperation_flat(rng):
-    return 0.5 + noise(rng, 0.05), 0.12 + noise(rng, 0.04), 0.6 - 0.015 * t + noise(rng, 0.02)
+    return games(rng, 0.5, 0.12, 0.6 - 0.025 * t)
 
 
-def mutual_defection(rng):  # converged: both defect, the group score flat and quiet
-    return 0.05 + noise(rng, 0.02), 0.03 + noise(rng, 0.01), 0.2 + noise(rng, 0.005)
+def mutual_defection(rng):  # converged: both nearly always defect, the group score quiet
+    return games(rng, 0.02, 0.01, 0.2, group_sd=0.02)
 
 
 def group_rising(rng):
-    return 0.5 + noise(rng, 0.05), 0.12 + noise(rng, 0.04), 0.2 + 0.015 * t + noise(rng, 0.04)
+    return games(rng, 0.5, 0.12, 0.2 + 0.025 * t)
 
 
 def test_noise_alone_rarely_moves_l():
-    up, down = rates(flat)
-    assert up + down <= 0.08
+    """Flat curves, 16-update runs (decisions possible at 6, 9, 12, 15): measured false-change
+    rate 1.3% over these 300 seeds, 1.9% over 3,000 (all but one toward selfish: exploitation's
+    one-sided tests are the ones that can fire alone)."""
+    up, down, _ = rates(flat)
+    assert up + down <= 0.04
 
 
+def test_a_policy_that_wanders_without_a_trend_moves_l_more_often():
+    """The test's noise is the games'; a policy whose cooperation, exploitation and group score
+    wander from update to update (sd 0.03 each, no trend) is more than that noise. Measured:
+    l moved in 10.7% of these 300 runs (10.6% over 3,000), against 1.3% without wander: the
+    tolerances absorb part of it (module docstring). This pins the figure, it is no goal."""
+
+    def wandering(rng):
+        c, e, g = (v + rng.normal(0.0, 0.03, T) for v in (0.5, 0.12, 0.4))
+        return games(rng, np.clip(c, 0, 1), np.clip(e, 0, 1), g)
+
+    up, down, _ = rates(wandering)
+    assert 0.04 <= up + down <= 0.16
+
+
+# Each cause, 300 seeds, measured: its first change at update 6 in 73-97% of runs, by update 9
+# in 95-100%; the bounds below leave room for another random generator.
 def test_sustained_exploitation_moves_l_toward_selfish_never_shared():
-    up, down = rates(exploited_throughout)
-    assert up == 1.0 and down <= 0.01
+    up, down, early = rates(exploited_throughout)
+    assert up == 1.0 and down == 0.0 and early >= 0.95
 
 
 def test_rising_exploitation_moves_l_toward_selfish():
-    up, down = rates(exploitation_rising)
-    assert up == 1.0 and down <= 0.01
+    up, down, early = rates(exploitation_rising)
+    assert up == 1.0 and down == 0.0 and early >= 0.95
 
 
 def test_rising_cooperation_with_a_falling_group_moves_l_toward_selfish():
-    up, down = rates(cooperation_up_group_down)
-    assert up >= 0.95 and down <= 0.01
+    up, down, early = rates(cooperation_up_group_down)
+    assert up >= 0.98 and down <= 0.01 and early >= 0.9
 
 
 def test_a_group_losing_to_defection_moves_l_toward_shared():
-    up, down = rates(defection_spreads)
-    assert down >= 0.95 and up <= 0.08  # up: noise in the exploitation curve, as when flat
+    up, down, early = rates(defection_spreads)
+    assert down >= 0.98 and early >= 0.9 and up <= 0.06  # up: exploitation's noise, as when flat
 
 
 def test_a_falling_group_with_no_clear_cause_rarely_moves_l():
-    up, down = rates(group_falls_cooperation_flat)
-    assert up + down <= 0.08
+    up, down, _ = rates(group_falls_cooperation_flat)
+    assert up + down <= 0.08  # measured 4.0% (5.4% over 3,000 seeds): c's tests fire too
 
 
 def test_a_plateau_of_mutual_defection_moves_l_toward_shared_never_selfish():
-    up, down = rates(mutual_defection)
-    assert down == 1.0 and up == 0.0
+    up, down, early = rates(mutual_defection)
+    assert down == 1.0 and up == 0.0 and early >= 0.95
 
 
 def test_a_rising_group_score_rarely_moves_l():
-    up, down = rates(group_rising)
-    assert up + down <= 0.08
+    up, down, _ = rates(group_rising)
+    assert up + down <= 0.04
+
+
+def exploited_games(n: int = GAMES) -> tuple:
+    """n games exploited in 0.3 of rounds, with a spread so that the standard errors are not 0."""
+    return tuple((0.5 + 0.1 * (i % 2), 0.25 + 0.1 * (i % 2), 0.4) for i in range(n))
 
 
 def test_decisions_come_at_window_ends_after_two_windows_with_a_cooldown_within_bounds():
-    """Exploited in 30% of rounds throughout, no noise: l rises by a step at updates 10, 15,
-    20 (window 5, cooldown 5) and stops at 1 without reporting the clamped no-op."""
+    """Exploited in 30% of rounds throughout: l rises by a step at updates 6, 9, 12 (window 3,
+    cooldown 3) and stops at 1 without reporting the clamped no-op."""
     ctl = AdaptiveMix(MixControlConfig(start=0.75, low=0.5, high=1.0))
     decisions = []
-    for k in range(40):
-        wobble = 0.01 * (k % 2)  # a spread, so that the standard errors are not zero
-        decision = ctl.observe(MixSignals(0.5 + wobble, 0.3 + wobble, 0.4 + wobble))
+    for _ in range(T):
+        decision = ctl.observe(MixSignals(None, None, None, games=exploited_games()))
         if decision is not None:
             decisions.append(decision)
     assert [(d.step, d.old, d.new) for d in decisions] == [
-        (10, 0.75, 0.85), (15, 0.85, 0.95), (20, 0.95, 1.0),
+        (6, 0.75, 0.85), (9, 0.85, 0.95), (12, 0.95, 1.0),
     ]  # fmt: skip
     assert all("exploited in 0.3" in d.reason and "selfish" in d.reason for d in decisions)
     assert ctl.value(123) == 1.0
@@ -232,36 +286,61 @@ def test_decisions_come_at_window_ends_after_two_windows_with_a_cooldown_within_
     assert json.loads(json.dumps(decisions[0].to_dict()))["new"] == 0.85
 
 
+def test_a_window_needs_min_games_values_of_a_signal():
+    """2 games per update give a window 6 values, under min_games = 8: nothing is tested; with
+    3 games per update (9 values) the exploitation is."""
+    for per_update, tested in ((2, False), (3, True)):
+        ctl = AdaptiveMix(MixControlConfig(start=0.75, low=0.5, high=1.0))
+        for _ in range(6):
+            ctl.observe(MixSignals(None, None, None, games=exploited_games(per_update)))
+        assert (ctl.tests()[1] is not None) == tested and (ctl.mix > 0.75) == tested
+
+
 def test_l_never_leaves_its_bounds():
     for s in range(20):
-        curves = mutual_defection(np.random.default_rng(s))
-        decisions = run(tuple(np.tile(c, 3) for c in curves), start=0.6)
+        rng = np.random.default_rng(s)
+        decisions = run(mutual_defection(rng) * 3, start=0.6)
         assert all(0.5 <= d.new <= 1.0 for d in decisions)
         assert decisions[-1].new == 0.5
 
 
 def test_missing_and_non_finite_signals_are_not_tested():
     ctl = AdaptiveMix(MixControlConfig(start=0.75, low=0.5, high=1.0))
-    for k in range(40):
-        ctl.observe(MixSignals(None, float("nan"), 0.4 + 0.01 * (k % 2)))
+    for _ in range(12):
+        rows = tuple((None, float("nan"), 0.4 + 0.01 * (i % 2)) for i in range(GAMES))
+        ctl.observe(MixSignals(None, None, None, games=rows))
     coop, exploited, group = ctl.tests()
     assert coop is None and exploited is None and group is not None
     assert ctl.mix == 0.75  # a flat group score alone says nothing about defection
 
 
 def test_state_dict_json_round_trip_continues_identically():
-    curves = list(zip(*defection_spreads(np.random.default_rng(7)), strict=True))
+    updates = defection_spreads(np.random.default_rng(7))
     a = AdaptiveMix(MixControlConfig(start=0.9, low=0.5, high=1.0))
-    for c, e, g in curves[:13]:
-        a.observe(MixSignals(float(c), float(e), float(g)))
+    for rows in updates[:7]:  # a resume mid-window, after a first decision at 6
+        a.observe(MixSignals(None, None, None, games=rows))
     b = AdaptiveMix(MixControlConfig(start=0.9, low=0.5, high=1.0))
     b.load_state_dict(json.loads(json.dumps(a.state_dict())))
     assert b.state_dict() == a.state_dict()
-    for c, e, g in curves[13:]:
-        signals = MixSignals(float(c), float(e), float(g))
+    for rows in updates[7:]:
+        signals = MixSignals(None, None, None, games=rows)
         assert a.observe(signals) == b.observe(signals)
         assert a.value(0) == b.value(0)
-    assert a.mix < 0.9  # the curves did move it: the continuation compared real decisions
+    assert a.mix < 0.8  # the curves moved it after the resume too: real decisions compared
+
+
+def test_an_older_checkpoint_one_row_per_update_loads_and_its_rows_are_dropped():
+    """Before per-game samples the history held each update's aggregate (c, e, g). Loading one
+    drops those rows (an aggregate is no game: its spread is a mean's); the controller decides
+    again once it holds two windows of new games."""
+    old = {"mix": 0.8, "observed": 10, "since_change": 5, "config": {},
+           "history": [[0.5, 0.3, 0.4], [None, None, 0.4]] * 5}  # fmt: skip
+    ctl = AdaptiveMix(MixControlConfig(start=0.75, low=0.5, high=1.0))
+    ctl.load_state_dict(json.loads(json.dumps(old)))
+    assert (ctl.mix, ctl.observed, ctl.history) == (0.8, 10, [])
+    steps = [ctl.observe(MixSignals(None, None, None, games=exploited_games())) for _ in range(8)]
+    # two windows of new games are first held at update 16; the next window end is 18
+    assert [k for k, d in enumerate(steps, start=11) if d is not None] == [18]
 
 
 # ---------------------------------------------------------------------- schedule and config
@@ -293,7 +372,7 @@ def test_the_config_choice_is_the_registry_and_defaults_to_the_schedule():
 @pytest.mark.parametrize(
     "bad",
     [dict(start=0.4, low=0.5), dict(high=1.2), dict(step=0.0), dict(window=1), dict(z=0.0),
-     dict(group_tol=-0.1)],
+     dict(group_tol=-0.1), dict(min_games=1)],
 )  # fmt: skip
 def test_a_bad_controller_config_is_refused(bad):
     with pytest.raises(ValueError):

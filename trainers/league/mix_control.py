@@ -5,18 +5,20 @@ A shared reward teaches cooperation, but it also pays an agent for cooperating w
 defects (in the prisoner's dilemma, below l = 0.6 the sucker's reward beats mutual defection's),
 so a league trained too long on it learns to be exploited. A selfish reward never pays for being
 exploited, but leaves learners in mutual defection. `AdaptiveMix` moves l between the two from
-measurements of each iteration's games (`mix_signals`):
+measurements of each iteration's games (`mix_signals`), each taken per game:
 
-- cooperation c: the share of the learning seats' dilemma moves that cooperate;
-- exploitation e: the share of the learning seats' rounds in which the seat cooperated while
-  another player defected;
-- group score g: the mean raw score of all seats per round (the game's own score, so it does not
-  move when l does).
+- cooperation c: the share of the learning seats' dilemma moves in the game that cooperate;
+- exploitation e: the share of the learning seats' rounds in the game in which the seat
+  cooperated while another player defected;
+- group score g: the game's mean raw score of all seats per round (the game's own score, so it
+  does not move when l does).
 
-The rule. Each update appends (c, e, g). Every `window` updates, once two full windows are held
-and at least `cooldown` updates after the last change, each signal's trend is d = mean of the
-last `window` updates minus the mean of the `window` before, with its standard error se from the
-spread of the per-update values in the two windows (Welch), and its level is the last window's
+The rule. Each update (iteration) appends its games' (c, e, g) rows; the controller keeps the
+last two windows of `window` updates. Every `window` updates, once two full windows are held and
+at least `cooldown` updates after the last change, each signal is tested on its per-game values:
+a window's sample is the values of all the games of its `window` updates, pooled. The trend is
+d = mean of the last window's games minus the mean of the window before, with its standard error
+se from the spread of the games in the two windows (Welch), and the level is the last window's
 mean m with se_m = sd / sqrt(n): the noise test of the learning-rate rule
 (`trainers.learn.algorithms.adaptive`). A change "clearly up" means d - z * se > 0 and d > tol;
 "clearly down" d + z * se < 0 and d < -tol; "clearly flat" |d| + z * se <= tol. Then, first
@@ -33,10 +35,28 @@ match wins:
    (m + z * se_m < cooperation_low) -> l -= step;
 4. anything else (a rising group score, or a difference the noise cannot resolve): no change.
 
-l stays within [low, high]; a change clamped back to the value it had is no change. A signal
-with fewer than two values in a window (a game without dilemma moves has no c or e) is not
-tested. Every change is a `MixDecision` with its reason, for the log. The state is plain JSON
-(`state_dict`), so a resumed run continues exactly.
+Why per game, and the defaults. With one value per update, a window of a few updates holds a
+few values: their spread is barely known (Student tails, z = 3.5 at 5 updates a window), so the
+windows had to be long and a run of the mixed preset's length (16 iterations) saw its first
+decision at update 10 and two changes at most. A window's games are dozens (the mixed preset
+plays 16 games an iteration, half of them with a partner bot, which `family_games` leaves out:
+about 24 games in 3 updates), so a short window measures its spread and d / se is close to
+normal: z = 2.58, one-sided 0.5% (Student's t would put it at 2.69 for 24 games a window, 2.63
+for 48, so the test is a little looser than nominal there; `min_games` = 8 values a window,
+below which a signal is not tested, keeps it under about 1%). `window` = 3 and `cooldown` = 3
+updates: the first decision can come at update 6, then every 3 updates, the last window of each
+decision after a change played at the new l (but its first update with `async_rollout`, whose
+games start before the change). A game without dilemma moves has no c or e.
+
+The games of one update are taken as independent draws of that update's policy: the test sees
+the games' noise, not a policy that wanders from update to update without a trend. The
+tolerances (the smallest trend that counts) absorb small wander only: on flat synthetic curves
+of 16 games an update, c, e and g wandering with sd 0.03 from one update to the next move l in
+about 10% of 16-update runs, against about 2% without (`tests/unit/test_mix_control.py`).
+
+l stays within [low, high]; a change clamped back to the value it had is no change. Every change
+is a `MixDecision` with its reason, for the log. The state is plain JSON (`state_dict`), so a
+resumed run continues exactly.
 
 `ScheduleMix` is the fixed schedule: l linear from `mix_start` to `mix_end` over the run
 (`trainers.league.modes.mix_at`); it measures nothing.
@@ -81,9 +101,14 @@ _SAY = re.compile(r"\[\s*say\b", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------- measurements
+#: One game's (cooperation, exploited, group), None where the game gave none.
+GameSignals = tuple[float | None, float | None, float | None]
+
+
 @dataclass(frozen=True)
 class MixSignals:
-    """One iteration's measurements (None where the games gave none)."""
+    """One iteration's measurements (None where the games gave none): the aggregates, for the
+    charts, and each game's values, the controller's samples."""
 
     #: Share of the learning seats' dilemma moves that cooperate.
     cooperation: float | None
@@ -93,6 +118,9 @@ class MixSignals:
     group: float | None
     #: Learning-seat rounds measured.
     rounds: int = 0
+    #: Each game's (cooperation, exploited, group) in the order given: the same measurements
+    #: taken within one game (`AdaptiveMix` tests these, the spread of games being its noise).
+    games: tuple[GameSignals, ...] = ()
 
     def values(self) -> tuple[float | None, float | None, float | None]:
         return self.cooperation, self.exploited, self.group
@@ -134,37 +162,62 @@ def family_games(episodes: Sequence[Episode]) -> list[Episode]:
     return [ep for ep in episodes if all(t.adapter is not None for t in ep.trajectories.values())]
 
 
+@dataclass(frozen=True)
+class _GameCounts:
+    """One game's counts, kept apart so that the iteration's shares pool moves, not games."""
+
+    cooperated: int
+    moves: int
+    exploited: int
+    rounds: int
+    group: float | None
+
+    def signals(self) -> GameSignals:
+        return (
+            self.cooperated / self.moves if self.moves else None,
+            self.exploited / self.rounds if self.rounds else None,
+            self.group,
+        )
+
+
+def _game_counts(ep: Episode) -> _GameCounts:
+    seats = {a: dilemma_moves(t) for a, t in ep.trajectories.items()}
+    played = max((len(m) for m in seats.values()), default=0)
+    scores = [t.raw_score for t in ep.trajectories.values()]
+    group = statistics.fmean(scores) / max(played, 1) if scores else None
+    cooperated = moves = exploited = rounds = 0
+    for agent, traj in ep.trajectories.items():
+        if not traj.learning:
+            continue
+        mine = seats[agent]
+        moves += len(mine)
+        cooperated += mine.count(COOPERATE)
+        others = [m for a, m in seats.items() if a != agent and m]
+        for k, move in enumerate(mine):
+            theirs = [m[k] for m in others if k < len(m)]
+            if not theirs:
+                continue
+            rounds += 1
+            exploited += move == COOPERATE and DEFECT in theirs
+    return _GameCounts(cooperated, moves, exploited, rounds, group)
+
+
 def mix_signals(episodes: Sequence[Episode]) -> MixSignals:
     """Cooperation, exploitation and group score of one iteration's games (see `MixSignals`).
 
     Rounds pair the k-th move of every seat whose moves are known; exploitation is counted in
-    rounds where another seat's move is known (not against a scripted seat)."""
-    cooperated = moves = exploited = rounds = 0
-    group: list[float] = []
-    for ep in episodes:
-        seats = {a: dilemma_moves(t) for a, t in ep.trajectories.items()}
-        played = max((len(m) for m in seats.values()), default=0)
-        scores = [t.raw_score for t in ep.trajectories.values()]
-        if scores:
-            group.append(statistics.fmean(scores) / max(played, 1))
-        for agent, traj in ep.trajectories.items():
-            if not traj.learning:
-                continue
-            mine = seats[agent]
-            moves += len(mine)
-            cooperated += mine.count(COOPERATE)
-            others = [m for a, m in seats.items() if a != agent and m]
-            for k, move in enumerate(mine):
-                theirs = [m[k] for m in others if k < len(m)]
-                if not theirs:
-                    continue
-                rounds += 1
-                exploited += move == COOPERATE and DEFECT in theirs
+    rounds where another seat's move is known (not against a scripted seat). The iteration's
+    shares pool the moves (rounds) of all games, its group score is the mean of the games'."""
+    counts = [_game_counts(ep) for ep in episodes]
+    moves = sum(c.moves for c in counts)
+    rounds = sum(c.rounds for c in counts)
+    group = [c.group for c in counts if c.group is not None]
     return MixSignals(
-        cooperation=cooperated / moves if moves else None,
-        exploited=exploited / rounds if rounds else None,
+        cooperation=sum(c.cooperated for c in counts) / moves if moves else None,
+        exploited=sum(c.exploited for c in counts) / rounds if rounds else None,
         group=statistics.fmean(group) if group else None,
         rounds=rounds,
+        games=tuple(c.signals() for c in counts),
     )
 
 
@@ -198,14 +251,18 @@ class MixControlConfig:
     high: float = 1.0
     #: Change of l per decision.
     step: float = 0.1
-    #: Updates per window (decisions at window ends, once two windows are held).
-    window: int = 5
-    #: Standard errors a difference must exceed to count. A window's spread is read from 5
-    #: values, so the ratio has Student's t tails (8 degrees of freedom), not the normal's:
-    #: 3.5 keeps a one-sided test near 0.5%.
-    z: float = 3.5
-    #: Updates after a change before the next one, so that a change can show its effect.
-    cooldown: int = 5
+    #: Updates per window (decisions at window ends, once two windows are held). A window's
+    #: sample is its updates' games, so 3 updates already hold dozens of values.
+    window: int = 3
+    #: Standard errors a difference must exceed to count. A window's spread is read from its
+    #: games (dozens), so the ratio's tails are near the normal's: 2.58 is one-sided 0.5%.
+    z: float = 2.58
+    #: Updates after a change before the next one, so that a change can show its effect (with
+    #: cooldown = window, the last window of the next decision is the updates after the change).
+    cooldown: int = 3
+    #: Per-game values a signal needs in each window to be tested: fewer leave its spread, and
+    #: the normal tails, too uncertain.
+    min_games: int = 8
     #: Level of exploitation (share of rounds) above which the learners are being exploited.
     exploited_max: float = 0.2
     #: Level of cooperation below which a flat group score means mutual defection.
@@ -220,6 +277,8 @@ class MixControlConfig:
             raise ValueError(f"need 0 <= low <= start <= high <= 1, got {self}")
         if not self.step > 0 or self.window < 2 or not self.z > 0 or self.cooldown < 0:
             raise ValueError("need step > 0, window >= 2, z > 0 and cooldown >= 0")
+        if self.min_games < 2:
+            raise ValueError("need min_games >= 2 (a spread needs two values)")
         tols = (self.cooperation_tol, self.exploited_tol, self.group_tol)
         if any(not t >= 0 for t in tols):
             raise ValueError("tolerances must be >= 0")
@@ -227,6 +286,11 @@ class MixControlConfig:
 
 def _clean(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _clean_game(row: Sequence[float | None]) -> GameSignals:
+    c, e, g = (_clean(v) for v in row)
+    return c, e, g
 
 
 @dataclass(frozen=True)
@@ -239,8 +303,9 @@ class _Test:
     se_m: float
 
     @classmethod
-    def of(cls, before: list[float], last: list[float]) -> _Test | None:
-        if len(before) < 2 or len(last) < 2:
+    def of(cls, before: list[float], last: list[float], least: int = 2) -> _Test | None:
+        """The windows' test; None where either holds fewer than `least` (at least 2) values."""
+        if min(len(before), len(last)) < max(least, 2):
             return None
         var_b, var_l = statistics.variance(before), statistics.variance(last)
         return cls(
@@ -274,8 +339,8 @@ class AdaptiveMix:
         self.mix = self.config.start
         self.observed = 0
         self.since_change = self.config.cooldown
-        #: The last two windows' (cooperation, exploited, group), oldest first.
-        self.history: list[tuple[float | None, float | None, float | None]] = []
+        #: The last two windows' updates, oldest first: each its games' (c, e, g) rows.
+        self.history: list[tuple[GameSignals, ...]] = []
 
     def value(self, step: int) -> float:
         """l for the games of iteration `step` (0-based): the current l, whatever the step."""
@@ -286,8 +351,8 @@ class AdaptiveMix:
         cfg = self.config
         self.observed += 1
         self.since_change += 1
-        row = tuple(_clean(v) for v in signals.values())
-        self.history = [*self.history, row][-2 * cfg.window :]  # type: ignore[list-item]
+        games = tuple(_clean_game(row) for row in signals.games)
+        self.history = [*self.history, games][-2 * cfg.window :]
         if len(self.history) < 2 * cfg.window or self.observed % cfg.window:
             return None
         if self.since_change < cfg.cooldown:
@@ -305,17 +370,18 @@ class AdaptiveMix:
         return decision
 
     def tests(self) -> tuple[_Test | None, _Test | None, _Test | None]:
-        """Each signal's (cooperation, exploited, group) windows; None before two windows."""
-        w = self.config.window
+        """Each signal's (cooperation, exploited, group) windows of per-game values; None
+        before two windows, or where a window holds fewer than `min_games` of its values."""
+        w, least = self.config.window, self.config.min_games
         if len(self.history) < 2 * w:
             return None, None, None
-        out = []
-        for i in range(3):
-            values = [row[i] for row in self.history]
-            before = [v for v in values[:w] if v is not None]
-            last = [v for v in values[w:] if v is not None]
-            out.append(_Test.of(before, last))
-        return out[0], out[1], out[2]
+
+        def pooled(updates: list[tuple[GameSignals, ...]], i: int) -> list[float]:
+            return [v for games in updates for row in games if (v := row[i]) is not None]
+
+        before, last = self.history[:w], self.history[w:]
+        c, e, g = (_Test.of(pooled(before, i), pooled(last, i), least) for i in range(3))
+        return c, e, g
 
     def _rule(self) -> tuple[int, str] | None:
         cfg, z = self.config, self.config.z
@@ -359,7 +425,7 @@ class AdaptiveMix:
             "mix": self.mix,
             "observed": self.observed,
             "since_change": self.since_change,
-            "history": [list(row) for row in self.history],
+            "history": [[list(row) for row in games] for games in self.history],
             "config": asdict(self.config),
         }
 
@@ -367,7 +433,19 @@ class AdaptiveMix:
         self.mix = float(state["mix"])
         self.observed = int(state["observed"])
         self.since_change = int(state["since_change"])
-        self.history = [tuple(_clean(v) for v in row) for row in state["history"]]  # type: ignore[misc]
+        self.history = [
+            tuple(_clean_game(row) for row in games)
+            for games in state["history"]
+            if not _is_update_aggregate(games)
+        ]
+
+
+def _is_update_aggregate(entry: Sequence[Any]) -> bool:
+    """An entry of an older checkpoint's history: one update's aggregate (c, e, g), not a list
+    of games. It is dropped on loading, not read as one game: an aggregate's spread is that of a
+    mean of a dozen games, so among games it would understate the noise. The controller then
+    waits until two windows of new games are held (at most 2 * window updates) to decide."""
+    return any(not isinstance(v, (list, tuple)) for v in entry)
 
 
 class ScheduleMix:
