@@ -382,6 +382,15 @@ def test_policy_loss_dispatches_by_name_and_asks_for_missing_inputs():
     assert rf.item() == pytest.approx(-(LOG(1.5) + LOG(0.5)) / 2)
 
 
+def test_a_tied_group_has_exactly_zero_advantage_even_normalised():
+    """Hypothesis found it: three equal rewards whose float mean misses them by 4e-16, which the
+    std normalisation turned into advantages of 4e-10 (1 / eps times the rounding error)."""
+    rewards = torch.tensor([2.765181363079612] * 3 + [1.0, 2.0], dtype=torch.float64)
+    for normalize in (False, True):
+        adv = group_baseline_advantages(rewards, [0, 0, 0, 1, 1], normalize_std=normalize)
+        assert adv[:3].tolist() == [0.0, 0.0, 0.0] and adv[3] < 0 < adv[4]
+
+
 # ---- invariants
 
 

@@ -77,6 +77,11 @@ def group_baseline_advantages(
     sums = torch.zeros(n_groups, dtype=rewards.dtype, device=rewards.device)
     means = sums.index_add(0, index, rewards) / counts.clamp(min=1)
     centred = rewards - means[index]
+    # A group of equal rewards is a tie: its mean can miss them by a rounding error, which the
+    # std normalisation would blow up by 1/eps into a small signal where there is none.
+    lows = torch.full_like(sums, math.inf).scatter_reduce(0, index, rewards, "amin")
+    highs = torch.full_like(sums, -math.inf).scatter_reduce(0, index, rewards, "amax")
+    centred = torch.where((lows == highs)[index], torch.zeros_like(centred), centred)
     if not normalize_std:
         return centred
     squares = torch.zeros_like(sums).index_add(0, index, centred.square())
