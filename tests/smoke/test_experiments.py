@@ -197,31 +197,30 @@ def test_evaluate_round_robin_of_checkpoints(team_battle_run, model_cache_env):
     assert len(rows) == result["games"] * 4
 
 
-def test_async_rollout_overlaps_with_one_version_of_staleness(tmp_path, model_cache_env):
-    extra = ("--async-rollout", "--loss", "decoupled_ppo", "--iterations", "3")
-    proc = run_experiment("competitive", tmp_path, *extra)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    metrics = [json.loads(x) for x in (the_run(tmp_path) / rf.METRICS).read_text().splitlines()]
-    updates = [m for m in metrics if m["step"] >= 1]  # step 0: the untrained evaluation
-    assert [m["charts/staleness"] for m in updates] == [0, 1, 1]
+def test_async_rollout_and_the_decision_critic_train_through_the_real_loop(
+    tmp_path, model_cache_env
+):
+    """One competitive run checks two features (a run each cost a minute):
 
-
-def test_decision_critic_and_soft_targets_train_through_the_real_loop(tmp_path, model_cache_env):
-    """advantage=decision_q with q targets and an entropy bonus: the critic fills with state and
-    move values from real games, survives the checkpoint, and the entropy is logged."""
-    extra = ("--advantage", "decision_q", "--q-target-coef", "1.0", "--entropy-coef", "0.1",
+    - async rollout with the decoupled loss: the next iteration's games play while the learner
+      updates, with one version of staleness after the first;
+    - advantage=decision_q with q targets and an entropy bonus: the critic fills with state and
+      move values from real games, survives the checkpoint, and the entropy is logged."""
+    extra = ("--async-rollout", "--loss", "decoupled_ppo", "--iterations", "3",
+             "--advantage", "decision_q", "--q-target-coef", "1.0", "--entropy-coef", "0.1",
              "--games-per-iteration", "8")  # fmt: skip
     proc = run_experiment("competitive", tmp_path, *extra)
     assert proc.returncode == 0, proc.stderr[-4000:]
     run = the_run(tmp_path)
+    metrics = [json.loads(x) for x in (run / rf.METRICS).read_text().splitlines()]
+    updates = [m for m in metrics if m["step"] >= 1]  # step 0: the untrained evaluation
+    assert [m["charts/staleness"] for m in updates] == [0, 1, 1]
     (last,) = sorted((run / "checkpoints").iterdir())[-1:]
     state = json.loads((last / rf.TRAINER_STATE).read_text())["baselines"]
     kinds = {entry["state"][0] for entry in state["states"]}
     assert kinds == {"v", "q"}
     moves = {entry["state"][2] for entry in state["states"] if entry["state"][0] == "q"}
     assert moves <= {"[check]", "[bet]", "[call]", "[fold]"} and moves
-    metrics = [json.loads(x) for x in (run / rf.METRICS).read_text().splitlines()]
-    updates = [m for m in metrics if m["step"] >= 1]  # step 0: the untrained evaluation
     assert updates and all(m[f"{rf.TAG_ENTROPY}/main-all"] > 0 for m in updates)
 
 
