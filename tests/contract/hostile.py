@@ -121,9 +121,11 @@ def hostile_objects(legal: list[str] | None = None):
     )
     containers = st.recursive(
         scalars | hostile,
-        lambda inner: st.lists(inner, max_size=3)
-        | st.tuples(inner, inner)
-        | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.tuples(inner, inner)
+            | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        ),
         max_leaves=6,
     )
     if not legal:

@@ -35,6 +35,11 @@ def hostile_actions_for(env_id: str) -> int:
     return 40 if is_foreign(env_id) else 1_000
 
 
+def hostile_episodes_for(env_id: str) -> int:
+    """Episodes of hostile objects per API (`test_hostile_objects.py`), up to 12 actions each."""
+    return 4 if is_foreign(env_id) else 10
+
+
 def api_cycles_for(env_id: str) -> int:
     return 12 if is_foreign(env_id) else 50
 

@@ -23,16 +23,23 @@ from tests.contract.hostile import (
     HostileStr,
     hostile_objects,
 )
+from tests.contract.sizing import hostile_episodes_for
 
 # Sized so that the whole file runs in seconds per env: each example is one episode of up to
-# STEPS actions, every one a fresh draw.
-EXAMPLES = 10
+# STEPS actions, every one a fresh draw; a home game gets 10 episodes, a foreign one 4
+# (`tests/contract/sizing.py`: its adapter is shared by its whole collection). Drawing the
+# hostile objects, not the game, is what an episode costs.
 STEPS = 12
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+
+
+def episodes_for(env_id: str) -> settings:
+    return settings(
+        max_examples=hostile_episodes_for(env_id),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
 TEXT_TYPES = (str, bytes, bytearray, int, float)  # what coerce_text reads; bool is not text
 
 
@@ -63,44 +70,50 @@ def test_coerce_text_reads_builtin_value_not_subclass_methods(action, expected):
 
 
 @pytest.mark.parametrize("env_id", envs.list_envs())
-@PROPERTY
-@given(data=st.data(), seed=st.integers(0, 2**16))
-def test_aec_step_never_raises(env_id, data, seed):
-    env = envs.make(env_id)
-    env.reset(seed=seed)
-    for steps, agent in enumerate(env.agent_iter()):
-        _, _, term, trunc, info = env.last()
-        if term or trunc:
-            env.step(None)
-            continue
-        if steps >= STEPS:
-            break
-        action = data.draw(hostile_objects(info["legal_moves"] or None), label=agent)
-        before = env.unwrapped.game.invalid_total[agent]
-        env.step(action)
-        if _opaque(action):
-            assert env.unwrapped.game.invalid_total[agent] == before + 1
+def test_aec_step_never_raises(env_id):
+    @episodes_for(env_id)
+    @given(data=st.data(), seed=st.integers(0, 2**16))
+    def episode(data, seed):
+        env = envs.make(env_id)
+        env.reset(seed=seed)
+        for steps, agent in enumerate(env.agent_iter()):
+            _, _, term, trunc, info = env.last()
+            if term or trunc:
+                env.step(None)
+                continue
+            if steps >= STEPS:
+                break
+            action = data.draw(hostile_objects(info["legal_moves"] or None), label=agent)
+            before = env.unwrapped.game.invalid_total[agent]
+            env.step(action)
+            if _opaque(action):
+                assert env.unwrapped.game.invalid_total[agent] == before + 1
+
+    episode()
 
 
 @pytest.mark.parametrize("env_id", envs.list_envs())
-@PROPERTY
-@given(data=st.data(), seed=st.integers(0, 2**16))
-def test_parallel_step_never_raises(env_id, data, seed):
-    env = envs.make_parallel(env_id)
-    _, infos = env.reset(seed=seed)
-    for _ in range(STEPS):
-        if not env.agents:
-            break
-        acting = [a for a in env.agents if infos[a]["acting"]]
-        actions = {
-            a: data.draw(hostile_objects(infos[a]["legal_moves"] or None), label=a)
-            for a in env.agents
-        }
-        before = dict(env.unwrapped.game.invalid_total)
-        _, _, _, _, infos = env.step(actions)
-        # The first agent asked in a cycle always acts (later ones may not: the game can end).
-        if acting and all(_opaque(actions[a]) for a in acting):
-            assert sum(env.unwrapped.game.invalid_total.values()) > sum(before.values())
+def test_parallel_step_never_raises(env_id):
+    @episodes_for(env_id)
+    @given(data=st.data(), seed=st.integers(0, 2**16))
+    def episode(data, seed):
+        env = envs.make_parallel(env_id)
+        _, infos = env.reset(seed=seed)
+        for _ in range(STEPS):
+            if not env.agents:
+                break
+            acting = [a for a in env.agents if infos[a]["acting"]]
+            actions = {
+                a: data.draw(hostile_objects(infos[a]["legal_moves"] or None), label=a)
+                for a in env.agents
+            }
+            before = dict(env.unwrapped.game.invalid_total)
+            _, _, _, _, infos = env.step(actions)
+            # The first agent asked in a cycle always acts (later ones may not: the game can end).
+            if acting and all(_opaque(actions[a]) for a in acting):
+                assert sum(env.unwrapped.game.invalid_total.values()) > sum(before.values())
+
+    episode()
 
 
 @pytest.mark.parametrize("env_id", envs.list_envs())
