@@ -143,7 +143,9 @@ def test_a_killed_trainer_leaves_no_process_behind(moment, tmp_path, tmp_dir, mo
 def test_a_run_leaves_the_temp_folder_as_it_found_it_and_the_console_quiet(
     tmp_path, tmp_dir, model_cache_env
 ):
-    """After the killed runs above, the next run removes what they left and its own at exit.
+    """After the killed runs above, the next run removes what they left and its own at exit,
+    and says on the console only what is for the user: no engine line, the closing table in 80
+    columns (the run's log file keeps the rest).
 
     The plan's worst case (every chat of a micro-batch at max_model_len) does not fit the budget
     here, as for the default model on a 24 GB machine, though the run's chats never come near it.
@@ -167,6 +169,9 @@ def test_a_run_leaves_the_temp_folder_as_it_found_it_and_the_console_quiet(
     assert not [line for line in said if engine.search(line)], said
     assert not [line for line in said if "micro-batch" in line], said
     assert max(map(len, said)) < 200, said
+    assert "run directory:" in proc.stdout
+    table = [line for line in proc.stdout.splitlines() if "/" not in line]  # paths may be long
+    assert table and all(len(line) <= 80 for line in table), proc.stdout
     (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     log = (run / rf.LOG).read_text()
     assert "Initializing a V1 LLM engine" in log and "full 1024 tokens" in log  # kept there

@@ -1,7 +1,8 @@
 """A run cannot hurt its user: the real trainer, refusing what it must before it writes anything.
 
-The refusals run before the model or the engine starts, so most of these take seconds; the two
-that need a real run (a corrupt newest checkpoint, the quiet console) use the smoke preset.
+The refusals run before the model or the engine starts, so most of these take seconds; the one
+that needs a real run (a corrupt newest checkpoint) uses the smoke preset. The quiet console of a
+real run is checked in test_engine_lifetime.py, by the run that also checks the temp folder.
 """
 
 from __future__ import annotations
@@ -125,15 +126,3 @@ def test_resume_skips_a_corrupt_newest_checkpoint_and_each_step_is_logged_once(
 def test_the_console_is_quiet_and_the_log_file_holds_the_engine(kuhn_run):
     seen = (kuhn_run / rf.LOG).read_text()
     assert "EngineCore" in seen and " INFO " in seen  # vLLM's own lines, child processes too
-
-
-def test_quiet_console_of_a_real_run(tmp_path, model_cache_env):
-    proc = trainer(tmp_path, "--iterations", "1")
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    out = proc.stdout + proc.stderr
-    assert "run directory:" in proc.stdout
-    assert not [line for line in out.splitlines() if " INFO " in line or "EngineCore" in line]
-    table = [line for line in proc.stdout.splitlines() if "/" not in line]  # paths may be long
-    assert table and all(len(line) <= 80 for line in table), proc.stdout
-    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert "EngineCore" in (run / rf.LOG).read_text()
