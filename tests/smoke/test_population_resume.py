@@ -1,5 +1,7 @@
 """A population run killed with SIGKILL resumes exactly: every member's adapter weights and AdamW
-state, its hyperparameters, the PBT lineage and the league are what the checkpoint holds.
+state, its hyperparameters, the PBT lineage and the league are what the checkpoint holds; and the
+finished run's files hold what a population run writes (every member pair played, the
+meta-solvers, the lineage, each member's exploitability).
 
 The killed run is the real script in a subprocess (a kill -9 needs a process); the resumed
 one is the same command line's config, `--resume RUN`, in this process, so that the learner
@@ -22,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.killing import kill_after_checkpoint
-from tests.smoke.test_experiments import the_run
+from tests.smoke.test_experiments import tags_in, the_run
 from trainers.run import layout as rf
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
@@ -50,6 +52,32 @@ def saved_adapter(checkpoint: Path, adapter: str) -> tuple[dict, dict, list[str]
 def plain(data: object) -> object:
     """`data` as league.json and trainer_state.json hold it (tuples as lists)."""
     return json.loads(json.dumps(data))
+
+
+def check_population_files(run: Path, step: int) -> None:
+    """Three members in one learner and engine: every member pair played, the meta-solvers and
+    the lineage in league.json and TensorBoard, each member's exploitability and the population's
+    meta-strategy's, the population in the checkpoint of `step`."""
+    league = json.loads((run / rf.LEAGUE).read_text())
+    players = league["payoff"]["players"]
+    cells = league["payoff"]["win_rate"]
+    for a in MEMBERS:
+        for b in MEMBERS:
+            if a != b:
+                assert cells[players.index(a)][players.index(b)] is not None, (a, b)
+    alpharank = league["meta"]["alpharank"]["probabilities"]
+    assert set(MEMBERS) <= set(alpharank) and sum(alpharank.values()) == pytest.approx(1.0)
+    assert "nash" in league["meta"]  # Kuhn poker: two sides, zero-sum
+    assert league["lineage"]["format"] == 1 and "records" in league["lineage"]
+    assert set(league["population"]["hyperparameters"]) == set(MEMBERS)
+    tags = tags_in(run)
+    assert any(t.startswith(f"{rf.TAG_META}/alpharank/") for t in tags), sorted(tags)
+    assert any(t.startswith(f"{rf.TAG_META}/nash/") for t in tags), sorted(tags)
+    for member in MEMBERS:
+        assert f"{rf.TAG_PBT}/lr/{member}" in tags and f"eval/exploitability/{member}" in tags
+    assert "eval/exploitability/population_meta" in tags
+    state = json.loads((run / rf.CHECKPOINTS / f"step_{step}" / rf.TRAINER_STATE).read_text())
+    assert state["population"]["members"] == MEMBERS and "lineage" in state["population"]
 
 
 def test_killed_population_run_resumes_every_member_exactly(tmp_path, model_cache_env, monkeypatch):
@@ -122,3 +150,4 @@ def test_killed_population_run_resumes_every_member_exactly(tmp_path, model_cach
     metrics = [json.loads(line) for line in (run / rf.METRICS).read_text().splitlines()]
     assert [m["step"] for m in metrics] == [0, 1, 2, 3]
     assert json.loads((run / rf.RUN_REPORT).read_text())["iterations"] == 3
+    check_population_files(run, step=3)
