@@ -11,7 +11,7 @@ from envs.kuhn_poker.theory import nash_policy, uniform_policy
 from trainers.run import layout as rf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import kuhn_meta  # noqa: E402
+import kuhn_meta
 
 
 def plain(table) -> dict:
