@@ -206,8 +206,9 @@ def group_rising(rng):
 
 def test_noise_alone_rarely_moves_l():
     """Flat curves, 16-update runs (decisions possible at 6, 9, 12, 15): measured false-change
-    rate 1.3% over these 300 seeds, 1.9% over 3,000 (all but one toward selfish: exploitation's
-    one-sided tests are the ones that can fire alone)."""
+    rate 1.3% over these 300 seeds, all toward shared (exploitation's one-sided tests, rule 1,
+    are the ones that can fire alone); 1.9% over 3,000 when rule 1 went toward selfish (its
+    tests fire at the same updates either way)."""
     up, down, _ = rates(flat)
     assert up + down <= 0.04
 
@@ -215,8 +216,9 @@ def test_noise_alone_rarely_moves_l():
 def test_a_policy_that_wanders_without_a_trend_moves_l_more_often():
     """The test's noise is the games'; a policy whose cooperation, exploitation and group score
     wander from update to update (sd 0.03 each, no trend) is more than that noise. Measured:
-    l moved in 10.7% of these 300 runs (10.6% over 3,000), against 1.3% without wander: the
-    tolerances absorb part of it (module docstring). This pins the figure, it is no goal."""
+    l moved in 10.7% of these 300 runs (10.6% over 3,000; all but one of the 300 toward shared),
+    against 1.3% without wander: the tolerances absorb part of it (module docstring). This pins
+    the figure, it is no goal."""
 
     def wandering(rng):
         c, e, g = (v + rng.normal(0.0, 0.03, T) for v in (0.5, 0.12, 0.4))
@@ -228,24 +230,28 @@ def test_a_policy_that_wanders_without_a_trend_moves_l_more_often():
 
 # Each cause, 300 seeds, measured: its first change at update 6 in 73-97% of runs, by update 9
 # in 95-100%; the bounds below leave room for another random generator.
-def test_sustained_exploitation_moves_l_toward_selfish_never_shared():
+def test_a_sustained_split_moves_l_toward_shared_never_selfish():
+    """Exploitation in the family's games is the family split (one adapter cooperating, another
+    defecting): its defector cooperates only at a more shared l (module docstring)."""
     up, down, early = rates(exploited_throughout)
-    assert up == 1.0 and down == 0.0 and early >= 0.95
+    assert down == 1.0 and up == 0.0 and early >= 0.95
 
 
-def test_rising_exploitation_moves_l_toward_selfish():
+def test_a_widening_split_moves_l_toward_shared_never_selfish():
     up, down, early = rates(exploitation_rising)
-    assert up == 1.0 and down == 0.0 and early >= 0.95
+    assert down == 1.0 and up == 0.0 and early >= 0.95
 
 
 def test_rising_cooperation_with_a_falling_group_moves_l_toward_selfish():
+    """Rule 2 as written; in the two-seat dilemma these curves can hardly occur (c and g rise
+    together there but for split rounds turning both ways: module docstring)."""
     up, down, early = rates(cooperation_up_group_down)
-    assert up >= 0.98 and down <= 0.01 and early >= 0.9
+    assert up >= 0.98 and down <= 0.06 and early >= 0.9  # down: exploitation's noise (3.3%)
 
 
 def test_a_group_losing_to_defection_moves_l_toward_shared():
     up, down, early = rates(defection_spreads)
-    assert down >= 0.98 and early >= 0.9 and up <= 0.06  # up: exploitation's noise, as when flat
+    assert down >= 0.98 and early >= 0.9 and up <= 0.01  # measured 0: rule 1's noise shares too
 
 
 def test_a_falling_group_with_no_clear_cause_rarely_moves_l():
@@ -269,8 +275,8 @@ def exploited_games(n: int = GAMES) -> tuple:
 
 
 def test_decisions_come_at_window_ends_after_two_windows_with_a_cooldown_within_bounds():
-    """Exploited in 30% of rounds throughout: l rises by a step at updates 6, 9, 12 (window 3,
-    cooldown 3) and stops at 1 without reporting the clamped no-op."""
+    """Exploited in 30% of rounds throughout (a split): l falls by a step at updates 6, 9, 12
+    (window 3, cooldown 3) and stops at 0.5 without reporting the clamped no-op."""
     ctl = AdaptiveMix(MixControlConfig(start=0.75, low=0.5, high=1.0))
     decisions = []
     for _ in range(T):
@@ -278,12 +284,13 @@ def test_decisions_come_at_window_ends_after_two_windows_with_a_cooldown_within_
         if decision is not None:
             decisions.append(decision)
     assert [(d.step, d.old, d.new) for d in decisions] == [
-        (6, 0.75, 0.85), (9, 0.85, 0.95), (12, 0.95, 1.0),
+        (6, 0.75, 0.65), (9, 0.65, 0.55), (12, 0.55, 0.5),
     ]  # fmt: skip
-    assert all("exploited in 0.3" in d.reason and "selfish" in d.reason for d in decisions)
-    assert ctl.value(123) == 1.0
-    assert "0.95 -> 1.00" in decisions[-1].describe()
-    assert json.loads(json.dumps(decisions[0].to_dict()))["new"] == 0.85
+    assert all(d.reason.startswith("split: cooperators exploited by their own family in 0.3")
+               and d.reason.endswith("toward shared") for d in decisions)  # fmt: skip
+    assert ctl.value(123) == 0.5
+    assert "0.55 -> 0.50" in decisions[-1].describe()
+    assert json.loads(json.dumps(decisions[0].to_dict()))["new"] == 0.65
 
 
 def test_a_window_needs_min_games_values_of_a_signal():
@@ -293,7 +300,7 @@ def test_a_window_needs_min_games_values_of_a_signal():
         ctl = AdaptiveMix(MixControlConfig(start=0.75, low=0.5, high=1.0))
         for _ in range(6):
             ctl.observe(MixSignals(None, None, None, games=exploited_games(per_update)))
-        assert (ctl.tests()[1] is not None) == tested and (ctl.mix > 0.75) == tested
+        assert (ctl.tests()[1] is not None) == tested and (ctl.mix < 0.75) == tested
 
 
 def test_l_never_leaves_its_bounds():

@@ -1,11 +1,17 @@
 """Mixed mode's payoff mix l (r = l * own + (1 - l) * group; l = 1 selfish, 0 fully shared), set
 either by a fixed schedule or by a controller that reads what the agents do.
 
-A shared reward teaches cooperation, but it also pays an agent for cooperating with one that
-defects (in the prisoner's dilemma, below l = 0.6 the sucker's reward beats mutual defection's),
-so a league trained too long on it learns to be exploited. A selfish reward never pays for being
-exploited, but leaves learners in mutual defection. `AdaptiveMix` moves l between the two from
-measurements of each iteration's games (`mix_signals`), each taken per game:
+A selfish reward leaves learners in mutual defection; a shared one makes cooperation pay. l
+applies within the learner's family only (a game with a partner bot pays each seat its own
+score: being exploited by an outsider is priced selfishly already), and the controller reads only
+the family's games (`family_games`), so the exploitation it sees is an adapter of the family
+cooperating while another defects: the family split. In the prisoner's dilemma (T 5, R 3, P 1,
+S 0; two seats, group = their mean) a split's defector gets 5 l + 2.5 (1 - l) = 2.5 + 2.5 l
+against R = 3 for cooperating too, so it turns only below l = 0.2; its cooperator gets
+2.5 - 2.5 l against P = 1 for defecting, so it keeps cooperating below l = 0.6. Toward selfish
+the split stays (the mixed preset's adaptive run, so pushed, sat split at its bound l = 0.5);
+toward shared it ends in cooperation. `AdaptiveMix` moves l from each iteration's family games
+(`mix_signals`), measured per game:
 
 - cooperation c: the share of the learning seats' dilemma moves in the game that cooperate;
 - exploitation e: the share of the learning seats' rounds in the game in which the seat
@@ -24,16 +30,22 @@ mean m with se_m = sd / sqrt(n): the noise test of the learning-rate rule
 "clearly down" d + z * se < 0 and d < -tol; "clearly flat" |d| + z * se <= tol. Then, first
 match wins:
 
-1. exploited: e's level clearly above `exploited_max` (m - z * se_m > exploited_max) or e
-   clearly up -> l += step (toward selfish: stop paying for being exploited);
+1. split: e's level clearly above `exploited_max` (m - z * se_m > exploited_max) or e clearly
+   up -> l -= step (toward shared: the split's defector cooperates only at a shared l);
 2. the group loses, g clearly down, and the cause is clear:
-   - c clearly up (cooperation that others exploit) -> l += step;
+   - c clearly up -> l += step (toward selfish, the one rule that goes there; below);
    - c clearly down (defection spreads), or c not measured -> l -= step (toward shared: make
      cooperation pay);
    - c's change not resolved -> no change;
 3. stuck in defection: g clearly flat and c's level clearly below `cooperation_low`
    (m + z * se_m < cooperation_low) -> l -= step;
 4. anything else (a rising group score, or a difference the noise cannot resolve): no change.
+
+The split comes first: its remedy holds whatever g does. Rule 2's move toward selfish was meant
+for cooperation that others exploit, which in the family's games is rule 1's split; in the
+two-seat dilemma, per round g = 1 + 2 x + 1.5 y and c = x + y / 2 (x, y: shares of rounds both
+cooperating, split), so c rises while g falls only when split rounds turn into mutual cooperation
+and mutual defection both (past the tolerances, 0.24 of the rounds or more). Kept, not argued.
 
 Why per game, and the defaults. With one value per update, a window of a few updates holds a
 few values: their spread is barely known (Student tails, z = 3.5 at 5 updates a window), so the
@@ -263,7 +275,8 @@ class MixControlConfig:
     #: Per-game values a signal needs in each window to be tested: fewer leave its spread, and
     #: the normal tails, too uncertain.
     min_games: int = 8
-    #: Level of exploitation (share of rounds) above which the learners are being exploited.
+    #: Level of exploitation (share of rounds) above which the family is split: its cooperators
+    #: exploited by its own defectors.
     exploited_max: float = 0.2
     #: Level of cooperation below which a flat group score means mutual defection.
     cooperation_low: float = 0.5
@@ -388,10 +401,15 @@ class AdaptiveMix:
         coop, exploited, group = self.tests()
         if exploited is not None:
             if exploited.m - z * exploited.se_m > cfg.exploited_max:
-                lvl = exploited.level(z)
-                return +1, f"exploited in {lvl} of rounds (> {cfg.exploited_max:g}): selfish"
+                return -1, (
+                    f"split: cooperators exploited by their own family in {exploited.level(z)} "
+                    f"of rounds (> {cfg.exploited_max:g}): toward shared"
+                )
             if exploited.up(z, cfg.exploited_tol):
-                return +1, f"exploitation rising {exploited.trend(z)}: toward selfish"
+                return -1, (
+                    f"split: exploitation by their own family rising {exploited.trend(z)}: "
+                    "toward shared"
+                )
         if group is None:
             return None
         if group.down(z, cfg.group_tol):
