@@ -63,9 +63,9 @@ class GameConfig:
     """Mixed mode: payoff mix l at the last iteration."""
     mix_control: MixControlName = "schedule"
     """Mixed mode: how l moves. schedule: linearly from mix_start to mix_end; adaptive: from
-    mix_start, between mix_start and mix_end, toward selfish when the learners are exploited and
-    toward shared when the group score falls or stays flat in mutual defection, each change
-    beyond the measurements' noise (`trainers.league.mix_control`)."""
+    mix_start, between mix_start and mix_end, toward shared when the family splits (its
+    cooperators exploited by its defectors) or the group score falls or stays flat in mutual
+    defection, each change beyond the measurements' noise (`trainers.league.mix_control`)."""
 
 
 @dataclass
