@@ -11,18 +11,21 @@ pins, plus what it needs to import; `integrations/areal/requirements.txt`).
 
 from integrations.areal.logging_guard import import_areal, kept_logging
 
-import_areal()  # first: AReaL's imports reconfigure logging unless tamed
+import_areal()  # first: from here on AReaL's getLogger keeps our logging
 
-with kept_logging():
-    from integrations.areal.loss import NO_CAP, areal_loss_kwargs
-    from integrations.areal.opponents import Bot, Frozen, Opponent, SelfPlay
-    from integrations.areal.serving import areal_lora_name, serve_for_areal, withdraw_from_areal
-    from integrations.areal.workflow import (
-        EpisodeRecord,
-        GameWorkflow,
-        episodes,
-        with_stop_tokens,
-    )
+from integrations.areal.loss import NO_CAP, areal_loss_kwargs  # noqa: E402
+from integrations.areal.opponents import Bot, Frozen, Opponent, SelfPlay  # noqa: E402
+from integrations.areal.serving import (  # noqa: E402
+    areal_lora_name,
+    serve_for_areal,
+    withdraw_from_areal,
+)
+from integrations.areal.workflow import (  # noqa: E402
+    EpisodeRecord,
+    GameWorkflow,
+    episodes,
+    with_stop_tokens,
+)
 
 __all__ = [
     "NO_CAP",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from types import ModuleType
 
 
 @contextlib.contextmanager
@@ -40,12 +39,12 @@ def kept_logging() -> Iterator[None]:
                 logger.disabled = flag
 
 
-def import_areal() -> ModuleType:
+def import_areal() -> None:
     """Import AReaL (its package runs every `areal.infra` module) with our logging kept, and
     wrap `areal.utils.logging.getLogger` so that AReaL's later imports and calls keep it too.
     Raises ImportError without AReaL."""
     with kept_logging():
-        import areal
+        import areal  # noqa: F401 (the package's import runs every areal.infra module)
         import areal.utils.logging as areal_logging
     original = areal_logging.getLogger
     if not getattr(original, "keeps_our_logging", False):
@@ -56,4 +55,3 @@ def import_areal() -> ModuleType:
 
         getLogger.keeps_our_logging = True  # type: ignore[attr-defined]
         areal_logging.getLogger = getLogger
-    return areal

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from integrations.areal.logging_guard import import_areal, kept_logging
+from integrations.areal.logging_guard import import_areal
 from tests.areal.support import MAX_MODEL_LEN
 from tests.integration.test_server_mode import free_port
 
@@ -24,13 +24,6 @@ with contextlib.suppress(ImportError):  # without AReaL the tests skip
 for _key in set(os.environ) - set(_before):
     del os.environ[_key]
 os.environ.update(_before)
-
-
-@pytest.fixture(autouse=True)
-def _logging_kept():
-    """AReaL's functions may reconfigure logging again while a test runs: put it back after."""
-    with kept_logging():
-        yield
 
 
 # ---------------------------------------------------------------------- a LoRA League server
