@@ -23,7 +23,6 @@ is in its metrics.jsonl; this script needs no engine or model.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -34,15 +33,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout
 from envs.kuhn_poker import theory
 from trainers.league.meta_solver import nash_distribution
 from trainers.run import layout as rf
+from trainers.run.checkpoint import CheckpointManager, load_json
 
 
 def newest_tables(run: Path) -> tuple[str, dict[int, dict]]:
     """The newest complete checkpoint's name and its version -> policy table."""
+    # CheckpointManager.latest would do, but its constructor tidies the run folder (mkdir,
+    # stale temps): this script only reads.
     complete = [p.parent for p in (run / rf.CHECKPOINTS).glob(f"step_*/{rf.COMPLETE}")]
     if not complete:
         raise SystemExit(f"error: no complete checkpoint under {run / rf.CHECKPOINTS}")
-    newest = max(complete, key=lambda p: int(p.name.removeprefix("step_")))
-    state = json.loads((newest / rf.TRAINER_STATE).read_text())
+    newest = max(complete, key=CheckpointManager.step_of)
+    state = load_json(newest, rf.TRAINER_STATE)
     tables = (state.get("mode_eval") or {}).get("tables")
     if not tables:
         raise SystemExit(f"error: {newest} holds no Kuhn policy tables (not a Kuhn poker run?)")
