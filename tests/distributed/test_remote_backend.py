@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests.distributed.test_ray_run import check_learner_agrees
+from tests.engine_layout import IN_PROCESS
 from tests.integration.test_server_mode import free_port
 from trainers.run import layout as rf
 
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 def server_url(tiny_model, tmp_path_factory):
     port = free_port()
     log = open(tmp_path_factory.mktemp("log") / "server.log", "w+")  # noqa: SIM115 (lives with the server)
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", **IN_PROCESS)
     cmd = [sys.executable, "-m", "agents.serving", "--model", str(tiny_model), "--port", str(port)]
     cmd += ["--adapter-store", str(tmp_path_factory.mktemp("store")), "--max-loras", "8"]
     cmd += ["--max-lora-rank", "16", "--dtype", "float32", "--max-model-len", "1024"]

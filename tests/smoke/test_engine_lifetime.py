@@ -34,6 +34,12 @@ GRACE_S = 10.0  # the engine's processes must be gone this long after the traine
 START_TIMEOUT_S = 600.0
 
 
+@pytest.fixture(autouse=True)
+def engine_in_process():
+    """Overrides the smoke tier's in-process engines: these tests check the engine's own
+    processes, so they run vLLM's default layout, the one users run."""
+
+
 @pytest.fixture(scope="module")
 def tmp_dir():
     """The trainers' temp folder (`TMPDIR`), shared by the tests of this file; a short path, as

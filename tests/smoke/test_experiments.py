@@ -137,9 +137,9 @@ def test_bad_config_fails_at_start_with_a_clear_message(tmp_path):
 def test_killed_run_resumes_without_loss(tmp_path, model_cache_env):
     cmd = [sys.executable, "-m", "experiments.team_battle", "--preset", "smoke"]
     cmd += ["--runs-dir", str(tmp_path), "--no-progress", "--iterations", "4"]
-    # the engine core and workers die with the killed trainer instead of holding GBs
-    engine = kill_after_checkpoint(cmd, tmp_path, step=2, timeout=400)
-    assert engine, "the engine runs in child processes"
+    # The engine runs inside the trainer here (tests.engine_layout); that vLLM's own engine
+    # processes die with a killed trainer is test_engine_lifetime's check.
+    kill_after_checkpoint(cmd, tmp_path, step=2, timeout=400)
     run = the_run(tmp_path)
     # every file left is readable
     json.loads((run / rf.CONFIG).read_text())

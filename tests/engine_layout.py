@@ -1,0 +1,13 @@
+"""Where a test's vLLM engines run.
+
+vLLM's own switch `VLLM_ENABLE_V1_MULTIPROCESSING=0` keeps the engine core and its worker inside the
+process that starts the engine, instead of two spawned processes that each import torch and vLLM
+again: about 17 of a tiny smoke run's 34 s on two cores. Runs whose point is not the engine's
+process layout (the smoke and Ray runs, the remote server) start their engines this way;
+`tests/smoke/test_engine_lifetime.py` and every engine the integration tier starts keep vLLM's
+default layout, the one users run.
+"""
+
+from __future__ import annotations
+
+IN_PROCESS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
