@@ -88,7 +88,8 @@ class ServingConfig:
     memory_budget_gb: float | None = None
     """Memory the run may use (default: the machine's total); sizes the KV cache."""
     kv_cache_gib: float | None = None
-    """vLLM KV cache on CPU (GiB); default: a quarter of the budget, at most 4."""
+    """vLLM KV cache on CPU (GiB); default: a quarter of the budget, at most 4 and at most what
+    256 sequences of max_model_len tokens fill."""
     max_loras: int = 8
     """Adapters in one engine batch."""
 

@@ -243,6 +243,7 @@ def describe_model(path: Path) -> dict[str, Any]:
         "num_layers": layers,
         "tie_word_embeddings": config.get("tie_word_embeddings", True),
         "params": None,
+        "kv_bytes_per_token": None,
     }
     if hidden and layers and vocab and heads:
         head_dim = text.get("head_dim") or hidden // heads
@@ -254,4 +255,7 @@ def describe_model(path: Path) -> dict[str, Any]:
             mlp = 2 * hidden * (text.get("n_inner") or 4 * hidden)
         embeddings = vocab * hidden * (1 if facts["tie_word_embeddings"] else 2)
         facts["params"] = embeddings + layers * (attention + mlp + 2 * hidden) + hidden
+        # A key and a value per layer and KV head, at fp32's 4 bytes: an upper bound whatever
+        # the engine's dtype.
+        facts["kv_bytes_per_token"] = 2 * layers * kv_heads * head_dim * 4
     return facts

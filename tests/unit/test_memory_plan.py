@@ -9,7 +9,14 @@ import pytest
 from trainers.run import resources
 
 #: The embedded default model's shape (SmolLM2-135M-Instruct).
-SMOLLM2 = {"params": 134_515_008, "hidden_size": 576, "num_layers": 30}
+SMOLLM2 = {
+    "params": 134_515_008,
+    "hidden_size": 576,
+    "num_layers": 30,
+    "kv_bytes_per_token": 46_080,
+}
+#: The tiny test model's (4 layers, 2 KV heads of 64).
+TINY = {"params": 3_000_000, "hidden_size": 256, "num_layers": 4, "kv_bytes_per_token": 4_096}
 
 
 @pytest.fixture
@@ -38,3 +45,15 @@ def test_the_worst_case_a_run_may_never_reach_is_a_note_in_the_log(machine, capl
 def test_a_run_that_cannot_fit_is_refused_with_what_to_change(machine):
     with pytest.raises(MemoryError, match="micro_batch_size"):
         plan(budget_gb=8.0)
+
+
+def test_the_auto_kv_cache_is_what_the_engine_could_fill_at_most(machine, monkeypatch):
+    """256 sequences of 1024 tokens of the tiny model fill 1 GiB (at fp32), of 2048 tokens of the
+    default model 11.25: the tiny one gets what it could fill, the default the usual cap, and a
+    size the user gave is kept."""
+    assert plan().kv_cache_gib == resources.MAX_AUTO_KV_GIB
+    monkeypatch.setattr("agents.models.describe_model", lambda path: TINY)
+    assert plan(max_model_len=1024).kv_cache_gib == 1.0
+    assert plan(max_model_len=2048).kv_cache_gib == 2.0
+    assert plan(max_model_len=8192).kv_cache_gib == resources.MAX_AUTO_KV_GIB  # 8 GiB: the cap
+    assert plan(max_model_len=1024, kv_cache_gib=3.0).kv_cache_gib == 3.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,9 @@ log = logging.getLogger(__name__)
 ENGINE_OVERHEAD_GB = 2.5  # vLLM engine core + worker processes, measured 3-4 GB with a 10M model
 LEARNER_OVERHEAD_GB = 1.0  # python, torch, tokenizer, optimizer bookkeeping
 MAX_AUTO_KV_GIB = 4.0
+#: vLLM's default cap on the sequences a CPU engine schedules at once (`max_num_seqs`): a KV
+#: cache larger than that many full-length sequences need is never used.
+ENGINE_MAX_SEQUENCES = 256
 TYPICAL_TOKENS = 512  # tokens of a typical agent chat (the learner's sequence)
 
 
@@ -76,6 +80,9 @@ def plan_resources(
     kv = kv_cache_gib
     if engine and kv is None:
         kv = min(MAX_AUTO_KV_GIB, max(1.0, 0.25 * budget))
+        if facts.get("kv_bytes_per_token"):  # a small model fills far less than the cap
+            needed = ENGINE_MAX_SEQUENCES * max_model_len * facts["kv_bytes_per_token"] / 2**30
+            kv = min(kv, max(1.0, math.ceil(needed)))
     engine_gb = (weights_gb + (kv or 0) + ENGINE_OVERHEAD_GB) if engine else 0.0
     estimate = learner_gb + engine_gb
     if device == "cpu" and estimate > budget:
