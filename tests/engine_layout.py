@@ -5,7 +5,9 @@ process that starts the engine, instead of two spawned processes that each impor
 again: about 17 of a tiny smoke run's 34 s on two cores. Runs whose point is not the engine's
 process layout (the smoke and Ray runs, the remote server) start their engines this way;
 `tests/smoke/test_engine_lifetime.py` and every engine the integration tier starts keep vLLM's
-default layout, the one users run.
+default layout, the one users run. So does an engine started in a pytest worker: in-process, vLLM
+binds the worker's threads to cores for the rest of the session, and its kernel registration
+scans every module in `sys.modules`, which fails on proxies other tests import (flask's).
 """
 
 from __future__ import annotations

@@ -12,9 +12,13 @@ def model_cache_env(model_cache, monkeypatch):
     return model_cache
 
 
-@pytest.fixture(autouse=True)
-def engine_in_process(monkeypatch):
-    """The smoke runs' engines run inside their trainer's process (see `tests.engine_layout`);
-    a module that checks the engine's own processes overrides this fixture."""
-    for name, value in IN_PROCESS.items():
-        monkeypatch.setenv(name, value)
+@pytest.fixture(scope="module", autouse=True)
+def engine_in_process():
+    """The smoke runs' engines run inside their trainer's subprocess (see
+    `tests.engine_layout`); a module that checks the engine's own processes overrides this
+    fixture, and a trainer started in the test's own process removes the variable first.
+    Module-scoped, so that a module's own run fixtures start after it."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in IN_PROCESS.items():
+            env.setenv(name, value)
+        yield

@@ -34,7 +34,7 @@ GRACE_S = 10.0  # the engine's processes must be gone this long after the traine
 START_TIMEOUT_S = 600.0
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def engine_in_process():
     """Overrides the smoke tier's in-process engines: these tests check the engine's own
     processes, so they run vLLM's default layout, the one users run."""
@@ -181,5 +181,6 @@ def test_a_run_leaves_the_temp_folder_as_it_found_it_and_the_console_quiet(
     (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     log = (run / rf.LOG).read_text()
     assert "Initializing a V1 LLM engine" in log and "full 1024 tokens" in log  # kept there
+    assert "(EngineCore pid=" in log  # the engine's own processes' lines too
     left = sorted(p.relative_to(tmp_dir).as_posix() for p in tmp_dir.rglob("*"))
     assert left == [], left

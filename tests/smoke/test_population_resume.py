@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine_layout import IN_PROCESS
 from tests.killing import kill_after_checkpoint
 from tests.smoke.test_experiments import tags_in, the_run
 from trainers.run import layout as rf
@@ -92,6 +93,11 @@ def test_killed_population_run_resumes_every_member_exactly(tmp_path, model_cach
     run = the_run(tmp_path)
 
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    # This engine starts in the test's own long-lived process: vLLM's default layout, not the
+    # in-process engine of the killed run (which binds the process's threads to cores, and fails
+    # on objects other tests leave in sys.modules).
+    for name in IN_PROCESS:
+        monkeypatch.delenv(name)
     args = [*ARGS, "--runs-dir", str(tmp_path), "--resume", str(run)]
     cfg = cli.parse(PRESETS, "competitive", "competitive", args=args)
     trainer = SelfPlayTrainer(cfg)
