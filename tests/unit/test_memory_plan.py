@@ -49,7 +49,7 @@ def test_a_run_that_cannot_fit_is_refused_with_what_to_change(machine):
 
 def test_the_auto_kv_cache_is_what_the_engine_could_fill_at_most(machine, monkeypatch):
     """256 sequences of 1024 tokens of the tiny model fill 1 GiB (at fp32), of 2048 tokens of the
-    default model 11.25: the tiny one gets what it could fill, the default the usual cap, and a
+    default model 22.5: the tiny one gets what it could fill, the default the usual cap, and a
     size the user gave is kept."""
     assert plan().kv_cache_gib == resources.MAX_AUTO_KV_GIB
     monkeypatch.setattr("agents.models.describe_model", lambda path: TINY)
