@@ -12,4 +12,18 @@ scans every module in `sys.modules`, which fails on proxies other tests import (
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
 IN_PROCESS = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+
+
+@contextlib.contextmanager
+def engines_in_process() -> Iterator[None]:
+    """Within this block, processes started from this one run their engines in-process."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in IN_PROCESS.items():
+            env.setenv(name, value)
+        yield

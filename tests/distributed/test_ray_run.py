@@ -20,7 +20,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from tests.engine_layout import IN_PROCESS
+from tests.engine_layout import engines_in_process
 from tests.killing import kill_after_checkpoint
 from trainers.run import layout as rf
 
@@ -38,9 +38,7 @@ def ray_cluster(model_cache):
     os.environ["VLLM_CPU_KVCACHE_SPACE"] = "1"
     # The cluster's processes (its workers' engines) start from this environment; this
     # process keeps its own.
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in IN_PROCESS.items():
-            env.setenv(name, value)
+    with engines_in_process():
         start_local_cluster(num_cpus=2, log_to_driver=False)  # ray.init, sized for 2 cores
     yield ray
     ray.shutdown()

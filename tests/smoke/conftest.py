@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine_layout import IN_PROCESS
+from tests.engine_layout import engines_in_process
 
 
 @pytest.fixture
@@ -18,7 +18,5 @@ def engine_in_process():
     `tests.engine_layout`); a module that checks the engine's own processes overrides this
     fixture, and a trainer started in the test's own process removes the variable first.
     Module-scoped, so that a module's own run fixtures start after it."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in IN_PROCESS.items():
-            env.setenv(name, value)
+    with engines_in_process():
         yield

@@ -80,7 +80,7 @@ def plan_resources(
     kv = kv_cache_gib
     if engine and kv is None:
         kv = min(MAX_AUTO_KV_GIB, max(1.0, 0.25 * budget))
-        if facts.get("kv_bytes_per_token"):  # a small model fills far less than the cap
+        if facts["kv_bytes_per_token"]:  # None without the shape; a small model fills less
             needed = ENGINE_MAX_SEQUENCES * max_model_len * facts["kv_bytes_per_token"] / 2**30
             kv = min(kv, max(1.0, math.ceil(needed)))
     engine_gb = (weights_gb + (kv or 0) + ENGINE_OVERHEAD_GB) if engine else 0.0
