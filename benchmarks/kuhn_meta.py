@@ -10,14 +10,15 @@ prints, all exact (no games played):
 - each version's exploitability;
 - `uniform`: the plain average of the versions (the run's `eval/exploitability/average`);
 - `nash`: the Nash equilibrium of the restricted game among the versions, whose payoffs are the
-  exact expected values of every pair (each version at both seats), solved by the project's
-  meta-solver (`trainers.league.meta_solver.nash_distribution`): what PSRO would play;
+  exact expected values of every pair (each version at both seats, `theory.restricted_game`),
+  solved by the project's meta-solver (`trainers.league.meta_solver.nash_distribution`): what
+  PSRO would play, and the run's own `eval/exploitability/meta` at its last evaluation;
 - `best`: the least exploitable mixture found among each version alone, the uniform one and
   random points of the simplex (Dirichlet draws): close to what any weighting of these
   snapshots can reach.
 
-The run's own `eval/exploitability/meta` (the snapshots weighted as its matchmaker draws them)
-is in its metrics.jsonl; this script needs no engine or model.
+The run's `eval/exploitability/league` (the snapshots weighted as its matchmaker draws them) is
+in its metrics.jsonl; this script needs no engine or model.
 """
 
 from __future__ import annotations
@@ -51,18 +52,6 @@ def newest_tables(run: Path) -> tuple[str, dict[int, dict]]:
     return newest.name, {int(v): t for v, t in tables.items()}
 
 
-def pair_values(tables: list[dict]) -> np.ndarray:
-    """values[i, j]: version i's exact expected payoff against version j, averaged over seats."""
-    n = len(tables)
-    values = np.zeros((n, n))
-    for i in range(n):
-        for j in range(n):
-            first = float(theory.expected_value(tables[i], tables[j]))
-            second = -float(theory.expected_value(tables[j], tables[i]))
-            values[i, j] = 0.5 * (first + second)
-    return values
-
-
 def best_mixture(tables: list[dict], draws: int, seed: int) -> tuple[float, np.ndarray]:
     rng = np.random.default_rng(seed)
     best, weights = float("inf"), np.full(len(tables), 1.0 / len(tables))
@@ -89,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     uniform = float(theory.mixture_exploitability(tables, [1.0] * len(tables)))
     print(f"uniform mixture: {uniform:.3f}")
     names = [str(v) for v in versions]
-    nash = nash_distribution(pair_values(tables), names, kind="margin")
+    values = [[float(x) for x in row] for row in theory.restricted_game(tables)]
+    nash = nash_distribution(values, names, kind="margin")
     weights = ", ".join(f"v{n} {q:.2f}" for n, q in zip(names, nash.probabilities, strict=True))
     value = float(theory.mixture_exploitability(tables, list(nash.probabilities)))
     print(f"nash of the restricted game ({weights}): {value:.3f}")

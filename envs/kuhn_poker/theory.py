@@ -255,6 +255,16 @@ def mixture_policy(policies: Sequence[Policy], weights: Sequence[Number]) -> Tab
     return out
 
 
+def restricted_game(policies: Sequence[Policy]) -> list[list[Number]]:
+    """values[i][j]: policy i's exact expected chips against policy j, averaged over the two
+    seats: the symmetric zero-sum game among `policies` whose Nash equilibrium is PSRO's
+    meta-strategy over them (`trainers.league.meta_solver.nash_distribution`, kind "margin")."""
+    tables = [as_table(p) for p in policies]
+    return [
+        [(expected_value(a, b) - expected_value(b, a)) / 2 for b in tables] for a in tables
+    ]
+
+
 def mixture_exploitability(policies: Sequence[Policy], weights: Sequence[Number]) -> Number:
     """`exploitability` of the mixture of `policies` with `weights` (`mixture_policy`): what the
     league's meta-strategy over the learner's snapshots concedes to a best response."""

@@ -29,6 +29,7 @@ EVAL_TAGS = {
     "competitive": [
         "eval/exploitability/last",
         "eval/exploitability/meta",
+        "eval/exploitability/league",
         "eval/win_rate/bot:strong",
     ],
     "cooperative": [

@@ -16,6 +16,7 @@ from envs.kuhn_poker.theory import (
     exploitability,
     mixture_exploitability,
     nash_policy,
+    restricted_game,
     uniform_policy,
 )
 from trainers.episode import Episode, Trajectory
@@ -63,15 +64,41 @@ def test_kuhn_figures_are_the_theory_of_the_versions_tables():
     figures.tables = {1: uniform, 2: bet, 3: nash}  # every version already read: no learner
     out = figures.measure(trainer, games=0)
     assert out["eval/exploitability/last"] == pytest.approx(0.0, abs=1e-12)  # Nash
+    # The restricted game's Nash: the last iterate (Kuhn's Nash) beats or ties every version.
+    assert figures.nash_weights([1, 2, 3]) == pytest.approx({1: 0.0, 2: 0.0, 3: 1.0}, abs=1e-9)
+    assert out["eval/exploitability/meta"] == pytest.approx(0.0, abs=1e-9)
     # The uniform matchmaker has no probabilities: the snapshots weigh the same.
-    meta = mixture_exploitability([uniform, bet], [1.0, 1.0])
-    assert out["eval/exploitability/meta"] == pytest.approx(float(meta), abs=1e-12)
+    league = mixture_exploitability([uniform, bet], [1.0, 1.0])
+    assert out["eval/exploitability/league"] == pytest.approx(float(league), abs=1e-12)
     average = mixture_exploitability([uniform, bet, nash], [1.0, 1.0, 1.0])
     assert out["eval/exploitability/average"] == pytest.approx(float(average), abs=1e-12)
-    assert 0 < out["eval/exploitability/average"] < out["eval/exploitability/meta"]
+    assert 0 < out["eval/exploitability/average"] < out["eval/exploitability/league"]
 
 
-def test_the_meta_strategy_weighs_snapshots_as_pfsp_draws_them():
+def test_the_meta_strategy_is_the_nash_of_the_versions_exact_game():
+    """Always-bet wins 0.375 a game from uniform play (averaged over seats), so the Nash of
+    their restricted game is always-bet alone, and the meta concedes what always-bet does (1/3),
+    less than the uniform policy's 0.458."""
+    uniform, bet = as_floats(uniform_policy()), always_bet()
+    values = restricted_game([uniform, bet])
+    assert float(values[1][0]) == pytest.approx(0.375) and values[0][1] == -values[1][0]
+    assert values[0][0] == values[1][1] == 0
+    league = League()
+    league.add_learner(LEARNER, version=1)
+    league.add_snapshot(LEARNER, step=5)
+    league.set_version(LEARNER, 2)
+    trainer = SimpleNamespace(
+        league=league, fixtures=SimpleNamespace(matchmaker=UniformMatchmaker()), adapters=[LEARNER]
+    )
+    figures = KuhnExploitability()
+    figures.tables = {1: uniform, 2: bet}
+    out = figures.measure(trainer, games=0)
+    assert figures.nash_weights([1, 2]) == pytest.approx({1: 0.0, 2: 1.0}, abs=1e-9)
+    assert out["eval/exploitability/meta"] == pytest.approx(1 / 3, abs=1e-9)
+    assert out["eval/exploitability/league"] == pytest.approx(float(UNIFORM_EXPLOITABILITY))
+
+
+def test_the_league_figure_weighs_snapshots_as_pfsp_draws_them():
     trainer = kuhn_trainer(PFSPMatchmaker())
     league = trainer.league
     for k in range(4):  # the learner beat v1 4 times and lost to v2 4 times: v2 is harder
@@ -84,8 +111,8 @@ def test_the_meta_strategy_weighs_snapshots_as_pfsp_draws_them():
     drawn = PFSPMatchmaker().probabilities(league, LEARNER)
     assert weights == {1: drawn["main@v1"], 2: drawn["main@v2"]} and weights[2] > weights[1]
     out = figures.measure(trainer, games=0)
-    meta = mixture_exploitability([uniform, bet], [weights[1], weights[2]])
-    assert out["eval/exploitability/meta"] == pytest.approx(float(meta), abs=1e-12)
+    drawn_mixture = mixture_exploitability([uniform, bet], [weights[1], weights[2]])
+    assert out["eval/exploitability/league"] == pytest.approx(float(drawn_mixture), abs=1e-12)
 
 
 def test_before_the_first_snapshot_the_meta_strategy_is_the_learner():

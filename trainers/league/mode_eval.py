@@ -5,11 +5,14 @@ other modes need their own, or a user cannot tell whether anything was learned:
 
 - competitive, Kuhn poker (`KuhnExploitability`): exact exploitability over all 12 information
   sets, read from the learner (no sampling noise; each seat's sets from the adapter that plays
-  that seat): of the last iterate (`eval/exploitability/last`), of the league's meta-strategy
-  (`eval/exploitability/meta`: the mixture of the learner's snapshots with the probabilities the
-  matchmaker draws them with; a matchmaker that also draws the learner itself, self_play, has
-  that share left out) and of the plain average over the snapshots kept (`max_snapshots`) and
-  the learner (`eval/exploitability/average`). A policy is read under the learner's scorer, at
+  that seat): of the last iterate (`eval/exploitability/last`); of the meta-strategy
+  (`eval/exploitability/meta`): PSRO's, the Nash equilibrium of the restricted game among the
+  versions the league keeps (its snapshots, `max_snapshots`, and the last iterate), whose payoffs
+  are every pair's exact expected chips (`theory.restricted_game`, solved by
+  `meta_solver.nash_distribution`); of the snapshots as the league plays them
+  (`eval/exploitability/league`: weighted by the probabilities the matchmaker draws them with;
+  a matchmaker that also draws the learner itself, self_play, has that share left out); and of
+  the plain average over the versions kept (`eval/exploitability/average`). A policy is read under the learner's scorer, at
   the rollout's sampling temperature: the distribution the league plays. A snapshot freezes a
   served version, so the policy of every version is read once, when it is published (`observe`),
   and kept in the checkpoint. A population (`--population N`) has its own: every member's last
@@ -166,8 +169,19 @@ class KuhnExploitability:
         keep = {p.version for p in trainer.league.snapshots(of=LEARNER)} | {version}
         self.tables = {v: t for v, t in self.tables.items() if v in keep}
 
+    def nash_weights(self, versions: Sequence[int]) -> dict[int, float]:
+        """The meta-strategy over `versions`: the Nash equilibrium of their exact restricted
+        game (one LP; a version every other one beats gets no mass)."""
+        from envs.kuhn_poker.theory import restricted_game
+        from trainers.league.meta_solver import nash_distribution
+
+        values = restricted_game([self.tables[v] for v in versions])
+        matrix = [[float(x) for x in row] for row in values]
+        nash = nash_distribution(matrix, [str(v) for v in versions], kind="margin")
+        return dict(zip(versions, nash.probabilities, strict=True))
+
     def weights(self, trainer: Trainer) -> dict[int, float]:
-        """The meta-strategy: each snapshot version with the probability the matchmaker draws
+        """The snapshots as the league plays them: each snapshot version with the probability the matchmaker draws
         it (uniform for a matchmaker without probabilities); the learner alone before the
         first snapshot."""
         snapshots = [p for p in trainer.league.snapshots(of=LEARNER) if p.version in self.tables]
@@ -187,13 +201,17 @@ class KuhnExploitability:
 
         self.observe(trainer)
         current = trainer.league.get(LEARNER).version
-        meta = self.weights(trainer)
+        league = self.weights(trainer)
         versions = sorted({p.version for p in trainer.league.snapshots(of=LEARNER)} | {current})
         versions = [v for v in versions if v in self.tables]
+        meta = self.nash_weights(versions)
         return {
             "eval/exploitability/last": float(exploitability(self.tables[current])),
             "eval/exploitability/meta": float(
                 mixture_exploitability([self.tables[v] for v in meta], list(meta.values()))
+            ),
+            "eval/exploitability/league": float(
+                mixture_exploitability([self.tables[v] for v in league], list(league.values()))
             ),
             "eval/exploitability/average": float(
                 mixture_exploitability([self.tables[v] for v in versions], [1.0] * len(versions))
@@ -201,7 +219,7 @@ class KuhnExploitability:
         }
 
     def figures(self, agents: Sequence[str]) -> list[tuple[str, str]]:
-        return [("exploitability", ref) for ref in ("last", "meta", "average")]
+        return [("exploitability", ref) for ref in ("last", "meta", "league", "average")]
 
     def state_dict(self) -> dict[str, Any]:
         return {"tables": {str(v): t for v, t in self.tables.items()}}
