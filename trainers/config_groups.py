@@ -36,7 +36,7 @@ ShareName = Literal["all", "team", "role", "agent"]
 BackendName = Literal["vllm", "hf", "remote"]
 EngineDtype = Literal["auto", "float16", "bfloat16", "float32"]
 AdvantageName = Literal["role_ema", "decision_ema", "decision_q", "group", "turn_ema"]
-MatchmakerName = Literal["uniform", "self_play", "pfsp", "exploiter"]
+MatchmakerName = Literal["uniform", "self_play", "pfsp", "exploiter", "psro"]
 MixControlName = Literal["schedule", "adaptive"]
 
 
@@ -219,7 +219,8 @@ class LeagueSettings:
     matchmaking: MatchmakerName = "pfsp"
     """How opponents are drawn from the league (`trainers.league.matchmaking`): uniform (any
     player), self_play (the learner itself, sometimes a snapshot), pfsp (AlphaStar's prioritised
-    fictitious self-play) or exploiter (AlphaStar's main exploiter)."""
+    fictitious self-play), exploiter (AlphaStar's main exploiter) or psro (the meta-solver's Nash
+    over the other players' empirical game: for a population, whose members play each other)."""
     snapshot_every: int = 5
     """Freeze the learner as a league opponent every K updates."""
     max_snapshots: int = 4

@@ -11,6 +11,7 @@ from trainers.league.matchmaking import (
     MATCHMAKERS,
     ExploiterMatchmaker,
     PFSPMatchmaker,
+    PSROMatchmaker,
     make_matchmaker,
     pfsp_weights,
 )
@@ -43,7 +44,7 @@ def counts(league: League, name: str, n: int = 3000, seed: int = 0, **kw) -> Cou
 
 
 def test_registry_and_factory():
-    assert set(MATCHMAKERS) == {"uniform", "self_play", "pfsp", "exploiter"}
+    assert set(MATCHMAKERS) == {"uniform", "self_play", "pfsp", "exploiter", "psro"}
     assert isinstance(make_matchmaker("pfsp", weighting="variance"), PFSPMatchmaker)
     with pytest.raises(ValueError, match="unknown matchmaker"):
         make_matchmaker("elo")
@@ -144,3 +145,39 @@ def test_exploiter_targets_main_agents_then_their_snapshots_when_losing():
     play(league, "hunter", "main_a", a_wins=10)  # now 55%: back to the main agent itself
     picks = Counter(ExploiterMatchmaker().pick(league, "hunter", 200, rng))
     assert set(picks) == {"main_a", "main_b"}
+
+
+def members_league(beats: dict[tuple[str, str], int]) -> League:
+    """A learner `me` and members a, b, c that played each other 10 games a pair."""
+    league = League()
+    for name in ("me", "a", "b", "c"):
+        league.add_learner(name)
+    for (x, y), x_wins in beats.items():
+        play(league, x, y, a_wins=x_wins)
+    return league
+
+
+def test_psro_draws_rock_paper_scissors_members_uniformly():
+    # a beats b, b beats c, c beats a, each 9 of 10: the Nash of the cycle is uniform.
+    league = members_league({("a", "b"): 9, ("b", "c"): 9, ("c", "a"): 9})
+    probs = PSROMatchmaker().probabilities(league, "me")
+    assert probs == pytest.approx({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}, abs=1e-6)
+    picks = Counter(PSROMatchmaker().pick(league, "me", 3000, np.random.default_rng(0)))
+    assert set(picks) == {"a", "b", "c"} and min(picks.values()) > 900
+
+
+def test_psro_never_draws_a_dominated_member():
+    # c loses to both others: no mass, never drawn; a beats b: the Nash is a alone.
+    league = members_league({("a", "b"): 7, ("a", "c"): 9, ("b", "c"): 9})
+    probs = make_matchmaker("psro").probabilities(league, "me")
+    assert probs["c"] == pytest.approx(0.0, abs=1e-9) and probs["a"] == pytest.approx(1.0)
+    picks = make_matchmaker("psro", solver="alpharank").pick(
+        league, "me", 500, np.random.default_rng(1)
+    )
+    assert "c" not in picks and "me" not in picks
+
+
+def test_psro_alone_plays_itself():
+    league = League()
+    league.add_learner("me")
+    assert PSROMatchmaker().pick(league, "me", 3, np.random.default_rng(0)) == ["me"] * 3

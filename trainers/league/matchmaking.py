@@ -10,6 +10,12 @@ given numpy Generator only, so a run replays exactly from its seed.
 - `pfsp`: prioritised fictitious self-play (AlphaStar). Opponent c is drawn with weight f(x), x the
   learner's win rate against c (0.5 before any game): `hard` f = (1 - x)^p focuses on opponents it
   loses to; `variance` f = x (1 - x) on opponents near 50%, where a game teaches the most.
+- `psro`: the meta-solver's distribution (PSRO, Lanctot et al. 2017): the other players of the
+  allowed kinds are weighed by the Nash equilibrium (or alpha-rank) of their empirical game, the
+  league's payoff matrix among them (`trainers.league.meta_solver`), so the learner trains
+  against the league's meta-strategy. That game is filled by games among the candidates: a
+  population's members play each other every iteration; a single learner's snapshots never do,
+  their unplayed pairs count as even, and the distribution stays near uniform.
 - `exploiter`: AlphaStar's main exploiter: play a main agent (a learner not flagged exploiter);
   while the exploiter's win rate against it is at most `threshold`, play that main agent's
   snapshots instead, by `variance` PFSP, so it has opponents it can learn to beat.
@@ -35,6 +41,7 @@ __all__ = [
     "ExploiterMatchmaker",
     "Matchmaker",
     "PFSPMatchmaker",
+    "PSROMatchmaker",
     "SelfPlayMatchmaker",
     "UniformMatchmaker",
     "make_matchmaker",
@@ -152,6 +159,36 @@ class PFSPMatchmaker:
 
 
 @dataclass(frozen=True)
+class PSROMatchmaker:
+    """The league's other players weighed by the meta-solver over their empirical game."""
+
+    solver: Literal["nash", "alpharank"] = "nash"
+    #: The payoff the meta-solver reads (`League.payoff_matrix`): win rates, or the mean score
+    #: margin for games whose stakes vary (Kuhn poker's one or two chips).
+    kind: Literal["win_rate", "margin"] = "win_rate"
+    kinds: tuple[str, ...] = PLAYER_KINDS
+
+    def probabilities(self, league: League, learner_id: str) -> dict[str, float]:
+        """Each candidate's probability of being drawn for one slot: its meta-strategy mass."""
+        from trainers.league.meta_solver import solve_league
+
+        pool = [
+            p.id for p in league.players.values() if p.kind in self.kinds and p.id != learner_id
+        ]
+        if not pool:
+            return {}
+        return solve_league(league, pool, solver=self.solver, kind=self.kind).as_dict()
+
+    def pick(self, league: League, learner_id: str, n: int, rng: np.random.Generator) -> list[str]:
+        _check(league, learner_id, n)
+        probs = self.probabilities(league, learner_id)
+        if not probs:
+            return [learner_id] * n
+        weights = np.clip(np.fromiter(probs.values(), dtype=float), 0.0, None)
+        return _draw(rng, list(probs), n, weights / weights.sum())
+
+
+@dataclass(frozen=True)
 class ExploiterMatchmaker:
     """AlphaStar's main exploiter: the main agents, or their snapshots while it cannot win."""
 
@@ -181,6 +218,7 @@ MATCHMAKERS: Mapping[str, type[Any]] = MappingProxyType(
         "self_play": SelfPlayMatchmaker,
         "pfsp": PFSPMatchmaker,
         "exploiter": ExploiterMatchmaker,
+        "psro": PSROMatchmaker,
     }
 )
 

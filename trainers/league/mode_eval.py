@@ -12,11 +12,12 @@ other modes need their own, or a user cannot tell whether anything was learned:
   `meta_solver.nash_distribution`); of the snapshots as the league plays them
   (`eval/exploitability/league`: weighted by the probabilities the matchmaker draws them with;
   a matchmaker that also draws the learner itself, self_play, has that share left out); and of
-  the plain average over the versions kept (`eval/exploitability/average`). A policy is read under the learner's scorer, at
-  the rollout's sampling temperature: the distribution the league plays. A snapshot freezes a
-  served version, so the policy of every version is read once, when it is published (`observe`),
-  and kept in the checkpoint. A population (`--population N`) has its own: every member's last
-  iterate and the population's meta-strategy (`population_eval.PopulationExploitability`).
+  the plain average over the versions kept (`eval/exploitability/average`). A policy is read
+  under the learner's scorer, at the rollout's sampling temperature: the distribution the
+  league plays. A snapshot freezes a served version, so the policy of every version is read
+  once, when it is published (`observe`), and kept in the checkpoint. A population
+  (`--population N`) has its own: every member's last iterate and the population's
+  meta-strategy (`population_eval.PopulationExploitability`).
 - cooperative (`CooperativePair`): the share of games the learned adapters complete together
   with no bot in any seat (`eval/success_rate/pair`), and each role beside the scripted partner
   (`eval/success_rate/<role>+<partner>`). Partners may teach during training; the pair alone
@@ -181,9 +182,9 @@ class KuhnExploitability:
         return dict(zip(versions, nash.probabilities, strict=True))
 
     def weights(self, trainer: Trainer) -> dict[int, float]:
-        """The snapshots as the league plays them: each snapshot version with the probability the matchmaker draws
-        it (uniform for a matchmaker without probabilities); the learner alone before the
-        first snapshot."""
+        """The snapshots as the league plays them: each snapshot version with the probability
+        the matchmaker draws it (uniform for a matchmaker without probabilities); the learner
+        alone before the first snapshot."""
         snapshots = [p for p in trainer.league.snapshots(of=LEARNER) if p.version in self.tables]
         probabilities = getattr(trainer.fixtures.matchmaker, "probabilities", None)
         drawn = probabilities(trainer.league, LEARNER) if probabilities else {}
