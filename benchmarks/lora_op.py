@@ -7,7 +7,10 @@ runs in its own process with one engine, so patches cannot leak from one to the 
 - `no-LoRA`: an engine without `enable_lora`, the yardstick for the ratios;
 - `stock`: `enable_lora=True`, `LORA_LEAGUE_VLLM_PATCHES=0` (vLLM's own ops, which also give the
   no-adapter rows a wrong delta);
-- `patched`: `enable_lora=True` with the patches (grouped per-slot matmuls).
+- `patched`: `enable_lora=True` with the patches (grouped per-slot matmuls), run eagerly: vLLM
+  turns torch.compile off for LoRA on a CPU;
+- `compiled`: `patched` with `LORA_LEAGUE_LORA_COMPILE=1`: the model compiled as without LoRA,
+  the LoRA calls as opaque custom ops (`agents.serving._lora_compile`).
 
     python benchmarks/lora_op.py                      # the tiny test model (built on the spot)
     python benchmarks/lora_op.py --model default      # SmolLM2-135M-Instruct, if it can be resolved
@@ -32,8 +35,10 @@ from typing import Any
 log = logging.getLogger("benchmarks.lora_op")
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
-MODES = ("no-LoRA", "stock", "patched")
+MODES = ("no-LoRA", "stock", "patched", "compiled")
+LORA_MODES = MODES[1:]
 PATCH_ENV = "LORA_LEAGUE_VLLM_PATCHES"
+COMPILE_ENV = "LORA_LEAGUE_LORA_COMPILE"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,6 +98,7 @@ def run_mode(mode: str, args: argparse.Namespace, model_dir: Path, adapter_dir: 
         cmd += ["--repeats", str(args.repeats), "--adapters", *map(str, args.adapters)]
         env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE=args.kv_cache_gib)
         env[PATCH_ENV] = "0" if mode == "stock" else "1"
+        env[COMPILE_ENV] = "1" if mode == "compiled" else "0"
         log.info("running %s: %s", mode, " ".join(cmd))
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0 or not out.exists():
@@ -103,12 +109,13 @@ def run_mode(mode: str, args: argparse.Namespace, model_dir: Path, adapter_dir: 
 
 def format_table(results: dict[str, dict], counts: list[int], batch: int) -> str:
     base = results.get("no-LoRA", {}).get("tok_s", {}).get("0")
-    modes = [m for m in ("stock", "patched") if m in results]
+    modes = [m for m in LORA_MODES if m in results]
+    compared = (("patched", "stock"), ("compiled", "patched"))
+    pairs = [(a, b) for a, b in compared if a in modes and b in modes]
     head = ["adapters"] + [f"{m} tok/s" for m in modes]
     if base:
         head += [f"{m}/no-LoRA" for m in modes]
-    if len(modes) == 2:
-        head.append("patched/stock")
+    head += [f"{a}/{b}" for a, b in pairs]
     rows = [head]
     if base:
         rows.append(["no-LoRA engine", f"{base:.0f}"] + [""] * (len(head) - 2))
@@ -117,8 +124,8 @@ def format_table(results: dict[str, dict], counts: list[int], batch: int) -> str
         row = [f"{n}" + (" (base reqs)" if n == 0 else "")] + [f"{t:.0f}" for t in tok]
         if base:
             row += [f"{t / base:.2f}" for t in tok]
-        if len(modes) == 2:
-            row.append(f"{tok[1] / tok[0]:.2f}x")
+        rate = dict(zip(modes, tok, strict=True))
+        row += [f"{rate[a] / rate[b]:.2f}x" for a, b in pairs]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -203,6 +210,7 @@ def worker(args: argparse.Namespace) -> None:
     facts: dict[str, Any] = {
         "patched": vllm_patches.cpu_lora_patched(),
         "torch_threads_engine_process": torch.get_num_threads(),
+        "compile_mode": str(llm.llm_engine.vllm_config.compilation_config.mode),
     }
     args.out.write_text(json.dumps({"tok_s": tok_s, "facts": facts}))
 

@@ -16,6 +16,10 @@ Patches (vLLM versions in `AFFECTED_VERSIONS` only; `LORA_LEAGUE_VLLM_PATCHES=0`
   slot, made once per step in `update_metadata`, and runs each layer's LoRA as two batched matmuls
   over all slots, the slices of a packed layer (q/k/v) fused. Layers whose B is zero for every
   slot in the batch (modules the adapters do not target, lm_head included) are skipped.
+- CPU LoRA, compile (`_lora_compile`): vLLM turns torch.compile off for a LoRA engine on a CPU;
+  its one trace would freeze the LoRA path's per-step Python state. The LoRA calls of the
+  compiled forward become opaque custom ops, and with `LORA_LEAGUE_LORA_COMPILE=1` the engine
+  keeps the CPU's compile mode.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def apply_patches() -> bool:
             UPSTREAM_FIX,
         )
         return False
-    newly = _patch_torch_ops() + _patch_punica_cpu()
+    newly = _patch_torch_ops() + _patch_punica_cpu() + _patch_cpu_compile()
     if newly:
         log.info(
             "LoRA League: patched vLLM %s CPU LoRA (pid %d): no-adapter rows get no delta (%s), "
@@ -149,10 +153,32 @@ def _patch_punica_cpu() -> int:
 
     if _is_patched(PunicaWrapperCPU.add_lora_linear):
         return 0
-    PunicaWrapperCPU.update_metadata = _grouping_update_metadata(PunicaWrapperCPU.update_metadata)
-    PunicaWrapperCPU.add_lora_linear = _grouped_add_lora_linear(PunicaWrapperCPU.add_lora_linear)
-    PunicaWrapperCPU.add_lora_logits = _skipping_add_lora_logits(PunicaWrapperCPU.add_lora_logits)
-    return 3
+    from agents.serving import _lora_compile as lc
+
+    cls = PunicaWrapperCPU
+    cls.update_metadata = _grouping_update_metadata(cls.update_metadata)
+    grouped = _grouped_add_lora_linear(cls.add_lora_linear)
+    cls.add_lora_linear = _wrap(grouped, lc.traced_add_lora_linear(grouped))
+    cls.add_lora_embedding = _wrap(
+        cls.add_lora_embedding, lc.traced_add_lora_embedding(cls.add_lora_embedding)
+    )
+    cls.add_lora_logits = _skipping_add_lora_logits(cls.add_lora_logits)
+    cls.__init__ = _wrap(cls.__init__, lc.keyed_init(cls.__init__))
+    return 5
+
+
+def _patch_cpu_compile() -> int:
+    """A LoRA engine keeps the CPU's compile mode, with `LORA_LEAGUE_LORA_COMPILE=1`."""
+    from vllm.platforms.cpu import CpuPlatform
+
+    from agents.serving import _lora_compile as lc
+
+    stock = CpuPlatform.__dict__["check_and_update_config"].__func__
+    if _is_patched(stock):
+        return 0
+    patched = _wrap(stock, lc.keep_compile_mode(stock))
+    CpuPlatform.check_and_update_config = classmethod(patched)
+    return 1
 
 
 def _grouping_update_metadata(stock: Callable[..., None]) -> Callable[..., None]:

@@ -93,7 +93,8 @@ def batch_prompts(model_dir: Path) -> list[list[int]]:
 
 
 def run_engine(model_dir: Path, adapters: list[Path]) -> list[dict[str, Any]]:
-    """The whole mixed batch in ONE vLLM generate call; greedy tokens and their log-probs."""
+    """The whole mixed batch in ONE vLLM generate call; greedy tokens and their log-probs (and,
+    in every request's record, the compile mode the engine ran)."""
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
     from vllm.lora.request import LoRARequest
@@ -113,6 +114,7 @@ def run_engine(model_dir: Path, adapters: list[Path]) -> list[dict[str, Any]]:
         requests = [None if k is None else loras[k] for k in ADAPTER_OF]
         params = SamplingParams(temperature=0.0, max_tokens=NEW_TOKENS, logprobs=0, ignore_eos=True)
         outputs = llm.generate(prompts, params, lora_request=requests, use_tqdm=False)
+        mode = str(llm.llm_engine.vllm_config.compilation_config.mode)
     finally:
         llm.llm_engine.engine_core.shutdown()  # one engine at a time: free it before returning
         del llm
@@ -122,7 +124,7 @@ def run_engine(model_dir: Path, adapters: list[Path]) -> list[dict[str, Any]]:
         completion = out.outputs[0]
         tokens = list(completion.token_ids)
         logprobs = [step[t].logprob for step, t in zip(completion.logprobs, tokens, strict=True)]
-        results.append({"tokens": tokens, "logprobs": logprobs})
+        results.append({"tokens": tokens, "logprobs": logprobs, "compile_mode": mode})
     return results
 
 
@@ -235,6 +237,30 @@ def test_without_patches_no_adapter_requests_get_a_lora_delta(
             assert not score["greedy"] or score["max_diff"] > 1e-2, report
         else:
             assert score["greedy"] and score["max_diff"] <= LOGPROB_TOL, report
+
+
+def test_compiled_lora_engine_matches_transformers_peft(
+    model_dir: Path, adapters: list[Path], tmp_path: Path
+) -> None:
+    """With `LORA_LEAGUE_LORA_COMPILE=1` the LoRA engine is compiled as one without LoRA
+    (`agents.serving._lora_compile`), and the mixed batch still matches transformers + peft:
+    the graph traced once at warm-up (no adapter active) applies every request's adapter."""
+    out = tmp_path / "compiled.json"
+    cmd = [sys.executable, __file__, "--model", str(model_dir), "--out", str(out)]
+    cmd += ["--adapters", *map(str, adapters)]
+    env = dict(os.environ, LORA_LEAGUE_LORA_COMPILE="1", VLLM_CPU_KVCACHE_SPACE="1")
+    env.pop("LORA_LEAGUE_VLLM_PATCHES", None)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-10000:]
+    results = json.loads(out.read_text())
+    assert {r["compile_mode"] for r in results} == {"CompilationMode.DYNAMO_TRACE_ONCE"}
+    scores = score_with_peft(model_dir, adapters, results)
+    report = _describe(scores)
+    assert all(s["greedy"] for s in scores), report
+    assert max(s["max_diff"] for s in scores) <= LOGPROB_TOL, report
+    as_base = score_with_peft(model_dir, adapters, results, [None] * len(ADAPTER_OF))
+    for adapter, score in zip(ADAPTER_OF, as_base, strict=True):
+        assert adapter is None or not score["greedy"] or score["max_diff"] > 1e-2, report
 
 
 # ---------------------------------------------------------------- subprocess entry point
