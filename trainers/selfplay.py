@@ -379,15 +379,17 @@ class SelfPlayTrainer:
         """Win rate of the current learner against each bot, with its 95% interval, in games
         that do not train (the controllers read the pooled result as their reference signal),
         and the mode's own figures (`trainers.league.mode_eval`)."""
-        results = {}
-        for bot in self.league.bots():
-            n = games or self.config.league.eval_games
-            matches = self.make_matches(n, opponent=bot.id, learning=False)
-            for match in matches:
-                match.temperature = self.config.league.eval_temperature
-            episodes = self.rollout.play(matches, step=self.step)
+        results, n = {}, games or self.config.league.eval_games
+        by_bot = {b.id: self.make_matches(n, b.id, learning=False) for b in self.league.bots()}
+        everyone = [m for matches in by_bot.values() for m in matches]
+        for match in everyone:
+            match.temperature = self.config.league.eval_temperature
+        # Every bot's games in one `play` (one engine batch per move for all), counted apart.
+        played = iter(self.rollout.play(everyone, step=self.step))
+        for bot_id, matches in by_bot.items():
+            episodes = [next(played) for _ in matches]
             self.update_league(episodes)
-            results[bot.id] = self.population.win_count(episodes, bot.id)
+            results[bot_id] = self.population.win_count(episodes, bot_id)
         if results:
             wins = sum(r.wins for r in results.values())
             self._reference = WinRate(wins, sum(r.games for r in results.values()))
