@@ -210,7 +210,7 @@ def worker(args: argparse.Namespace) -> None:
     facts: dict[str, Any] = {
         "patched": vllm_patches.cpu_lora_patched(),
         "torch_threads_engine_process": torch.get_num_threads(),
-        "compile_mode": str(llm.llm_engine.vllm_config.compilation_config.mode),
+        "compile_mode": llm.llm_engine.vllm_config.compilation_config.mode.name,
     }
     args.out.write_text(json.dumps({"tok_s": tok_s, "facts": facts}))
 
