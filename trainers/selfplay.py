@@ -384,12 +384,13 @@ class SelfPlayTrainer:
         everyone = [m for matches in by_bot.values() for m in matches]
         for match in everyone:
             match.temperature = self.config.league.eval_temperature
-        # Every bot's games in one `play` (one engine batch per move for all), counted apart.
-        played = iter(self.rollout.play(everyone, step=self.step))
+        # Every bot's games in one `play` (one engine batch per move for all), counted apart;
+        # logged together, in the order made (matches.csv numbers them from the matches made).
+        episodes = self.rollout.play(everyone, step=self.step)
+        self.update_league(episodes)
+        played = iter(episodes)
         for bot_id, matches in by_bot.items():
-            episodes = [next(played) for _ in matches]
-            self.update_league(episodes)
-            results[bot_id] = self.population.win_count(episodes, bot_id)
+            results[bot_id] = self.population.win_count([next(played) for _ in matches], bot_id)
         if results:
             wins = sum(r.wins for r in results.values())
             self._reference = WinRate(wins, sum(r.games for r in results.values()))
