@@ -26,19 +26,29 @@ engine start (vLLM caches the compiled graph on disk between runs).
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+log = logging.getLogger("vllm.lora_league.compile")
+
 ENV_VAR = "LORA_LEAGUE_LORA_COMPILE"
 
-#: Key -> PunicaWrapperCPU. A key is baked into the compiled graph as a constant, so it must stay
-#: valid for the process: wrappers are never removed (an engine builds one per model).
-_WRAPPERS: dict[int, Any] = {}
-#: The eager methods the ops run: "linear" and "embedding", set by the `traced_*` wrappers.
-_EAGER: dict[str, Callable[..., None]] = {}
+#: Key -> live PunicaWrapperCPU. A key is a constant of the compiled graph, and vLLM may reload a
+#: graph compiled in another process (its AOT cache): there the first wrapper is key 0 as well.
+#: A second engine in one process gets key 1 but may load a graph that says 0: the first
+#: engine's wrapper is gone by then (weak references), so the op fails loudly instead of
+#: serving another engine's LoRA state.
+_WRAPPERS: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+_KEYS = itertools.count()
+#: Logged by an op's first call: proof, in the engine's log, that a compiled graph runs the ops.
+OP_LOG = "LoRA League: LoRA runs as custom ops of the compiled graph"
+_logged: list[bool] = []
 
 
 def compile_enabled() -> bool:
@@ -51,10 +61,23 @@ def keyed_init(stock: Callable[..., None]) -> Callable[..., None]:
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         stock(self, *args, **kwargs)
-        self._lora_league_key = len(_WRAPPERS)
+        self._lora_league_key = next(_KEYS)
         _WRAPPERS[self._lora_league_key] = self
 
     return __init__
+
+
+def _target(key: int) -> Any:
+    wrapper = _WRAPPERS.get(key)
+    if wrapper is None:
+        raise RuntimeError(
+            f"compiled LoRA op for punica wrapper {key}, which this process does not hold: "
+            f"a graph compiled for another engine; clear vLLM's compile cache or unset {ENV_VAR}"
+        )
+    if not _logged:
+        _logged.append(True)
+        log.info("%s (pid %d)", OP_LOG, os.getpid())
+    return wrapper
 
 
 @torch.library.custom_op("lora_league::add_lora_linear", mutates_args=("y",))
@@ -68,8 +91,8 @@ def add_lora_linear_op(
     wrapper: int,
 ) -> None:
     """y += LoRA(x) for the rows of each adapter slot, as the wrapper's current step says."""
-    _EAGER["linear"](
-        _WRAPPERS[wrapper], y, x, tuple(lora_a), tuple(lora_b), scale, tuple(output_slices)
+    _target(wrapper)._lora_league_eager_linear(
+        y, x, tuple(lora_a), tuple(lora_b), scale, tuple(output_slices)
     )
 
 
@@ -83,7 +106,7 @@ def add_lora_embedding_op(
     y: torch.Tensor, x: torch.Tensor, lora_b: torch.Tensor, add_inputs: bool, wrapper: int
 ) -> None:
     """y += x @ B for the rows of each adapter slot (the embedding's LoRA)."""
-    _EAGER["embedding"](_WRAPPERS[wrapper], y, x, lora_b, add_inputs)
+    _target(wrapper)._lora_league_eager_embedding(y, x, lora_b, add_inputs)
 
 
 @add_lora_embedding_op.register_fake
@@ -92,8 +115,8 @@ def _(y, x, lora_b, add_inputs, wrapper) -> None:
 
 
 def traced_add_lora_linear(eager: Callable[..., None]) -> Callable[..., None]:
-    """`PunicaWrapperCPU.add_lora_linear` that, while dynamo traces, records the custom op."""
-    _EAGER["linear"] = eager
+    """`PunicaWrapperCPU.add_lora_linear` that, while dynamo traces, records the custom op (the
+    op runs `eager`, kept on the wrapper's class)."""
 
     def add_lora_linear(
         self: Any,
@@ -107,11 +130,12 @@ def traced_add_lora_linear(eager: Callable[..., None]) -> Callable[..., None]:
         buffer: Any = None,
         **kwargs: Any,
     ) -> None:
-        if not torch.compiler.is_compiling() or buffer is not None or kwargs:
-            # Eager (no compile, or a call shape the op does not carry): the patched code.
+        if not torch.compiler.is_compiling():
             eager(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_slices,
                   buffer=buffer, **kwargs)  # fmt: skip
             return
+        if buffer is not None or kwargs:  # traced, the eager code would freeze its state
+            raise NotImplementedError(f"compiled CPU LoRA: no buffer or {sorted(kwargs)}")
         torch.ops.lora_league.add_lora_linear(
             y, x, list(lora_a_stacked), list(lora_b_stacked), float(scale),
             [int(s) for s in output_slices], self._lora_league_key,
@@ -122,7 +146,6 @@ def traced_add_lora_linear(eager: Callable[..., None]) -> Callable[..., None]:
 
 def traced_add_lora_embedding(eager: Callable[..., None]) -> Callable[..., None]:
     """`PunicaWrapperCPU.add_lora_embedding` that, while dynamo traces, records the custom op."""
-    _EAGER["embedding"] = eager
 
     def add_lora_embedding(
         self: Any,
@@ -132,9 +155,13 @@ def traced_add_lora_embedding(eager: Callable[..., None]) -> Callable[..., None]
         add_inputs: bool = True,
         **kwargs: Any,
     ) -> None:
-        if not torch.compiler.is_compiling() or kwargs:
+        if not torch.compiler.is_compiling():
             eager(self, y, x, lora_b_stacked, add_inputs, **kwargs)
             return
+        # vLLM 0.32's embedding layer passes `add_input=True` (sic), which lands in kwargs.
+        add_inputs = kwargs.pop("add_input", add_inputs)
+        if kwargs:  # traced, the eager code would freeze its state
+            raise NotImplementedError(f"compiled CPU LoRA embedding: no {sorted(kwargs)}")
         torch.ops.lora_league.add_lora_embedding(
             y, x, lora_b_stacked, bool(add_inputs), self._lora_league_key
         )
@@ -154,7 +181,8 @@ def keep_compile_mode(stock: Callable[..., None]) -> Callable[..., None]:
         if (
             compile_enabled()
             and vllm_config.lora_config is not None
-            and wanted == CompilationMode.VLLM_COMPILE
+            # VLLM_COMPILE as asked; DYNAMO_TRACE_ONCE when a config is checked a second time
+            and wanted in (CompilationMode.VLLM_COMPILE, CompilationMode.DYNAMO_TRACE_ONCE)
             and vllm_config.compilation_config.mode == CompilationMode.NONE
         ):
             vllm_config.compilation_config.mode = CompilationMode.DYNAMO_TRACE_ONCE

@@ -214,6 +214,8 @@ def test_mixed_batch_matches_transformers_peft(
     # vLLM runs the model in processes of its own: the plugin must have patched them.
     patched = [line for line in (logs.out + logs.err).splitlines() if PATCH_LOG in line]
     assert any("Worker" in line for line in patched), "no patch log line from a vLLM worker"
+    # and its compiled graph called the LoRA custom ops (an eager engine would not)
+    assert "LoRA runs as custom ops of the compiled graph" in logs.out + logs.err
     scores = score_with_peft(model_dir, adapters, results)
     report = _describe(scores)
     assert all(s["greedy"] for s in scores), report

@@ -37,6 +37,8 @@ def eager_embedding(self, y, x, lora_b, add_inputs=True, **kw):
 def wrapper():
     cls = type("Wrapper", (FakeWrapper,), {})
     cls.__init__ = lc.keyed_init(FakeWrapper.__init__)
+    cls._lora_league_eager_linear = eager_linear  # as vllm_patches keeps them on the class
+    cls._lora_league_eager_embedding = eager_embedding
     cls.add_lora_linear = lc.traced_add_lora_linear(eager_linear)
     cls.add_lora_embedding = lc.traced_add_lora_embedding(eager_embedding)
     return cls()
@@ -53,7 +55,7 @@ def test_compiled_lora_follows_per_step_state(wrapper, backend):
         y = base * 2.0  # an intermediate, as a linear layer's output is
         wrapper.add_lora_linear(y, x, (a,), (b,), 0.5, (4,))
         z = y + 1.0
-        wrapper.add_lora_embedding(z, x[:, :3], e)
+        wrapper.add_lora_embedding(z, x[:, :3], e, add_input=True)  # as vLLM 0.32 calls it
         return z
 
     compiled = torch.compile(forward, backend=backend, fullgraph=True, dynamic=True)
@@ -65,6 +67,29 @@ def test_compiled_lora_follows_per_step_state(wrapper, backend):
         assert wrapper.eager_calls == 2, "the ops' bodies run at every call, outside the graph"
         want = base * 2.0 + (x @ a @ b) * 0.5 * scale + 1.0 + x[:, :3] @ e * scale
         torch.testing.assert_close(got, want)
+
+
+def test_a_call_the_op_does_not_carry_fails_the_trace_instead_of_freezing(wrapper):
+    torch._dynamo.reset()
+    a, b = torch.ones(8, 2), torch.ones(2, 4)
+
+    def forward(x):
+        y = x[:, :4] * 1.0
+        wrapper.add_lora_linear(y, x, (a,), (b,), 1.0, (4,), buffer=(torch.zeros(1),))
+        return y
+
+    with pytest.raises(Exception, match="no buffer"):
+        torch.compile(forward, backend="eager", fullgraph=True)(torch.ones(3, 8))
+
+
+def test_a_graph_for_a_wrapper_this_process_lost_fails_loudly(wrapper):
+    import gc
+
+    key = type(wrapper)()._lora_league_key  # made and dropped: its key now names nobody
+    gc.collect()
+    with pytest.raises(RuntimeError, match="does not hold"):
+        y, x, a, b = torch.zeros(2, 4), torch.ones(2, 8), torch.ones(8, 2), torch.ones(2, 4)
+        torch.ops.lora_league.add_lora_linear(y, x, [a], [b], 1.0, [4], key)
 
 
 def test_eager_calls_go_straight_to_the_eager_code(wrapper):

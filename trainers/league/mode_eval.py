@@ -172,7 +172,7 @@ class KuhnExploitability:
 
     def nash_weights(self, versions: Sequence[int]) -> dict[int, float]:
         """The meta-strategy over `versions`: the Nash equilibrium of their exact restricted
-        game (one LP; a version every other one beats gets no mass)."""
+        game (`nash_distribution`'s two LPs; a version every other one beats gets no mass)."""
         from envs.kuhn_poker.theory import restricted_game
         from trainers.league.meta_solver import nash_distribution
 
