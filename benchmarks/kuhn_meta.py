@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     uniform = float(theory.mixture_exploitability(tables, [1.0] * len(tables)))
     print(f"uniform mixture: {uniform:.3f}")
     names = [str(v) for v in versions]
-    values = [[float(x) for x in row] for row in theory.restricted_game(tables)]
-    nash = nash_distribution(values, names, kind="margin")
+    nash = nash_distribution(theory.restricted_game(tables), names, kind="margin")
     weights = ", ".join(f"v{n} {q:.2f}" for n, q in zip(names, nash.probabilities, strict=True))
     value = float(theory.mixture_exploitability(tables, list(nash.probabilities)))
     print(f"nash of the restricted game ({weights}): {value:.3f}")

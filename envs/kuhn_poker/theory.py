@@ -260,9 +260,9 @@ def restricted_game(policies: Sequence[Policy]) -> list[list[Number]]:
     seats: the symmetric zero-sum game among `policies` whose Nash equilibrium is PSRO's
     meta-strategy over them (`trainers.league.meta_solver.nash_distribution`, kind "margin")."""
     tables = [as_table(p) for p in policies]
-    return [
-        [(expected_value(a, b) - expected_value(b, a)) / 2 for b in tables] for a in tables
-    ]
+    first = [[expected_value(a, b) for b in tables] for a in tables]  # a at seat 0, b at seat 1
+    n = len(tables)
+    return [[(first[i][j] - first[j][i]) / 2 for j in range(n)] for i in range(n)]
 
 
 def mixture_exploitability(policies: Sequence[Policy], weights: Sequence[Number]) -> Number:

@@ -177,8 +177,7 @@ class KuhnExploitability:
         from trainers.league.meta_solver import nash_distribution
 
         values = restricted_game([self.tables[v] for v in versions])
-        matrix = [[float(x) for x in row] for row in values]
-        nash = nash_distribution(matrix, [str(v) for v in versions], kind="margin")
+        nash = nash_distribution(values, [str(v) for v in versions], kind="margin")
         return dict(zip(versions, nash.probabilities, strict=True))
 
     def weights(self, trainer: Trainer) -> dict[int, float]:
