@@ -29,7 +29,7 @@ from trainers import checkpointing
 from trainers.config import TrainerConfig
 from trainers.episode import Episode
 from trainers.intervals import WinRate
-from trainers.league.evaluation import custom_scalar_layout, eval_scalars
+from trainers.league.evaluation import custom_scalar_layout, eval_scalars, play_groups
 from trainers.league.fixtures import Fixtures
 from trainers.league.members import Population
 from trainers.league.mix_control import (
@@ -379,18 +379,12 @@ class SelfPlayTrainer:
         """Win rate of the current learner against each bot, with its 95% interval, in games
         that do not train (the controllers read the pooled result as their reference signal),
         and the mode's own figures (`trainers.league.mode_eval`)."""
-        results, n = {}, games or self.config.league.eval_games
+        n = games or self.config.league.eval_games
         by_bot = {b.id: self.make_matches(n, b.id, learning=False) for b in self.league.bots()}
-        everyone = [m for matches in by_bot.values() for m in matches]
-        for match in everyone:
-            match.temperature = self.config.league.eval_temperature
-        # Every bot's games in one `play` (one engine batch per move for all), counted apart;
-        # logged together, in the order made (matches.csv numbers them from the matches made).
-        episodes = self.rollout.play(everyone, step=self.step)
-        self.update_league(episodes)
-        played = iter(episodes)
-        for bot_id, matches in by_bot.items():
-            results[bot_id] = self.population.win_count([next(played) for _ in matches], bot_id)
+        played = play_groups(self, by_bot)  # every bot's games in the same engine batches
+        # logged together, in the order made: matches.csv numbers them from the matches made
+        self.update_league([ep for episodes in played.values() for ep in episodes])
+        results = {bot: self.population.win_count(eps, bot) for bot, eps in played.items()}
         if results:
             wins = sum(r.wins for r in results.values())
             self._reference = WinRate(wins, sum(r.games for r in results.values()))

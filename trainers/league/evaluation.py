@@ -20,12 +20,18 @@ figure and reference.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainers.intervals import WinRate
 from trainers.league.publishing import LEARNER
 from trainers.run.layout import TAG_INVALID_RATE
+
+if TYPE_CHECKING:
+    from trainers.episode import Episode
+    from trainers.rollout import MatchSpec
+    from trainers.selfplay import SelfPlayTrainer
 
 __all__ = [
     "TAG_EVAL",
@@ -35,6 +41,7 @@ __all__ = [
     "custom_scalar_layout",
     "eval_scalars",
     "evaluation_table",
+    "play_groups",
     "read_evaluation_table",
 ]
 
@@ -42,6 +49,19 @@ TAG_EVAL = "eval/win_rate"
 TAG_EVAL_LOW = "eval/win_rate_low"
 TAG_EVAL_HIGH = "eval/win_rate_high"
 TAG_EVAL_GAMES = "eval/games"
+
+
+def play_groups(
+    trainer: SelfPlayTrainer, groups: Mapping[str, Sequence[MatchSpec]]
+) -> dict[str, list[Episode]]:
+    """Every group's evaluation matches (at `eval_temperature`) in one `Rollout.play`: one
+    engine batch per move for all of them, bigger than a call per group. The episodes come
+    back by group, each group's in the order of its matches, the groups in the given order."""
+    everyone = [m for matches in groups.values() for m in matches]
+    for match in everyone:
+        match.temperature = trainer.config.league.eval_temperature
+    episodes = iter(trainer.rollout.play(everyone, step=trainer.step))
+    return {name: [next(episodes) for _ in matches] for name, matches in groups.items()}
 
 
 def eval_scalars(results: Mapping[str, WinRate], figure: str = "win_rate") -> dict[str, float]:

@@ -42,7 +42,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from trainers.intervals import WinRate
-from trainers.league.evaluation import eval_scalars
+from trainers.league.evaluation import eval_scalars, play_groups
 from trainers.league.publishing import LEARNER
 from trainers.rollout import MatchSpec, Seat
 from trainers.run.metrics import task_completed
@@ -129,20 +129,6 @@ def _with_bots(trainer: Trainer, n: int, learner_seats: Sequence[str], bot: str)
         }
         matches.append(MatchSpec(fixtures.next_seed(), seats))
     return matches
-
-
-def _play_groups(trainer: Trainer, groups: dict[str, list[MatchSpec]]) -> dict[str, list]:
-    """Every group's matches in one `Rollout.play` (one engine batch per move for all of them:
-    bigger batches than a call per group), the episodes handed back by group."""
-    episodes = iter(_play(trainer, [m for matches in groups.values() for m in matches]))
-    return {name: [next(episodes) for _ in matches] for name, matches in groups.items()}
-
-
-def _play(trainer: Trainer, matches: list[MatchSpec]) -> list[Episode]:
-    temperature = trainer.config.league.eval_temperature
-    for match in matches:
-        match.temperature = temperature
-    return trainer.rollout.play(matches, step=trainer.step)
 
 
 # ---------------------------------------------------------------------- competitive (Kuhn)
@@ -246,7 +232,7 @@ class CooperativePair(_Stateless):
                 role = f"{agent}+{self.partner}"
                 groups[role] = _with_bots(trainer, games, [agent], self.partner)
         out: dict[str, float] = {}
-        for ref, episodes in _play_groups(trainer, groups).items():
+        for ref, episodes in play_groups(trainer, groups).items():
             done = WinRate(sum(map(task_completed, episodes)), len(episodes))
             out.update(eval_scalars({ref: done}, figure="success_rate"))
         return out
@@ -291,7 +277,7 @@ class DilemmaPanel(_Stateless):
                 MatchSpec(trainer.fixtures.next_seed(), dict(zip(agents, seats, strict=True)))
                 for _ in range(games)
             ]
-        played = _play_groups(trainer, groups)
+        played = play_groups(trainer, groups)
         mine = {
             bot: [self.per_round(ep, _llm_seats(ep)) for ep in played[bot]] for bot in PANEL_BOTS
         }
