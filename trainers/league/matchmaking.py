@@ -93,6 +93,22 @@ def _draw(
     return [ids[i] for i in rng.choice(len(ids), size=n, p=probs)]
 
 
+def _pool(league: League, learner_id: str, kinds: Sequence[str]) -> list[str]:
+    """The league's other players of the allowed kinds."""
+    return [p.id for p in league.players.values() if p.kind in kinds and p.id != learner_id]
+
+
+def _draw_by(
+    probs: Mapping[str, float], learner_id: str, n: int, rng: np.random.Generator
+) -> list[str]:
+    """`n` draws by `probs` (renormalised: an LP's answer sums to 1 within its tolerance only);
+    the learner itself when there is nobody to draw."""
+    if not probs:
+        return [learner_id] * n
+    weights = np.fromiter(probs.values(), dtype=float)
+    return _draw(rng, list(probs), n, weights / weights.sum())
+
+
 @dataclass(frozen=True)
 class UniformMatchmaker:
     """Every other player of the allowed kinds is equally likely."""
@@ -101,9 +117,7 @@ class UniformMatchmaker:
 
     def pick(self, league: League, learner_id: str, n: int, rng: np.random.Generator) -> list[str]:
         _check(league, learner_id, n)
-        pool = [
-            p.id for p in league.players.values() if p.kind in self.kinds and p.id != learner_id
-        ]
+        pool = _pool(league, learner_id, self.kinds)
         return _draw(rng, pool, n) if pool else [learner_id] * n
 
 
@@ -144,18 +158,13 @@ class PFSPMatchmaker:
 
     def probabilities(self, league: League, learner_id: str) -> dict[str, float]:
         """Each candidate's probability of being drawn for one slot (for logging and tests)."""
-        pool = [
-            p.id for p in league.players.values() if p.kind in self.kinds and p.id != learner_id
-        ]
+        pool = _pool(league, learner_id, self.kinds)
         rates = [league.win_rate(learner_id, c) for c in pool]
         return dict(zip(pool, pfsp_weights(rates, self.weighting, self.p).tolist(), strict=True))
 
     def pick(self, league: League, learner_id: str, n: int, rng: np.random.Generator) -> list[str]:
         _check(league, learner_id, n)
-        probs = self.probabilities(league, learner_id)
-        if not probs:
-            return [learner_id] * n
-        return _draw(rng, list(probs), n, np.fromiter(probs.values(), dtype=float))
+        return _draw_by(self.probabilities(league, learner_id), learner_id, n, rng)
 
 
 @dataclass(frozen=True)
@@ -172,20 +181,14 @@ class PSROMatchmaker:
         """Each candidate's probability of being drawn for one slot: its meta-strategy mass."""
         from trainers.league.meta_solver import solve_league
 
-        pool = [
-            p.id for p in league.players.values() if p.kind in self.kinds and p.id != learner_id
-        ]
+        pool = _pool(league, learner_id, self.kinds)
         if not pool:
             return {}
         return solve_league(league, pool, solver=self.solver, kind=self.kind).as_dict()
 
     def pick(self, league: League, learner_id: str, n: int, rng: np.random.Generator) -> list[str]:
         _check(league, learner_id, n)
-        probs = self.probabilities(league, learner_id)
-        if not probs:
-            return [learner_id] * n
-        weights = np.clip(np.fromiter(probs.values(), dtype=float), 0.0, None)
-        return _draw(rng, list(probs), n, weights / weights.sum())
+        return _draw_by(self.probabilities(league, learner_id), learner_id, n, rng)
 
 
 @dataclass(frozen=True)
