@@ -114,59 +114,51 @@ def _(y, x, lora_b, add_inputs, wrapper) -> None:
     return None
 
 
-def traced_add_lora_linear(eager: Callable[..., None]) -> Callable[..., None]:
-    """`PunicaWrapperCPU.add_lora_linear` that, while dynamo traces, records the custom op (the
-    op runs `eager`, kept on the wrapper's class)."""
-
-    def add_lora_linear(
-        self: Any,
-        y: torch.Tensor,
-        x: torch.Tensor,
-        lora_a_stacked: tuple[torch.Tensor, ...],
-        lora_b_stacked: tuple[torch.Tensor, ...],
-        scale: float,
-        output_slices: tuple[int, ...],
-        *,
-        buffer: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not torch.compiler.is_compiling():
-            eager(self, y, x, lora_a_stacked, lora_b_stacked, scale, output_slices,
-                  buffer=buffer, **kwargs)  # fmt: skip
-            return
-        if buffer is not None or kwargs:  # traced, the eager code would freeze its state
-            raise NotImplementedError(f"compiled CPU LoRA: no buffer or {sorted(kwargs)}")
-        torch.ops.lora_league.add_lora_linear(
-            y, x, list(lora_a_stacked), list(lora_b_stacked), float(scale),
-            [int(s) for s in output_slices], self._lora_league_key,
-        )  # fmt: skip
-
-    return add_lora_linear
+# The wrapper's two LoRA methods. Each runs the eager method its class keeps
+# (`_lora_league_eager_linear`, `_lora_league_eager_embedding`, set by `vllm_patches`); while
+# dynamo traces, it records the custom op instead, which runs that same method at every call.
+def traced_add_lora_linear(
+    self: Any,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    lora_a_stacked: tuple[torch.Tensor, ...],
+    lora_b_stacked: tuple[torch.Tensor, ...],
+    scale: float,
+    output_slices: tuple[int, ...],
+    *,
+    buffer: Any = None,
+    **kwargs: Any,
+) -> None:
+    if not torch.compiler.is_compiling():
+        self._lora_league_eager_linear(y, x, lora_a_stacked, lora_b_stacked, scale,
+                                       output_slices, buffer=buffer, **kwargs)  # fmt: skip
+        return
+    if buffer is not None or kwargs:  # traced, the eager code would freeze its state
+        raise NotImplementedError(f"compiled CPU LoRA: no buffer or {sorted(kwargs)}")
+    torch.ops.lora_league.add_lora_linear(
+        y, x, list(lora_a_stacked), list(lora_b_stacked), float(scale),
+        [int(s) for s in output_slices], self._lora_league_key,
+    )  # fmt: skip
 
 
-def traced_add_lora_embedding(eager: Callable[..., None]) -> Callable[..., None]:
-    """`PunicaWrapperCPU.add_lora_embedding` that, while dynamo traces, records the custom op."""
-
-    def add_lora_embedding(
-        self: Any,
-        y: torch.Tensor,
-        x: torch.Tensor,
-        lora_b_stacked: torch.Tensor,
-        add_inputs: bool = True,
-        **kwargs: Any,
-    ) -> None:
-        if not torch.compiler.is_compiling():
-            eager(self, y, x, lora_b_stacked, add_inputs, **kwargs)
-            return
-        # vLLM 0.32's embedding layer passes `add_input=True` (sic), which lands in kwargs.
-        add_inputs = kwargs.pop("add_input", add_inputs)
-        if kwargs:  # traced, the eager code would freeze its state
-            raise NotImplementedError(f"compiled CPU LoRA embedding: no {sorted(kwargs)}")
-        torch.ops.lora_league.add_lora_embedding(
-            y, x, lora_b_stacked, bool(add_inputs), self._lora_league_key
-        )
-
-    return add_lora_embedding
+def traced_add_lora_embedding(
+    self: Any,
+    y: torch.Tensor,
+    x: torch.Tensor,
+    lora_b_stacked: torch.Tensor,
+    add_inputs: bool = True,
+    **kwargs: Any,
+) -> None:
+    if not torch.compiler.is_compiling():
+        self._lora_league_eager_embedding(y, x, lora_b_stacked, add_inputs, **kwargs)
+        return
+    # vLLM 0.32's embedding layer passes `add_input=True` (sic), which lands in kwargs.
+    add_inputs = kwargs.pop("add_input", add_inputs)
+    if kwargs:  # traced, the eager code would freeze its state
+        raise NotImplementedError(f"compiled CPU LoRA embedding: no {sorted(kwargs)}")
+    torch.ops.lora_league.add_lora_embedding(
+        y, x, lora_b_stacked, bool(add_inputs), self._lora_league_key
+    )
 
 
 def keep_compile_mode(stock: Callable[..., None]) -> Callable[..., None]:

@@ -162,8 +162,8 @@ def _patch_punica_cpu() -> int:
     # The eager methods, which the compiled graph's custom ops call (`_lora_compile`).
     cls._lora_league_eager_linear = grouped
     cls._lora_league_eager_embedding = embedding
-    cls.add_lora_linear = _wrap(grouped, lc.traced_add_lora_linear(grouped))
-    cls.add_lora_embedding = _wrap(embedding, lc.traced_add_lora_embedding(embedding))
+    cls.add_lora_linear = _wrap(grouped, lc.traced_add_lora_linear)
+    cls.add_lora_embedding = _wrap(embedding, lc.traced_add_lora_embedding)
     cls.add_lora_logits = _skipping_add_lora_logits(cls.add_lora_logits)
     cls.__init__ = _wrap(cls.__init__, lc.keyed_init(cls.__init__))
     return 5

@@ -39,8 +39,8 @@ def wrapper():
     cls.__init__ = lc.keyed_init(FakeWrapper.__init__)
     cls._lora_league_eager_linear = eager_linear  # as vllm_patches keeps them on the class
     cls._lora_league_eager_embedding = eager_embedding
-    cls.add_lora_linear = lc.traced_add_lora_linear(eager_linear)
-    cls.add_lora_embedding = lc.traced_add_lora_embedding(eager_embedding)
+    cls.add_lora_linear = lc.traced_add_lora_linear
+    cls.add_lora_embedding = lc.traced_add_lora_embedding
     return cls()
 
 
@@ -134,7 +134,6 @@ def test_a_lora_engine_keeps_the_compile_mode_only_when_asked(monkeypatch):
         patched(None, cfg)
         assert cfg.compilation_config.mode == want
     eager = config(object(), mode=CompilationMode.NONE)  # enforce_eager: stays eager
-    eager.compilation_config.mode = CompilationMode.NONE
     lc.keep_compile_mode(lambda cls, c: None)(None, eager)
     assert eager.compilation_config.mode == CompilationMode.NONE
     monkeypatch.setenv(lc.ENV_VAR, "0")
