@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from trainers.intervals import WinRate
 from trainers.league.publishing import LEARNER
@@ -31,7 +31,6 @@ from trainers.run.layout import TAG_INVALID_RATE
 if TYPE_CHECKING:
     from trainers.episode import Episode
     from trainers.rollout import MatchSpec
-    from trainers.selfplay import SelfPlayTrainer
 
 __all__ = [
     "TAG_EVAL",
@@ -52,9 +51,10 @@ TAG_EVAL_GAMES = "eval/games"
 
 
 def play_groups(
-    trainer: SelfPlayTrainer, groups: Mapping[str, Sequence[MatchSpec]]
+    trainer: Any, groups: Mapping[str, Sequence[MatchSpec]]
 ) -> dict[str, list[Episode]]:
-    """Every group's evaluation matches (at `eval_temperature`) in one `Rollout.play`: one
+    """Every group's evaluation matches (at `eval_temperature`) in one `Rollout.play` of the
+    trainer (a `SelfPlayTrainer`; not imported, which would be a cycle): one
     engine batch per move for all of them, bigger than a call per group. The episodes come
     back by group, each group's in the order of its matches, the groups in the given order."""
     everyone = [m for matches in groups.values() for m in matches]
