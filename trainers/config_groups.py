@@ -167,6 +167,12 @@ class LearnConfig(LearnerOptions, LoRAOptions):
     a tabular critic: lower variance, biased while the policy moves), group (mean of the
     iteration's group) or turn_ema (each turn scored by its own return-to-go with `gamma`, minus
     an EMA per role and turn index: for games that score as they go, like team_quiz)."""
+    baseline_by_opponent: bool = False
+    """Keep the advantage baselines per opponent too: each role's baseline is split by who
+    fills the game's other seats (a partner bot, a snapshot, the learner's own family), so a
+    game against always-defect is scored against other such games, not against the pair's
+    cooperative returns. Who plays is fixed before the game, so the baseline stays unbiased;
+    with a mix of partners the scripted ones' returns stop setting the sign of the pair's."""
     gamma: float = 1.0
     """With advantage=turn_ema: discount per own turn of the rewards after a turn (0: a move
     answers only for the rewards before the agent's next move)."""

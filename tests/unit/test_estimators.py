@@ -47,3 +47,45 @@ def test_state_dict_round_trip_restores_the_baselines():
     assert again.state_dict() == role.state_dict()
     assert make_estimator("group").state_dict() is None
     make_estimator("group").load_state_dict(None)
+
+
+class _Recorded(Exception):
+    pass
+
+
+class _RecordingEstimator:
+    """Captures the baseline keys LearnStep hands over, then stops the update."""
+
+    critic = None
+
+    def estimate(self, trajectories, roles):
+        self.keys = list(roles)
+        raise _Recorded
+
+
+def _game(opponent: str, seed: int):
+    from trainers.episode import Episode, Trajectory
+
+    me = Trajectory("player_0", "main", "player_0", ("main-all", 1), True, turns=[object()])
+    other = Trajectory("player_1", opponent, "player_1", None, False)
+    return Episode("prisoners_dilemma_v0", seed, 1, "mixed", 0.0,
+                   {"player_0": me, "player_1": other}, False, None, "")  # fmt: skip
+
+
+@pytest.mark.parametrize("by_opponent", [False, True])
+def test_baselines_are_kept_per_opponent_when_asked(by_opponent):
+    """baseline_by_opponent: a game against always-defect gets its own baseline, not the one of
+    the family's own games; off, the role alone keys it, as before."""
+    from trainers.config_groups import LearnConfig
+    from trainers.learn.step import LearnStep
+
+    config = LearnConfig(adaptive=False, baseline_by_opponent=by_opponent)
+    step = LearnStep(SimpleNamespace(adapter_names=["main-all"]), config)
+    step.estimator = recorder = _RecordingEstimator()
+    with pytest.raises(_Recorded):
+        step([_game("bot:always_defect", 0), _game("main", 1)])
+    if by_opponent:
+        assert recorder.keys == [("main-all", "player_0", ("bot:always_defect",)),
+                                 ("main-all", "player_0", ("main",))]  # fmt: skip
+    else:
+        assert recorder.keys == [("main-all", "player_0")] * 2

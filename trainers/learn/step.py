@@ -72,6 +72,12 @@ def lr_decay_factor(step: int, iterations: int, decay_start: float) -> float:
     return (iterations - step + 1) / (iterations - first)
 
 
+def _opponents(episode: Episode, trajectory: Trajectory) -> tuple[str, ...]:
+    """Who fills the other seats of `trajectory`'s game, in seat order: fixed before the game,
+    so a baseline keyed by it stays unbiased."""
+    return tuple(t.player for t in episode.trajectories.values() if t is not trajectory)
+
+
 class LearnStep:
     def __init__(self, learner: Learner, config: LearnConfig, lr_signal: str = "reward") -> None:
         """`lr_signal`: what may move the LR ("reference" in zero-sum modes, see `adaptive`)."""
@@ -114,14 +120,19 @@ class LearnStep:
         from trainers.learn.samples import samples_from_trajectories
 
         by_adapter: dict[str, list[Trajectory]] = defaultdict(list)
+        opponents: dict[int, tuple[str, ...]] = {}  # id(trajectory) -> the other seats' players
         for ep in episodes:
             for t in ep.trajectories.values():
                 if t.learning and t.turns and t.adapter is not None:
                     by_adapter[t.adapter[0]].append(t)
+                    opponents[id(t)] = _opponents(ep, t)
         stats, changes = {}, []
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
-            estimate = self.estimator.estimate(trajs, roles)
+            keys = roles  # the baselines' keys (`baseline_by_opponent`)
+            if self.config.baseline_by_opponent:
+                keys = [(*role, opponents[id(t)]) for role, t in zip(roles, trajs, strict=True)]
+            estimate = self.estimator.estimate(trajs, keys)
             advantages, targets = estimate.advantages, []
             states, points = estimate.states, []
             if self.config.q_target_coef > 0 or self.config.trust_region_kl > 0:
