@@ -172,7 +172,9 @@ class LearnConfig(LearnerOptions, LoRAOptions):
     fills the game's other seats (a partner bot, a snapshot, the learner's own family), so a
     game against always-defect is scored against other such games, not against the pair's
     cooperative returns. Who plays is fixed before the game, so the baseline stays unbiased;
-    with a mix of partners the scripted ones' returns stop setting the sign of the pair's."""
+    with a mix of partners the scripted ones' returns stop setting the sign of the pair's.
+    The opponent is the player id, so each snapshot (`main@v5`) starts a baseline of its own.
+    The per-state critic (decision_ema, decision_q) and its targets use the same keys."""
     gamma: float = 1.0
     """With advantage=turn_ema: discount per own turn of the rewards after a turn (0: a move
     answers only for the rewards before the agent's next move)."""

@@ -66,7 +66,8 @@ class _RecordingEstimator:
 def _game(opponent: str, seed: int):
     from trainers.episode import Episode, Trajectory
 
-    me = Trajectory("player_0", "main", "player_0", ("main-all", 1), True, turns=[object()])
+    turn = SimpleNamespace(choices=("[cooperate]", "[defect]"), start=0, version=1)
+    me = Trajectory("player_0", "main", "player_0", ("main-all", 1), True, turns=[turn])
     other = Trajectory("player_1", opponent, "player_1", None, False)
     return Episode("prisoners_dilemma_v0", seed, 1, "mixed", 0.0,
                    {"player_0": me, "player_1": other}, False, None, "")  # fmt: skip
@@ -89,3 +90,33 @@ def test_baselines_are_kept_per_opponent_when_asked(by_opponent):
                                  ("main-all", "player_0", ("main",))]  # fmt: skip
     else:
         assert recorder.keys == [("main-all", "player_0")] * 2
+
+
+def test_q_targets_read_the_critic_under_the_keys_it_was_updated_with():
+    """With decision_q targets, the points and the targets use the per-opponent keys the critic
+    was just updated under; with the role alone they would find no value and make no target."""
+    from trainers.config_groups import LearnConfig
+    from trainers.learn.estimators import Estimate
+    from trainers.learn.step import LearnStep
+
+    config = LearnConfig(adaptive=False, baseline_by_opponent=True, advantage="decision_q",
+                         q_target_coef=1.0)  # fmt: skip
+    step = LearnStep(SimpleNamespace(adapter_names=["main-all"]), config)
+
+    class Critic:
+        def estimate(self, trajectories, roles):
+            self.keys = list(roles)
+            return Estimate([0.0] * len(roles), [("round 1",)] * len(roles))
+
+    step.estimator = critic = Critic()
+    seen = {}
+
+    def targets(trajs, roles, estimate, states, points):
+        seen["roles"], seen["points"] = list(roles), [p.role for p in points]
+        raise _Recorded
+
+    step._targets = targets
+    with pytest.raises(_Recorded):
+        step([_game("bot:always_defect", 0), _game("main", 1)])
+    assert seen["roles"] == critic.keys == seen["points"]  # one point per opponent here
+    assert critic.keys[0] == ("main-all", "player_0", ("bot:always_defect",))

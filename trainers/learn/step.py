@@ -137,9 +137,9 @@ class LearnStep:
             states, points = estimate.states, []
             if self.config.q_target_coef > 0 or self.config.trust_region_kl > 0:
                 states = states or [decision_states(t) for t in trajs]
-                points = decision_points(trajs, roles, states)
+                points = decision_points(trajs, keys, states)  # the critic's keys
             if self.config.q_target_coef > 0:  # config validation: moves are valued
-                advantages, targets = self._targets(trajs, roles, estimate, states, points)
+                advantages, targets = self._targets(trajs, keys, estimate, states, points)
             samples = samples_from_trajectories(trajs, advantages) + targets
             ctrl = self.controllers.get(name)
             lr_scale = (ctrl.lr_scale if ctrl else 1.0) * schedule
