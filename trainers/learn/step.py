@@ -120,17 +120,19 @@ class LearnStep:
         from trainers.learn.samples import samples_from_trajectories
 
         by_adapter: dict[str, list[Trajectory]] = defaultdict(list)
+        by_opponent = self.config.baseline_by_opponent
         opponents: dict[int, tuple[str, ...]] = {}  # id(trajectory) -> the other seats' players
         for ep in episodes:
             for t in ep.trajectories.values():
                 if t.learning and t.turns and t.adapter is not None:
                     by_adapter[t.adapter[0]].append(t)
-                    opponents[id(t)] = _opponents(ep, t)
+                    if by_opponent:
+                        opponents[id(t)] = _opponents(ep, t)
         stats, changes = {}, []
         for name, trajs in sorted(by_adapter.items()):
             roles = [(t.adapter[0], t.agent) for t in trajs]
             keys = roles  # the baselines' keys (`baseline_by_opponent`)
-            if self.config.baseline_by_opponent:
+            if by_opponent:
                 keys = [(*role, opponents[id(t)]) for role, t in zip(roles, trajs, strict=True)]
             estimate = self.estimator.estimate(trajs, keys)
             advantages, targets = estimate.advantages, []
